@@ -1,0 +1,60 @@
+# shellcheck shell=bash
+# Shared helpers for setup.sh / run.sh. Sourced, not executed.
+
+EMU_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$EMU_DIR/../.." && pwd)
+EMU_CACHE=${MLVC_EMU_CACHE:-$HOME/.cache/mlvc-emu}
+EMU_TARGETS="x86-haswell x86-nehalem aarch64-a72 aarch64-a76 tflite-runtime-2.14"
+
+# Pinned runtime versions (kept identical across targets, that's the point).
+LITERT_SPEC="ai-edge-litert==2.3.0"
+TFLITE_RUNTIME_SPEC="tflite-runtime==2.14.0"
+
+# qemu -cpu strings. The x86 models drop the features TCG cannot emulate, so
+# qemu does not print "TCG doesn't support requested feature" on every thread.
+QEMU_CPU_x86_haswell="Haswell,-pcid,-x2apic,-tsc-deadline,-hle,-invpcid,-rtm"
+QEMU_CPU_x86_nehalem="Nehalem"
+QEMU_CPU_aarch64_a72="cortex-a72"
+QEMU_CPU_aarch64_a76="cortex-a76"
+
+_emu_prog=$(basename "$0")
+log() { printf '%s: %s\n' "$_emu_prog" "$*" >&2; }
+die() { printf '%s: error: %s\n' "$_emu_prog" "$*" >&2; exit "${EMU_DIE_RC:-1}"; }
+
+is_target() {
+    local t
+    for t in $EMU_TARGETS; do [ "$t" = "$1" ] && return 0; done
+    return 1
+}
+
+# Sysroot of an aarch64 target (per CPU model: /proc/cpuinfo differs).
+aarch64_sysroot() { printf '%s/%s-sysroot' "$EMU_CACHE" "$1"; }
+tflite_venv() { printf '%s/tflite-runtime-2.14-venv' "$EMU_CACHE"; }
+fallback_x86_venv() { printf '%s/x86_64-venv' "$EMU_CACHE"; }
+
+_py_has_litert() {
+    [ -x "$1" ] || return 1
+    "$1" -c 'import importlib.util as u, sys; sys.exit(0 if u.find_spec("ai_edge_litert") and u.find_spec("numpy") else 1)' \
+        >/dev/null 2>&1
+}
+
+# Host (x86-64) interpreter used for the x86-* targets. Order:
+# $MLVC_PYTHON, /opt/mlvc-venv, python3 on PATH, venv built by setup.sh.
+# Prints the path; returns 1 if none has ai_edge_litert + numpy.
+find_host_python() {
+    local c
+    if [ -n "${MLVC_PYTHON:-}" ]; then
+        c=$MLVC_PYTHON
+        case $c in */*) ;; *) c=$(command -v "$c" || true) ;; esac
+        [ -n "$c" ] && [ -x "$c" ] || { log "MLVC_PYTHON=$MLVC_PYTHON is not an executable"; return 1; }
+        _py_has_litert "$c" || { log "MLVC_PYTHON=$c cannot import ai_edge_litert/numpy"; return 1; }
+        printf '%s' "$c"; return 0
+    fi
+    for c in /opt/mlvc-venv/bin/python "$(command -v python3 || true)" "$(fallback_x86_venv)/bin/python"; do
+        [ -n "$c" ] || continue
+        if _py_has_litert "$c"; then printf '%s' "$c"; return 0; fi
+    done
+    return 1
+}
+
+need_cmd() { command -v "$1" >/dev/null 2>&1 || die "'$1' not found; run: $EMU_DIR/setup.sh $2"; }
