@@ -1,0 +1,83 @@
+"""Build a model package directory from the four integer graphs and the codec constants.
+
+    python -m mlvc_convert.package_builder EXPORT_DIR OUT_DIR [--model-id ID]
+
+EXPORT_DIR holds {g_a,h_a,h_s,g_s}.graph.npz and codec.json (written by
+mlvc_train/export_intra.py).  Output is deterministic: the same inputs give the same bytes and
+the same content hash.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from mlvc.intops.graph import Graph
+from mlvc.intops.tflite_writer import graph_to_tflite
+from mlvc.package.manifest import FORMAT, FORMAT_VERSION, ROLES, Manifest
+
+from .tables import build_tables
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def build_package(graphs: dict[str, Graph], codec: dict, out_dir: Path, model_id: str,
+                  description: str = "", max_size: tuple[int, int] = (3840, 2160)) -> Manifest:
+    out_dir = Path(out_dir)
+    (out_dir / "networks").mkdir(parents=True, exist_ok=True)
+    networks = {}
+    for role in ROLES:
+        g = graphs[role].validate()
+        gb, tb = g.to_bytes(), graph_to_tflite(g)
+        (out_dir / "networks" / f"{role}.graph.npz").write_bytes(gb)
+        (out_dir / "networks" / f"{role}.tflite").write_bytes(tb)
+        networks[role] = {"graph": f"networks/{role}.graph.npz", "graph_sha256": _sha(gb),
+                          "tflite": f"networks/{role}.tflite", "tflite_sha256": _sha(tb),
+                          "macs_per_pixel": round(g.macs_per_input_pixel(), 3)}
+    tables = build_tables(codec["num_tables"], codec["sigma_min"], codec["tables_per_octave"])
+    buf = io.BytesIO()
+    np.savez(buf, **tables.to_arrays())
+    (out_dir / "tables.npz").write_bytes(buf.getvalue())
+    m = Manifest(
+        format=FORMAT, format_version=FORMAT_VERSION, model_id=model_id, description=description,
+        levels=codec["levels"], y_exp=codec["y_exp"],
+        latent_channels=graphs["g_a"].channels["y"] if "y" in graphs["g_a"].channels
+        else graphs["g_s"].channels["y_hat"],
+        hyper_channels=graphs["h_s"].channels["z"], alignment=64,
+        max_width=max_size[0], max_height=max_size[1],
+        z_table_index=[int(t) for t in codec["z_table_index"]], networks=networks,
+        tables={"file": "tables.npz", "sha256": tables.sha256(),
+                "num_tables": codec["num_tables"], "sigma_min": codec["sigma_min"],
+                "tables_per_octave": codec["tables_per_octave"]},
+        training=codec.get("train", {}))
+    m.content_hash = m.compute_content_hash()
+    (out_dir / "manifest.json").write_text(m.model_dump_json(indent=2) + "\n")
+    return m
+
+
+def load_export(export_dir: Path) -> tuple[dict[str, Graph], dict]:
+    graphs = {r: Graph.from_bytes((export_dir / f"{r}.graph.npz").read_bytes()) for r in ROLES}
+    codec = json.loads((export_dir / "codec.json").read_text())
+    return graphs, codec
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("export_dir", type=Path)
+    ap.add_argument("out_dir", type=Path)
+    ap.add_argument("--model-id", default="mlvc-intra-v1")
+    ap.add_argument("--description", default="MLVC intra codec, mean-scale hyperprior, int8")
+    a = ap.parse_args()
+    graphs, codec = load_export(a.export_dir)
+    m = build_package(graphs, codec, a.out_dir, a.model_id, a.description)
+    print(f"wrote {a.out_dir} model_id={m.model_id} content_hash={m.content_hash}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Training / held-out data for the intra codec (offline: two clips + scikit-image stills).
+
+Held out (never trained on): bikes frames 200-249, carphone frames 100-119, skimage `coffee`.
+"""
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+
+DATA_DIR = os.environ.get("MLVC_DATA", "/work/shared/data")
+COLOR_STILLS = ["astronaut", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
+                "retina", "colorwheel", "logo"]
+GRAY_STILLS = ["camera", "coins", "brick", "grass", "gravel", "page", "moon", "text", "clock"]
+
+
+def read_video(path, first=0, last=None):
+    cap = cv2.VideoCapture(path)
+    frames, i = [], 0
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        if i >= first and (last is None or i <= last):
+            frames.append(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))
+        i += 1
+    cap.release()
+    if not frames:
+        raise RuntimeError(f"no frames read from {path}")
+    return frames
+
+
+def load_stills():
+    import skimage.data as skd
+    out = []
+    for name in COLOR_STILLS + GRAY_STILLS:
+        try:
+            a = getattr(skd, name)()
+        except Exception:
+            continue
+        if a.dtype == bool:
+            a = a.astype(np.uint8) * 255
+        if a.ndim == 2:
+            a = np.repeat(a[:, :, None], 3, axis=2)
+        if a.shape[2] == 4:  # RGBA on white
+            al = a[:, :, 3:4].astype(np.float32) / 255.0
+            a = (a[:, :, :3] * al + 255.0 * (1 - al)).round().astype(np.uint8)
+        out.append((name, np.ascontiguousarray(a.astype(np.uint8)), name in GRAY_STILLS))
+    return out
+
+
+class TrainData:
+    """Random crops (with random down-scaling and flips) from clips and stills."""
+
+    def __init__(self, seed, crop=128):
+        self.crop = crop
+        self.rng = np.random.default_rng(seed)
+        self.bikes = read_video(os.path.join(DATA_DIR, "bikes.mp4"), 0, 199)
+        self.carphone = read_video(os.path.join(DATA_DIR, "carphone_pristine.mp4"), 0, 99)
+        stills = load_stills()
+        self.color = [a for n, a, g in stills if not g]
+        self.gray = [a for n, a, g in stills if g]
+        self.names = [n for n, a, g in stills]
+        # source group probabilities
+        self.groups = [(self.bikes, 0.30), (self.carphone, 0.10), (self.color, 0.45),
+                       (self.gray, 0.15)]
+
+    def sample(self, img):
+        r, S = self.rng, self.crop
+        h, w = img.shape[:2]
+        smin = max(S / min(h, w), 0.25)
+        s = 1.0
+        if smin < 1.0 and r.random() < 0.6:
+            s = float(np.exp(r.uniform(np.log(smin), 0.0)))
+        c = min(int(round(S / s)), h, w)
+        y0 = int(r.integers(0, h - c + 1))
+        x0 = int(r.integers(0, w - c + 1))
+        p = img[y0:y0 + c, x0:x0 + c]
+        if c != S:
+            p = cv2.resize(p, (S, S), interpolation=cv2.INTER_AREA)
+        if r.random() < 0.5:
+            p = p[:, ::-1]
+        return p
+
+    def batch(self, b):
+        probs = np.array([g[1] for g in self.groups])
+        out = np.empty((b, self.crop, self.crop, 3), np.uint8)
+        for i in range(b):
+            g = self.groups[int(self.rng.choice(len(probs), p=probs / probs.sum()))][0]
+            out[i] = self.sample(g[int(self.rng.integers(len(g)))])
+        return out
+
+    def get_state(self):
+        return self.rng.bit_generator.state
+
+    def set_state(self, st):
+        self.rng.bit_generator.state = st
+
+
+def heldout(full=True):
+    """[(name, uint8 HxWx3)]; full=False gives a small subset for in-training evaluation."""
+    import skimage.data as skd
+    bikes = read_video(os.path.join(DATA_DIR, "bikes.mp4"), 200, 249)
+    car = read_video(os.path.join(DATA_DIR, "carphone_pristine.mp4"), 100, 119)
+    coffee = skd.coffee()
+    if full:
+        items = [(f"bikes{200 + i}", f) for i, f in enumerate(bikes) if i % 10 == 0]
+        items += [(f"carphone{100 + i}", f) for i, f in enumerate(car) if i % 10 == 0]
+        items += [("coffee", coffee)]
+    else:
+        items = [("bikes220", bikes[20][8:264, 192:448]), ("carphone110", car[10][8:136, 24:152]),
+                 ("coffee", coffee[72:328, 172:428])]
+    return [(n, np.ascontiguousarray(a)) for n, a in items]
+
+
+def pad_to(img, mult):
+    h, w = img.shape[:2]
+    H, W = -(-h // mult) * mult, -(-w // mult) * mult
+    if (H, W) == (h, w):
+        return img
+    return np.pad(img, ((0, H - h), (0, W - w), (0, 0)), mode="edge")

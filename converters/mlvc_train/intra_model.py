@@ -1,0 +1,304 @@
+"""Intra (image) codec model with quantisation-aware training that simulates the integer profile.
+
+Shared by train_intra.py (training), export_intra.py (IR export and checks).
+
+Integer profile simulated exactly in float32 (see sdk/mlvc/intops/graph.py):
+  * weights: per output channel, int8 multiples of 4 in [-128, 124], scale 2**w_exp[c];
+  * bias: int32 with bias % 4 == 2 in accumulator units 2**(in_exp + w_exp[c]);
+  * activations: int8, real = (q - zp) * 2**exp; ReLU outputs zp = -128, others zp = 0;
+  * requantisation shift k = out_exp - in_exp - w_exp[c] in [3, 30];
+  * accumulator bound 255 * sum|W_c| + |B_c| < 2**24.
+Because every operand is an exact small integer times a power of two and all partial sums stay
+below 2**24 units, a float32 convolution of the fake-quantised tensors computes the integer
+accumulator exactly, so the fp32 QAT forward (``compute_dtype=tf.float32``) reproduces the integer
+executor bit for bit (up to the kernel's summation being exact, which the bound guarantees).
+Quantisers always run in float32; only the convolution itself may run in bfloat16 for training
+(inputs and weights are exact in bf16; the conv output is rounded to bf16, a small training noise).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+N, M, NZ = 64, 96, 64
+LEVEL_EXPS = (1, 0, -1, -2)          # level L = 1..4 (1 = coarsest): step 2**e_L in y units
+Y_EXP = -2
+IMAGE_EXP = -7
+Z_EXP = 0
+MU_EXP = -2
+SIGMA_EXP = 0
+SIGMA_MIN = 0.11
+TABLES_PER_OCTAVE = 8
+NUM_TABLES = 80
+LAMBDAS = (0.0045, 0.013, 0.04, 0.12)   # loss = bpp + lambda_L * MSE (0..255 scale)
+ACC_LIMIT = float(1 << 24)
+LIKELIHOOD_FLOOR = 1e-9
+
+
+# ---------------------------------------------------------------------------------------------
+# exact float32 helpers
+def pow2(e):
+    """2**e for integer-valued float tensor e in [-126, 127], exact (built from the exponent bits)."""
+    e = tf.cast(tf.round(e), tf.int32)
+    return tf.bitcast(tf.bitwise.left_shift(e + 127, 23), tf.float32)
+
+
+def ceil_log2(x):
+    """ceil(log2(x)) for positive normal float32 x, exact (read from the bits)."""
+    bits = tf.bitcast(tf.cast(x, tf.float32), tf.int32)
+    e = tf.bitwise.bitwise_and(tf.bitwise.right_shift(bits, 23), 255) - 127
+    mant = tf.bitwise.bitwise_and(bits, (1 << 23) - 1)
+    return tf.cast(e + tf.cast(mant != 0, tf.int32), tf.float32)
+
+
+def ste(x, xq):
+    return x + tf.stop_gradient(xq - x)
+
+
+def ste_round(x):
+    return ste(x, tf.round(x))
+
+
+def ste_floor_half_up(x):
+    """floor(x + 0.5) (integer 'round half up' = (q + (1 << (d-1))) >> d) with identity gradient."""
+    return ste(x, tf.floor(x + 0.5))
+
+
+# ---------------------------------------------------------------------------------------------
+class ActQ(tf.Module):
+    """Quantisation of one activation tensor: fixed exp, or calibrated (EMA of batch max)."""
+
+    def __init__(self, name, relu, exp=None):
+        super().__init__(name=name.replace("/", "_"))
+        self.tname = name
+        self.relu = relu
+        self.zp = -128 if relu else 0
+        self.levels = 255.0 if relu else 127.0
+        self.fixed = exp is not None
+        self.exp = tf.Variable(float(exp if exp is not None else 0.0), trainable=False, name="exp")
+        self.amax = tf.Variable(-1.0, trainable=False, name="amax")
+
+    def qrange(self):
+        return (0.0, 255.0) if self.relu else (-128.0, 127.0)   # (q - zp) range
+
+    def fake_quant(self, a):
+        s = pow2(self.exp)
+        lo, hi = self.qrange()
+        v = tf.clip_by_value(a / s, lo, hi)
+        return ste_round(v) * s
+
+    def update(self, bmax, mode):
+        """mode 0: frozen, 1: EMA update, 2: init (take batch max)."""
+        if self.fixed:
+            return
+        bmax = tf.maximum(tf.cast(bmax, tf.float32), 0.25)   # floor: exp >= -9 (ReLU)
+        new = tf.where(self.amax < 0, bmax, 0.99 * self.amax + 0.01 * bmax)
+        new = tf.where(mode == 2, bmax, new)
+        amax = tf.where(mode > 0, new, self.amax)
+        self.amax.assign(amax)
+        exp = ceil_log2(amax / self.levels)
+        self.exp.assign(tf.where(mode > 0, exp, self.exp))
+
+
+class QConv(tf.Module):
+    def __init__(self, name, k, cin, cout, stride, relu, qin: ActQ, qout: ActQ, seed):
+        super().__init__(name=name.replace("/", "_"))
+        self.lname = name
+        self.k, self.cin, self.cout, self.stride, self.relu = k, cin, cout, stride, relu
+        self.qin, self.qout = qin, qout
+        std = math.sqrt(2.0 / (k * k * cin)) if relu else math.sqrt(1.0 / (k * k * cin))
+        init = tf.random.stateless_truncated_normal([k, k, cin, cout], seed=[seed, 7]) * std
+        self.w = tf.Variable(init, name="w")
+        self.b = tf.Variable(tf.zeros([cout]), name="b")
+
+    # -- integer parameters (the single definition used by QAT and by the exporter) ----------
+    def int_params(self):
+        """(w_int [kh,kw,cin,cout] float, w_exp [cout] float, b_int [cout] float), all exact ints."""
+        in_exp, out_exp = self.qin.exp, self.qout.exp
+        w, b = self.w, self.b
+        m = tf.reduce_max(tf.abs(w), axis=[0, 1, 2])
+        e_w = ceil_log2(tf.maximum(m, 1e-30) / 124.0)
+        e_b = ceil_log2(tf.maximum(tf.abs(b), 1e-30) / 2.0 ** 22) - in_exp
+        e = tf.clip_by_value(tf.maximum(e_w, e_b), out_exp - in_exp - 30, out_exp - in_exp - 3)
+
+        def ints(e):
+            wi = tf.clip_by_value(tf.round(w / pow2(e + 2)), -32.0, 31.0) * 4.0
+            bi = tf.round((b / pow2(in_exp + e) - 2.0) / 4.0) * 4.0 + 2.0
+            bound = 255.0 * tf.reduce_sum(tf.abs(wi), axis=[0, 1, 2]) + tf.abs(bi)
+            return wi, bi, bound
+
+        _, _, bound = ints(e)
+        e = tf.where(bound >= ACC_LIMIT, e + 1.0, e)
+        wi, bi, _ = ints(e)
+        return wi, e, bi
+
+    def __call__(self, x, qat=True, cdt=tf.float32, stats=None):
+        if qat:
+            wi, e, bi = self.int_params()
+            wq = ste(self.w, wi * pow2(e))
+            bq = ste(self.b, bi * pow2(self.qin.exp + e))
+        else:
+            wq, bq = self.w, self.b
+        a = tf.nn.conv2d(tf.cast(x, cdt), tf.cast(wq, cdt), self.stride, "SAME")
+        a = tf.cast(a, tf.float32) + bq
+        if stats is not None:
+            stats[self.qout.tname] = tf.reduce_max(a if self.relu else tf.abs(a))
+        if not qat:
+            return tf.nn.relu(a) if self.relu else a
+        return self.qout.fake_quant(a)
+
+
+class Codec(tf.Module):
+    def __init__(self, seed=0):
+        super().__init__(name="codec")
+        A = {}
+
+        def act(name, relu, exp=None):
+            A[name] = ActQ(name, relu, exp)
+            return A[name]
+
+        s = [seed * 1000]
+
+        def conv(name, k, cin, cout, stride, relu, qin, qout):
+            s[0] += 1
+            return QConv(name, k, cin, cout, stride, relu, qin, qout, s[0])
+
+        image = act("image", False, IMAGE_EXP)
+        y = act("y", False, Y_EXP)
+        z = act("z", False, Z_EXP)
+        mu = act("mu", False, MU_EXP)
+        sig = act("sigma_index", False, SIGMA_EXP)
+        # g_a
+        a1, a2, a3 = act("g_a/a1", True), act("g_a/a2", True), act("g_a/a3", True)
+        self.g_a = [conv("g_a/conv1", 5, 3, N, 2, True, image, a1),
+                    conv("g_a/conv2", 5, N, N, 2, True, a1, a2),
+                    conv("g_a/conv3", 5, N, N, 2, True, a2, a3),
+                    conv("g_a/conv4", 5, N, M, 2, False, a3, y)]
+        # h_a
+        b1, b2 = act("h_a/a1", True), act("h_a/a2", True)
+        self.h_a = [conv("h_a/conv1", 3, M, N, 1, True, y, b1),
+                    conv("h_a/conv2", 5, N, N, 2, True, b1, b2),
+                    conv("h_a/conv3", 5, N, NZ, 2, False, b2, z)]
+        # h_s
+        c1, c2, h = act("h_s/u1", True), act("h_s/u2", True), act("h", True)
+        self.h_s = [conv("h_s/conv1", 3, NZ, 4 * N, 1, True, z, c1),
+                    conv("h_s/conv2", 3, N, 4 * N, 1, True, c1, c2),
+                    conv("h_s/conv3", 3, N, N, 1, True, c2, h)]
+        self.h_mu = conv("h_s/mu", 3, N, M, 1, False, h, mu)
+        self.h_sigma = conv("h_s/sigma", 3, N, M, 1, False, h, sig)
+        with tf.init_scope():
+            # start the sigma head around table ~40 (sigma ~ 3.5 * 2**e_L)
+            self.h_sigma.b.assign(tf.fill([M], 24.0))
+        # g_s
+        d1, d2, d3 = act("g_s/u1", True), act("g_s/u2", True), act("g_s/u3", True)
+        self.g_s = [conv("g_s/conv1", 3, M, 4 * N, 1, True, y, d1),
+                    conv("g_s/conv2", 3, N, 4 * N, 1, True, d1, d2),
+                    conv("g_s/conv3", 3, N, 4 * N, 1, True, d2, d3),
+                    conv("g_s/conv4", 3, N, 12, 1, False, d3, image)]
+        self.acts = A
+        self.z_param = tf.Variable(tf.fill([NZ], 40.0), name="z_param")
+
+    # -- sub-networks (real-valued tensors in, real-valued tensors out) ----------------------
+    def run_g_a(self, x, qat=True, cdt=tf.float32, stats=None):
+        for c in self.g_a:
+            x = c(x, qat, cdt, stats)
+        return x
+
+    def run_h_a(self, x, qat=True, cdt=tf.float32, stats=None):
+        for c in self.h_a:
+            x = c(x, qat, cdt, stats)
+        return x
+
+    def run_h_s(self, x, qat=True, cdt=tf.float32, stats=None):
+        x = tf.nn.depth_to_space(self.h_s[0](x, qat, cdt, stats), 2)
+        x = tf.nn.depth_to_space(self.h_s[1](x, qat, cdt, stats), 2)
+        h = self.h_s[2](x, qat, cdt, stats)
+        return self.h_mu(h, qat, cdt, stats), self.h_sigma(h, qat, cdt, stats)
+
+    def run_g_s(self, x, qat=True, cdt=tf.float32, stats=None):
+        for c in self.g_s[:3]:
+            x = tf.nn.depth_to_space(c(x, qat, cdt, stats), 2)
+        return tf.nn.depth_to_space(self.g_s[3](x, qat, cdt, stats), 2)
+
+    def z_table_index(self):
+        return tf.clip_by_value(ste_round(self.z_param), 0.0, NUM_TABLES - 1.0)
+
+    def all_convs(self):
+        return self.g_a + self.h_a + self.h_s + [self.h_mu, self.h_sigma] + self.g_s
+
+    def update_acts(self, stats, mode):
+        for name, a in self.acts.items():
+            if not a.fixed and name in stats:
+                a.update(stats[name], mode)
+
+    # -- full codec --------------------------------------------------------------------------
+    def forward(self, pixels, d, mode="qat", noise=None, cdt=tf.float32, stats=None):
+        """pixels: float [B,H,W,3] 0..255 (integers); d: int [B] in {0,1,2,3} (d = e_L - Y_EXP).
+
+        mode 'qat': fake-quantised integer profile. noise: None (exact ints for rate) or a
+        tf.random.Generator (uniform noise for the rate term, STE rounding for the decoder).
+        mode 'float': float twin (no fake quant; y rounded to the level step only).
+        Returns dict(x_hat [0..255 float], bits_y [B], bits_z [B]).
+        """
+        qat = mode == "qat"
+        x = (pixels - 128.0) / 128.0
+        d = tf.cast(tf.reshape(d, [-1, 1, 1, 1]), tf.float32)
+        step_d = pow2(d)
+        e_l = d + Y_EXP
+        y = self.run_g_a(x, qat, cdt, stats)
+        if qat:
+            y_int = y / 2.0 ** Y_EXP                                  # exact ints (STE)
+            q = ste_floor_half_up(y_int / step_d)
+            yhat_int = ste(q * step_d, tf.clip_by_value(q * step_d, -128.0, 127.0))
+            y_hat = yhat_int * 2.0 ** Y_EXP
+        else:
+            q = tf.round(y / pow2(e_l))
+            y_hat = q * pow2(e_l)
+        z = self.run_h_a(y_hat, qat, cdt, stats)
+        if not qat:
+            z = tf.round(z)
+        mu, sig = self.run_h_s(z, qat, cdt, stats)
+        x_hat = self.run_g_s(y_hat, qat, cdt, stats)
+        if qat:
+            mu_l = ste_floor_half_up(mu / 2.0 ** MU_EXP / step_d)
+            t = ste(sig, tf.clip_by_value(sig - 8.0 * e_l, 0.0, NUM_TABLES - 1.0))
+        else:
+            mu_l = mu / pow2(e_l)
+            t = tf.clip_by_value(sig - 8.0 * e_l, 0.0, NUM_TABLES - 1.0)
+        sigma = SIGMA_MIN * tf.pow(2.0, t / TABLES_PER_OCTAVE)
+        if noise is not None:
+            # y before rounding (clamped to the y range) plus uniform noise, in level-step units
+            y_pre = tf.clip_by_value(y, -128 * 2.0 ** Y_EXP, 127 * 2.0 ** Y_EXP) if not qat else y
+            q_tilde = y_pre / pow2(e_l) + noise.uniform(tf.shape(y), -0.5, 0.5)
+            z_tilde = z + noise.uniform(tf.shape(z), -0.5, 0.5)
+        else:
+            q_tilde, z_tilde = q, z
+        bits_y = tf.reduce_sum(-tf.math.log(gauss_likelihood(q_tilde - mu_l, sigma)), [1, 2, 3])
+        sz = SIGMA_MIN * tf.pow(2.0, self.z_table_index() / TABLES_PER_OCTAVE)
+        bits_z = tf.reduce_sum(-tf.math.log(gauss_likelihood(z_tilde, sz)), [1, 2, 3])
+        lg2 = math.log(2.0)
+        if qat:
+            img = x_hat * 128.0 + 128.0
+        else:
+            img = tf.clip_by_value(x_hat * 128.0 + 128.0, 0.0, 255.0)
+        return dict(x_hat=img, bits_y=bits_y / lg2, bits_z=bits_z / lg2, q=q, z=z)
+
+
+def gauss_likelihood(s, sigma):
+    """P(symbol s) for a zero-mean Gaussian discretised to unit bins (symmetric, stable form)."""
+    s = tf.abs(s)
+    c = 1.0 / (math.sqrt(2.0) * sigma)
+    upper = 0.5 * tf.math.erfc((s - 0.5) * c)
+    lower = 0.5 * tf.math.erfc((s + 0.5) * c)
+    return tf.maximum(upper - lower, LIKELIHOOD_FLOOR)
+
+
+def gauss_likelihood_np(s, sigma):
+    from math import erfc, sqrt  # noqa: F401
+    import scipy.special as sp  # optional; fallback below
+    s = np.abs(s.astype(np.float64))
+    c = 1.0 / (np.sqrt(2.0) * sigma)
+    p = 0.5 * sp.erfc((s - 0.5) * c) - 0.5 * sp.erfc((s + 0.5) * c)
+    return np.maximum(p, LIKELIHOOD_FLOOR)

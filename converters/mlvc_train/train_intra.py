@@ -1,0 +1,229 @@
+"""Train the MLVC intra codec with QAT that simulates the integer profile exactly.
+
+    /opt/mlvc-venv/bin/python converters/mlvc_train/train_intra.py --minutes 95 \
+        --out build/train_intra --seed 1
+
+Seeded; checkpoints every --ckpt-minutes (resumable with --resume); JSON-lines log in OUT/train.log.
+One model serves the four quality levels: the level is sampled per batch element and
+loss = bpp + lambda_L * MSE(0..255).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+
+def parse():
+    p = argparse.ArgumentParser()
+    p.add_argument("--minutes", type=float, default=95.0)
+    p.add_argument("--out", default="/work/main/build/train_intra")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-min", type=float, default=5e-5)
+    p.add_argument("--freeze-frac", type=float, default=0.2,
+                   help="fraction of the run after which activation exponents are frozen")
+    p.add_argument("--ckpt-minutes", type=float, default=5.0)
+    p.add_argument("--log-every", type=int, default=250)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--fp32", action="store_true", help="train convs in float32 (default bf16)")
+    p.add_argument("--lambdas", default=None, help="comma separated, levels 1..4")
+    return p.parse_args()
+
+
+def main():
+    args = parse()
+    os.makedirs(args.out, exist_ok=True)
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    import intra_model as im
+    from data import TrainData, heldout, pad_to
+
+    tf.random.set_seed(args.seed)
+    np.random.seed(args.seed)
+    lambdas = (tuple(float(v) for v in args.lambdas.split(",")) if args.lambdas
+               else im.LAMBDAS)
+    cdt = tf.float32 if args.fp32 else tf.bfloat16
+
+    model = im.Codec(seed=args.seed)
+    tvars = list(model.trainable_variables)
+    adam_m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in tvars]
+    adam_v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in tvars]
+    step = tf.Variable(0, dtype=tf.int64, trainable=False)
+    total_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
+    calib = tf.Variable(1, dtype=tf.int32, trainable=False)     # 1: EMA calibration, 0: frozen
+    noise = tf.random.Generator.from_seed(args.seed)
+    ckpt = tf.train.Checkpoint(model=model, adam_m=adam_m, adam_v=adam_v, step=step,
+                               total_steps=total_steps, calib=calib, noise=noise)
+    mgr = tf.train.CheckpointManager(ckpt, os.path.join(args.out, "ckpt"), max_to_keep=3)
+    data = TrainData(args.seed, args.crop)
+    state_path = os.path.join(args.out, "state.json")
+    elapsed0 = 0.0
+    if args.resume and mgr.latest_checkpoint:
+        ckpt.restore(mgr.latest_checkpoint).assert_existing_objects_matched()
+        st = json.load(open(state_path))
+        data.set_state(st["data_rng"])
+        elapsed0 = st.get("elapsed", 0.0)
+        print("resumed", mgr.latest_checkpoint, "step", int(step.numpy()), flush=True)
+    log = open(os.path.join(args.out, "train.log"), "a")
+
+    def logj(d):
+        log.write(json.dumps(d) + "\n")
+        log.flush()
+        print(json.dumps(d), flush=True)
+
+    lam_table = tf.constant(lambdas, tf.float32)
+    HW = float(args.crop * args.crop)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, args.crop, args.crop, 3], tf.uint8),
+                                  tf.TensorSpec([None], tf.int32),
+                                  tf.TensorSpec([], tf.float32)])
+    def train_step(img, d, lr):
+        pix = tf.cast(img, tf.float32)
+        lam = tf.gather(lam_table, 3 - d)               # level L = 4 - d -> index 3 - d
+        stats = {}
+        with tf.GradientTape() as tape:
+            out = model.forward(pix, d, "qat", noise=noise, cdt=cdt, stats=stats)
+            mse = tf.reduce_mean(tf.square(out["x_hat"] - pix), [1, 2, 3])
+            bpp = (out["bits_y"] + out["bits_z"]) / HW
+            loss = tf.reduce_mean(bpp + lam * mse)
+        grads = tape.gradient(loss, tvars)
+        grads, gnorm = tf.clip_by_global_norm(grads, 10.0)
+        step.assign_add(1)
+        t = tf.cast(step, tf.float32)
+        b1, b2 = 0.9, 0.999
+        corr = tf.sqrt(1.0 - tf.pow(b2, t)) / (1.0 - tf.pow(b1, t))
+        for v, g, m, s in zip(tvars, grads, adam_m, adam_v):
+            m.assign(b1 * m + (1 - b1) * g)
+            s.assign(b2 * s + (1 - b2) * tf.square(g))
+            v.assign_sub(lr * corr * m / (tf.sqrt(s) + 1e-8))
+        model.update_acts(stats, calib)
+        return loss, bpp, mse, gnorm
+
+    @tf.function(input_signature=[tf.TensorSpec([None, args.crop, args.crop, 3], tf.uint8),
+                                  tf.TensorSpec([None], tf.int32)])
+    def calib_init(img, d):
+        stats = {}
+        model.forward(tf.cast(img, tf.float32), d, "qat", noise=noise, cdt=cdt, stats=stats)
+        model.update_acts(stats, tf.constant(2))
+        return 0
+
+    @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32),
+                                  tf.TensorSpec([1], tf.int32)])
+    def eval_fn(pix, d):
+        out = model.forward(pix, d, "qat", noise=None, cdt=tf.float32)
+        return out["x_hat"], out["bits_y"] + out["bits_z"]
+
+    def evaluate(items):
+        res = {}
+        for L in (1, 2, 3, 4):
+            bits = px = se = 0.0
+            for name, img in items:
+                h, w = img.shape[:2]
+                p = pad_to(img, 64).astype(np.float32)[None]
+                xh, b = eval_fn(tf.constant(p), tf.constant([4 - L], tf.int32))
+                xh = xh.numpy()[0, :h, :w]
+                se += float(np.sum((xh - img.astype(np.float32)) ** 2))
+                bits += float(b.numpy()[0])
+                px += h * w
+            res[f"L{L}"] = {"bpp": round(bits / px, 4),
+                            "psnr": round(10 * math.log10(255.0 ** 2 / (se / (px * 3))), 3)}
+        return res
+
+    if int(step.numpy()) == 0:
+        for i in range(12):
+            calib_init(tf.constant(data.batch(args.batch)),
+                       tf.constant(np.full(args.batch, i % 4), tf.int32))
+        logj({"event": "calib_init", "exps": {k: float(a.exp.numpy())
+                                               for k, a in model.acts.items()}})
+
+    hold = heldout(full=False)
+    budget = args.minutes * 60.0
+    t_start = time.time()
+    last_ckpt = t_start
+    acc = {L: [0.0, 0.0, 0.0, 0] for L in (1, 2, 3, 4)}
+    t_log, s_log = time.time(), int(step.numpy())
+    start_step = int(step.numpy())
+    logj({"event": "start", "args": vars(args), "step": start_step, "lambdas": lambdas,
+          "params": int(sum(int(np.prod(v.shape)) for v in tvars))})
+
+    def save(tag):
+        path = mgr.save(checkpoint_number=int(step.numpy()))
+        json.dump({"data_rng": data.get_state(), "elapsed": elapsed0 + time.time() - t_start,
+                   "step": int(step.numpy()), "lambdas": lambdas, "args": vars(args)},
+                  open(state_path, "w"))
+        ev = evaluate(hold)
+        logj({"event": "eval", "tag": tag, "ckpt": path, "step": int(step.numpy()),
+              "elapsed": round(time.time() - t_start, 1), "heldout_qat": ev,
+              "exps": {k: float(a.exp.numpy()) for k, a in model.acts.items() if not a.fixed}})
+
+    while True:
+        now = time.time()
+        el = now - t_start
+        if el >= budget:
+            break
+        s = int(step.numpy())
+        if total_steps.numpy() == 0 and s - start_step == 300:
+            rate = 300.0 / el
+            total_steps.assign(s + int(rate * (budget - el) * 0.93))
+            logj({"event": "plan", "steps_per_s": round(rate, 2),
+                  "total_steps": int(total_steps.numpy())})
+        tot = int(total_steps.numpy())
+        if tot and s >= tot:
+            break
+        p = max(el / budget, (s / tot) if tot else 0.0)
+        if calib.numpy() == 1 and p >= args.freeze_frac:
+            calib.assign(0)
+            logj({"event": "freeze", "step": s, "exps": {k: float(a.exp.numpy())
+                                                         for k, a in model.acts.items()}})
+        warm = min(1.0, (s + 1) / 200.0)
+        if p < 0.45:
+            lr = args.lr
+        else:
+            c = (p - 0.45) / 0.55
+            lr = args.lr_min + 0.5 * (args.lr - args.lr_min) * (1 + math.cos(math.pi * min(c, 1)))
+        lr *= warm
+        dd = data.rng.integers(0, 4, args.batch).astype(np.int32)
+        loss, bpp, mse, gn = train_step(tf.constant(data.batch(args.batch)), tf.constant(dd),
+                                        tf.constant(lr, tf.float32))
+        bpp, mse = bpp.numpy(), mse.numpy()
+        for i, d in enumerate(dd):
+            a = acc[4 - int(d)]
+            a[0] += float(bpp[i])
+            a[1] += float(mse[i])
+            a[2] += float(bpp[i] + lambdas[3 - int(d)] * mse[i])
+            a[3] += 1
+        s += 1
+        if s % args.log_every == 0:
+            t = time.time()
+            rec = {"step": s, "elapsed": round(t - t_start, 1), "lr": lr,
+                   "steps_per_s": round((s - s_log) / (t - t_log), 2), "gnorm": float(gn)}
+            for L, a in acc.items():
+                if a[3]:
+                    rec[f"L{L}"] = {"bpp": round(a[0] / a[3], 4),
+                                    "psnr": round(10 * math.log10(255 ** 2 / (a[1] / a[3])), 3),
+                                    "loss": round(a[2] / a[3], 4)}
+            logj(rec)
+            acc = {L: [0.0, 0.0, 0.0, 0] for L in (1, 2, 3, 4)}
+            t_log, s_log = t, s
+        if time.time() - last_ckpt >= args.ckpt_minutes * 60:
+            save("periodic")
+            last_ckpt = time.time()
+    save("final")
+    logj({"event": "done", "step": int(step.numpy()), "elapsed": round(time.time() - t_start, 1)})
+
+
+if __name__ == "__main__":
+    main()

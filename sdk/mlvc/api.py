@@ -1,0 +1,203 @@
+"""The public face: Encoder, EncoderOptions, Decoder, DecoderOptions, DecodedFrame.
+
+The same nouns and behaviour exist in Kotlin (android_demo/) and Swift (ios_demo/).
+
+    with mlvc.Decoder.open("clip.mlvc") as dec:
+        for frame in dec:               # DecodedFrame, picture hash verified
+            show(frame.rgb)
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterable, Iterator, Optional
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .backends.registry import BackendSpec, resolve
+from .bitstream.container import (UNKNOWN_FRAME_COUNT, FrameRecord, StreamHeader, StreamWriter,
+                                  iter_records)
+from .codec.intra import IntraCodec
+from .errors import (HashMismatchError, InvalidArgumentError, ModelError, UnsupportedError)
+from .package.loader import ModelPackage, load_package
+
+
+def _options(cls, kwargs):
+    try:
+        return cls(**kwargs)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidArgumentError(f"{cls.__name__}.{first['loc'][0]}: {first['msg']}") from None
+
+
+class EncoderOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    quality: int = Field(3, ge=1, description="1 (smallest) .. the package's highest level")
+    backend: Optional[str] = Field(None, description="None: the fastest exact backend")
+    package: Optional[str] = Field(None, description="model package directory; None: bundled")
+    fps_num: int = Field(30, ge=1, le=1_000_000)
+    fps_den: int = Field(1, ge=1, le=1_000_000)
+
+
+class DecoderOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    backend: Optional[str] = Field(None, description="None: the fastest exact backend")
+    package: Optional[str] = None
+    verify_hashes: bool = True
+    max_pixels: int = Field(3840 * 2160, ge=1, description="refuse larger pictures")
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    index: int
+    frame_type: str           # "I" or "P"
+    quality: int
+    rgb: np.ndarray           # H x W x 3 uint8
+    md5: bytes                # hash of `rgb`
+    expected_md5: bytes       # hash carried in the stream
+    verified: bool            # md5 == expected_md5
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+
+def _exact_parse_backend(chosen: BackendSpec) -> BackendSpec:
+    return chosen if chosen.exact else resolve(None)
+
+
+class Encoder:
+    """Encodes RGB pictures (H x W x 3 uint8) into an MLVC stream."""
+
+    def __init__(self, options: EncoderOptions | None = None, **kwargs):
+        self.options = options or _options(EncoderOptions, kwargs)
+        self.package: ModelPackage = load_package(self.options.package)
+        self.backend = resolve(self.options.backend)
+        if not self.backend.exact:
+            raise InvalidArgumentError(
+                f"backend {self.backend.name!r} is approximate: encoding needs an exact backend "
+                "so that every decoder rebuilds the same pictures")
+        levels = self.package.levels
+        if self.options.quality not in levels:
+            raise InvalidArgumentError(f"quality {self.options.quality} not in 1..{max(levels)}")
+        self.codec = IntraCodec(self.package, self.backend, self.backend)
+
+    def _check_picture(self, rgb: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+        rgb = np.asarray(rgb)
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise InvalidArgumentError(f"pictures must be H x W x 3 uint8, got {rgb.dtype} "
+                                       f"{rgb.shape}")
+        h, w = rgb.shape[:2]
+        m = self.package.manifest
+        if not (1 <= w <= m.max_width and 1 <= h <= m.max_height):
+            raise UnsupportedError(f"picture size {w}x{h} outside 1x1..{m.max_width}x"
+                                   f"{m.max_height}")
+        if size is not None and (w, h) != size:
+            raise InvalidArgumentError(f"picture size changed from {size[0]}x{size[1]} to {w}x{h}")
+        return rgb
+
+    def encode_frames(self, frames: Iterable[np.ndarray], out: BinaryIO,
+                      frame_count: int | None = None, progress=None) -> list[FrameRecord]:
+        """Encode `frames` into `out`; returns the records written (without payload copies)."""
+        writer = None
+        records = []
+        size = None
+        for i, rgb in enumerate(frames):
+            rgb = self._check_picture(rgb, size)
+            if writer is None:
+                size = (rgb.shape[1], rgb.shape[0])
+                header = StreamHeader(self.package.model_id, self.package.manifest.stream_hash,
+                                      size[0], size[1], self.options.fps_num,
+                                      self.options.fps_den,
+                                      UNKNOWN_FRAME_COUNT if frame_count is None else frame_count)
+                writer = StreamWriter(out, header)
+            coded = self.codec.encode(rgb, self.options.quality)
+            rec = FrameRecord("I", self.options.quality, coded.md5, coded.payload)
+            writer.write(rec)
+            records.append(FrameRecord("I", rec.quality, rec.picture_md5, b""))
+            if progress:
+                progress(i + 1, len(rec.payload))
+        if writer is None:
+            raise InvalidArgumentError("no frames to encode")
+        if frame_count is not None and writer.frames != frame_count:
+            raise InvalidArgumentError(f"{writer.frames} frames given, {frame_count} declared")
+        writer.close()
+        return records
+
+    def encode(self, frames: Iterable[np.ndarray]) -> bytes:
+        """Encode a sequence of pictures and return the stream bytes."""
+        frames = list(frames)
+        buf = io.BytesIO()
+        self.encode_frames(frames, buf, frame_count=len(frames))
+        return buf.getvalue()
+
+
+class Decoder:
+    """Decodes an MLVC stream; checks every picture against the hash carried in the stream."""
+
+    def __init__(self, data: bytes, options: DecoderOptions | None = None, **kwargs):
+        self.options = options or _options(DecoderOptions, kwargs)
+        self._data = bytes(data)
+        self.header = StreamHeader.unpack(self._data)
+        if self.header.width * self.header.height > self.options.max_pixels:
+            raise UnsupportedError(f"picture size {self.header.width}x{self.header.height} "
+                                   f"exceeds max_pixels={self.options.max_pixels}")
+        self.package = load_package(self.options.package)
+        m = self.package.manifest
+        if self.header.model_id != m.model_id or self.header.model_hash != m.stream_hash:
+            raise ModelError(f"stream needs model {self.header.model_id!r} "
+                             f"({self.header.model_hash.hex()}), package is {m.model_id!r} "
+                             f"({m.stream_hash.hex()})")
+        if self.header.width > m.max_width or self.header.height > m.max_height:
+            raise UnsupportedError(f"picture size {self.header.width}x{self.header.height} "
+                                   f"exceeds the package's {m.max_width}x{m.max_height}")
+        self.backend = resolve(self.options.backend)
+        self.codec = IntraCodec(self.package, self.backend, _exact_parse_backend(self.backend))
+
+    @classmethod
+    def open(cls, path: str | Path, options: DecoderOptions | None = None, **kwargs) -> "Decoder":
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise InvalidArgumentError(f"cannot read {path}: {exc}") from exc
+        return cls(data, options, **kwargs)
+
+    @property
+    def exact(self) -> bool:
+        return self.backend.exact
+
+    def __enter__(self) -> "Decoder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._data = b""
+
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        return self.frames()
+
+    def frames(self) -> Iterator[DecodedFrame]:
+        from .bitstream.container import picture_md5
+        h, w = self.header.height, self.header.width
+        for i, rec in enumerate(iter_records(self._data, self.header)):
+            if rec.frame_type != "I":
+                raise UnsupportedError(f"frame {i}: {rec.frame_type}-frames are not supported "
+                                       "by this decoder")
+            rgb = self.codec.decode(rec.payload, h, w, rec.quality)
+            md5 = picture_md5(rgb)
+            ok = md5 == rec.picture_md5
+            if self.options.verify_hashes and not ok and self.backend.exact:
+                raise HashMismatchError(f"frame {i}: decoded picture hash {md5.hex()} differs "
+                                        f"from the stream's {rec.picture_md5.hex()}")
+            yield DecodedFrame(i, rec.frame_type, rec.quality, rgb, md5, rec.picture_md5, ok)
+
+    def decode_all(self) -> list[DecodedFrame]:
+        return list(self.frames())

@@ -1,0 +1,142 @@
+"""Intra frame coding: the mean-scale hyperprior in the integer profile (docs/bitstream.md §4).
+
+Everything that decides symbols (h_s, the integer mean and table index, the rANS tables) runs
+on an exact backend, `parse`.  g_s may run on any backend when decoding; an approximate one still
+parses exactly, and its pictures are reported when they do not match the stream's hashes.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backends.registry import BackendSpec, Network
+from ..bitstream.container import picture_md5
+from ..entropy import rans
+from ..errors import CorruptStreamError, InvalidArgumentError
+from ..package.loader import ModelPackage
+
+
+def round_shift(v: np.ndarray, d: int) -> np.ndarray:
+    """round(v / 2**d), ties upward: floor((v + 2**(d-1)) / 2**d).  d == 0 leaves v unchanged."""
+    v = v.astype(np.int32)
+    return v if d == 0 else np.right_shift(v + (1 << (d - 1)), d)
+
+
+def rebuild_latent(q: np.ndarray, d: int) -> np.ndarray:
+    """The synthesis input: q * 2**d, saturated to int8."""
+    return np.clip(q.astype(np.int32) << d, -128, 127).astype(np.int8)
+
+
+def pad_to(rgb: np.ndarray, alignment: int) -> np.ndarray:
+    """Edge-replicate an H x W x 3 picture up to multiples of `alignment`."""
+    h, w = rgb.shape[:2]
+    ph, pw = -h % alignment, -w % alignment
+    if ph or pw:
+        rgb = np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="edge")
+    return rgb
+
+
+@dataclass
+class CodedFrame:
+    payload: bytes
+    reconstruction: np.ndarray        # H x W x 3 uint8, what every exact decoder rebuilds
+    md5: bytes
+    symbols_z: np.ndarray
+    symbols_y: np.ndarray
+
+
+class IntraCodec:
+    """Encodes and decodes single pictures with one package and one pair of backends."""
+
+    def __init__(self, package: ModelPackage, backend: BackendSpec, parse: BackendSpec):
+        if not parse.exact:
+            raise InvalidArgumentError(f"parse backend {parse.name!r} is not exact")
+        self.package = package
+        self.m = package.manifest
+        self.backend = backend            # g_a, h_a (encoder) and g_s
+        self.parse_backend = parse        # h_s: decides symbols, always exact
+        self._nets: dict[str, Network] = {}
+        self._ztab = np.asarray(self.m.z_table_index, np.int64)
+
+    def _net(self, role: str) -> Network:
+        if role not in self._nets:
+            spec = self.parse_backend if role == "h_s" else self.backend
+            self._nets[role] = spec.load(self.package.graphs[role], self.package.tflite[role])
+        return self._nets[role]
+
+    # -- shared parse-path arithmetic --------------------------------------------------------
+    def _shift(self, level: int) -> tuple[int, int]:
+        try:
+            exp = self.m.level(level).exp
+        except KeyError:
+            raise InvalidArgumentError(
+                f"quality {level} not in this package (1..{max(self.package.levels)})") from None
+        return exp, exp - self.m.y_exp
+
+    def entropy_parameters(self, z_hat: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
+        """Integer mean (in coded units) and table index of every latent element."""
+        exp, d = self._shift(level)
+        out = self._net("h_s").run({"z": z_hat})
+        mu = round_shift(out["mu"], d)
+        t = np.clip(out["sigma_index"].astype(np.int32) - self.m.tables.tables_per_octave * exp,
+                    0, self.m.tables.num_tables - 1)
+        return mu, t
+
+    def _z_tables(self, shape: tuple) -> np.ndarray:
+        return np.broadcast_to(self._ztab, shape).reshape(-1)
+
+    # -- encoder ------------------------------------------------------------------------------
+    def encode(self, rgb: np.ndarray, level: int) -> CodedFrame:
+        h, w = rgb.shape[:2]
+        exp, d = self._shift(level)
+        x = (pad_to(rgb, self.m.alignment).astype(np.int16) - 128).astype(np.int8)[None]
+        y = self._net("g_a").run({"image": x})["y"]
+        q = round_shift(y, d)
+        z = self._net("h_a").run({"y": rebuild_latent(q, d)})["z"]
+        tables = self.package.tables
+        zt = self._z_tables(z.shape)
+        zr = tables.radius[zt].reshape(z.shape)
+        z_hat = np.clip(z.astype(np.int32), -zr, zr).astype(np.int8)
+        mu, t = self.entropy_parameters(z_hat, level)
+        r = tables.radius[t]
+        s = np.clip(q - mu, -r, r)
+        y_hat = rebuild_latent(mu + s, d)
+        rec = self._synthesise(y_hat, h, w)
+        sz = z_hat.reshape(-1).astype(np.int64)
+        sy = s.reshape(-1).astype(np.int64)
+        z_bytes = rans.encode(sz + tables.radius[zt], zt, tables)
+        y_bytes = rans.encode(sy + r.reshape(-1), t.reshape(-1), tables)
+        payload = struct.pack("<I", len(z_bytes)) + z_bytes + y_bytes
+        return CodedFrame(payload, rec, picture_md5(rec), sz, sy)
+
+    def _synthesise(self, y_hat: np.ndarray, h: int, w: int) -> np.ndarray:
+        img = self._net("g_s").run({"y_hat": y_hat})["image"]
+        return (img[0, :h, :w, :].astype(np.int16) + 128).astype(np.uint8)
+
+    # -- decoder ------------------------------------------------------------------------------
+    def latent_shapes(self, h: int, w: int) -> tuple[tuple, tuple]:
+        a = self.m.alignment
+        ph, pw = -(-h // a) * a, -(-w // a) * a
+        y_shape = (1, ph // 16, pw // 16, self.m.latent_channels)
+        z_shape = (1, ph // 64, pw // 64, self.m.hyper_channels)
+        return y_shape, z_shape
+
+    def decode(self, payload: bytes, h: int, w: int, level: int) -> np.ndarray:
+        exp, d = self._shift(level)
+        y_shape, z_shape = self.latent_shapes(h, w)
+        if len(payload) < 4:
+            raise CorruptStreamError("intra payload truncated")
+        (zlen,) = struct.unpack_from("<I", payload, 0)
+        if zlen > len(payload) - 4:
+            raise CorruptStreamError("intra payload: z substream longer than the payload")
+        tables = self.package.tables
+        zt = self._z_tables(z_shape)
+        sz = rans.decode(memoryview(payload)[4:4 + zlen], zt, tables) - tables.radius[zt]
+        z_hat = sz.reshape(z_shape).astype(np.int8)
+        mu, t = self.entropy_parameters(z_hat, level)
+        tf = t.reshape(-1)
+        sy = rans.decode(memoryview(payload)[4 + zlen:], tf, tables) - tables.radius[tf]
+        y_hat = rebuild_latent(mu + sy.reshape(y_shape), d)
+        return self._synthesise(y_hat, h, w)

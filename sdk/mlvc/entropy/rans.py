@@ -1,0 +1,158 @@
+"""Interleaved rANS with 32-bit states, 16-bit words and 16-bit frequencies (docs/bitstream.md).
+
+Symbol i is coded on lane i mod L; all lanes share one word queue.  The decoder, for each step
+j = 0, 1, ... and each lane l in ascending order, decodes symbol j*L + l and then, if the lane's
+state fell below 2**16, reads the next word.  That order is what makes the scalar decoder (the
+Kotlin and Swift ports) a few lines, while NumPy decodes all lanes of a step at once.
+
+Substream layout: u16 lanes, u32 word count, lanes x u32 initial states, words x u16.
+A decoder checks that every lane ends in the encoder's initial state (2**16) and that every word
+was consumed: a corrupt substream almost never passes both.
+"""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from ..errors import CorruptStreamError, InvalidArgumentError
+from .tables import PRECISION, CdfTables
+
+STATE_LOW = 1 << 16
+MAX_LANES = 1024
+
+
+def choose_lanes(n: int) -> int:
+    """Encoder's lane count: wide enough for NumPy speed, narrow enough that the 32 flush bits
+    per lane stay a small share of the substream."""
+    if n <= 0:
+        return 0
+    return int(min(256, max(1, n // 1024)))
+
+
+def encode(index: np.ndarray, tables: np.ndarray, cdf: CdfTables, lanes: int | None = None
+           ) -> bytes:
+    """Code table-local symbol indices `index` with per-symbol table ids `tables`."""
+    index = np.asarray(index, np.int64).reshape(-1)
+    tables = np.asarray(tables, np.int64).reshape(-1)
+    n = index.size
+    if tables.size != n:
+        raise InvalidArgumentError("rANS: one table id per symbol")
+    if n and (np.any(tables < 0) or np.any(tables >= cdf.num_tables) or np.any(index < 0)
+              or np.any(index > 2 * cdf.radius[tables])):
+        raise InvalidArgumentError("rANS: symbol outside its table")
+    lanes = choose_lanes(n) if lanes is None else lanes
+    if n == 0:
+        return struct.pack("<HI", 0, 0)
+    if not 1 <= lanes <= min(n, MAX_LANES):
+        raise InvalidArgumentError(f"rANS: lane count {lanes} invalid for {n} symbols")
+    lo, freq = cdf.lo_freq(tables, index)
+    steps = -(-n // lanes)
+    pad = steps * lanes - n
+    lo = np.concatenate([lo, np.zeros(pad, np.int64)]).reshape(steps, lanes)
+    freq = np.concatenate([freq, np.ones(pad, np.int64)]).reshape(steps, lanes)
+    x = np.full(lanes, STATE_LOW, np.int64)
+    chunks = []
+    for j in range(steps - 1, -1, -1):
+        active = lanes if j < steps - 1 else lanes - pad
+        f, c = freq[j, :active], lo[j, :active]
+        xa = x[:active]
+        emit = xa >= (f << 16)
+        chunks.append((xa[emit] & 0xFFFF).astype("<u2"))
+        xa = np.where(emit, xa >> 16, xa)
+        x[:active] = ((xa // f) << PRECISION) + (xa % f) + c
+    words = np.concatenate(chunks[::-1]) if chunks else np.zeros(0, "<u2")
+    return (struct.pack("<HI", lanes, words.size) + x.astype("<u4").tobytes()
+            + words.astype("<u2").tobytes())
+
+
+def substream_size(data: bytes | memoryview, offset: int = 0) -> int:
+    """Total byte size of the substream starting at `offset` (validated against `data`)."""
+    if len(data) - offset < 6:
+        raise CorruptStreamError("rANS substream header truncated")
+    lanes, nwords = struct.unpack_from("<HI", data, offset)
+    size = 6 + 4 * lanes + 2 * nwords
+    if size > len(data) - offset:
+        raise CorruptStreamError("rANS substream truncated")
+    return size
+
+
+def decode(data: bytes | memoryview, tables: np.ndarray, cdf: CdfTables) -> np.ndarray:
+    """Decode len(tables) table-local symbol indices from one complete substream `data`."""
+    tables = np.asarray(tables, np.int64).reshape(-1)
+    n = tables.size
+    size = substream_size(data)
+    if size != len(data):
+        raise CorruptStreamError("rANS substream has trailing bytes")
+    lanes, nwords = struct.unpack_from("<HI", data, 0)
+    if n == 0:
+        if lanes or nwords:
+            raise CorruptStreamError("rANS substream not empty for zero symbols")
+        return np.zeros(0, np.int64)
+    if not 1 <= lanes <= min(n, MAX_LANES):
+        raise CorruptStreamError(f"rANS lane count {lanes} invalid for {n} symbols")
+    # A word is read at most once per symbol: more words than symbols cannot be valid.
+    if nwords > n:
+        raise CorruptStreamError("rANS substream declares more words than symbols")
+    x = np.frombuffer(data, "<u4", lanes, 6).astype(np.int64)
+    words = np.frombuffer(data, "<u2", nwords, 6 + 4 * lanes).astype(np.int64)
+    if np.any(x < STATE_LOW):
+        raise CorruptStreamError("rANS initial state out of range")
+    lut = cdf.slot_lookup()
+    total = 1 << PRECISION
+    steps = -(-n // lanes)
+    tpad = np.concatenate([tables, np.zeros(steps * lanes - n, np.int64)]).reshape(steps, lanes)
+    out = np.empty((steps, lanes), np.int64)
+    base = tpad * total
+    mask16 = total - 1
+    p = 0
+    for j in range(steps):
+        active = lanes if j < steps - 1 else n - j * lanes
+        xa = x[:active]
+        slot = xa & mask16
+        t = tpad[j, :active]
+        sym = lut[base[j, :active] + slot].astype(np.int64)
+        lo, f = cdf.lo_freq(t, sym)
+        xa = f * (xa >> PRECISION) + slot - lo
+        need = xa < STATE_LOW
+        k = int(np.count_nonzero(need))
+        if k:
+            if p + k > nwords:
+                raise CorruptStreamError("rANS substream ran out of words")
+            xa[need] = (xa[need] << 16) | words[p:p + k]
+            p += k
+        x[:active] = xa
+        out[j, :active] = sym
+    if p != nwords or np.any(x != STATE_LOW):
+        raise CorruptStreamError("rANS substream did not end in the initial state")
+    return out.reshape(-1)[:n]
+
+
+def decode_scalar(data: bytes, tables: np.ndarray, cdf: CdfTables) -> np.ndarray:
+    """The same decoder one symbol at a time: the form the Kotlin and Swift ports follow."""
+    tables = [int(t) for t in np.asarray(tables).reshape(-1)]
+    lanes, nwords = struct.unpack_from("<HI", data, 0)
+    x = list(struct.unpack_from(f"<{lanes}I", data, 6))
+    words = struct.unpack_from(f"<{nwords}H", data, 6 + 4 * lanes)
+    p, out = 0, []
+    for i, t in enumerate(tables):
+        lane = i % lanes
+        s = x[lane]
+        slot = s & 0xFFFF
+        start = int(cdf.start[t])
+        k = 0
+        while cdf.cdf_flat[start + k + 1] <= slot:
+            k += 1
+        lo = int(cdf.cdf_flat[start + k])
+        f = int(cdf.cdf_flat[start + k + 1]) - lo
+        s = f * (s >> 16) + slot - lo
+        if s < STATE_LOW:
+            if p >= nwords:
+                raise CorruptStreamError("rANS substream ran out of words")
+            s = (s << 16) | words[p]
+            p += 1
+        x[lane] = s
+        out.append(k)
+    if p != nwords or any(v != STATE_LOW for v in x):
+        raise CorruptStreamError("rANS substream did not end in the initial state")
+    return np.array(out, np.int64)
