@@ -20,7 +20,7 @@ from .backends.registry import BackendSpec, resolve
 from .bitstream.container import (UNKNOWN_FRAME_COUNT, FrameRecord, StreamHeader, StreamWriter,
                                   iter_records)
 from .codec.intra import IntraCodec
-from .errors import (HashMismatchError, InvalidArgumentError, ModelError, UnsupportedError)
+from .errors import (CorruptStreamError, HashMismatchError, InvalidArgumentError, ModelError, UnsupportedError)
 from .package.loader import ModelPackage, load_package
 
 
@@ -191,6 +191,9 @@ class Decoder:
             if rec.frame_type != "I":
                 raise UnsupportedError(f"frame {i}: {rec.frame_type}-frames are not supported "
                                        "by this decoder")
+            if rec.quality not in self.package.levels:
+                raise CorruptStreamError(f"frame {i}: quality level {rec.quality} is not in the "
+                                         f"package (1..{max(self.package.levels)})")
             rgb = self.codec.decode(rec.payload, h, w, rec.quality)
             md5 = picture_md5(rgb)
             ok = md5 == rec.picture_md5

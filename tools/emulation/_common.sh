@@ -1,9 +1,10 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # variables are used by the scripts that source this
 # Shared helpers for setup.sh / run.sh. Sourced, not executed.
 
-EMU_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+EMU_DIR=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 REPO_ROOT=$(cd "$EMU_DIR/../.." && pwd)
-EMU_CACHE=${MLVC_EMU_CACHE:-$HOME/.cache/mlvc-emu}
+EMU_CACHE=${MLVC_EMU_CACHE:-${HOME:?HOME is unset; set MLVC_EMU_CACHE}/.cache/mlvc-emu}
 EMU_TARGETS="x86-haswell x86-nehalem aarch64-a72 aarch64-a76 tflite-runtime-2.14"
 
 # Pinned runtime versions (kept identical across targets, that's the point).

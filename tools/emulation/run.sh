@@ -9,7 +9,7 @@
 set -euo pipefail
 EMU_DIE_RC=125
 # shellcheck source=_common.sh
-. "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/_common.sh"
 
 usage() {
     printf 'usage: %s TARGET -- ARGS...\n  targets: %s\n' "$_emu_prog" "$EMU_TARGETS" >&2

@@ -14,7 +14,7 @@
 #   MLVC_EMU_NCPU           CPUs the aarch64 sysroot advertises (default 4, like a Pi 4/5)
 set -euo pipefail
 # shellcheck source=_common.sh
-. "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/_common.sh"
 
 usage() {
     printf 'usage: %s [--force] TARGET...\n  targets: %s all\n' "$_emu_prog" "$EMU_TARGETS" >&2
@@ -162,7 +162,7 @@ setup_aarch64_base() {
         bookworm "$base" "$DEBIAN_MIRROR" || die "mmdebstrap failed (mirror $DEBIAN_MIRROR reachable?)"
     # qemu -L looks up every absolute path in the sysroot first: drop dirs that
     # would shadow the host's (/dev nodes, /tmp).
-    rm -rf "$base/dev" "$base/tmp"
+    rm -rf "${base:?}/dev" "${base:?}/tmp"
     site=$base/usr/lib/python3/dist-packages   # on the sysroot python's sys.path
     mkdir -p "$site"
     pins=$(host_pins numpy pydantic)

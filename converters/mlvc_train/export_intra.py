@@ -1,0 +1,244 @@
+"""Export a trained intra checkpoint to the integer IR and check it against the integer executor.
+
+    /opt/mlvc-venv/bin/python converters/mlvc_train/export_intra.py \
+        --ckpt build/train_intra --out build/intra_export [--check] [--quick]
+
+Writes OUT/{g_a,h_a,h_s,g_s}.graph.npz (Graph.to_bytes()) and OUT/codec.json.  The integer weights,
+weight exponents and biases come from the very TF function the QAT forward uses
+(QConv.int_params), so the rounding to the grid is identical by construction.
+--check: runs the NumPy integer executor (sdk/mlvc/intops/reference.py) on the held-out set,
+counts int8 output differences between the fp32 TF QAT forward and the executor per network, and
+reports PSNR / bpp for the float twin, the QAT simulation and the exact integer pipeline per level.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "sdk"))
+
+from mlvc.intops.graph import Conv2D, DepthToSpace, Graph, QParams  # noqa: E402
+
+
+def load_model(ckpt_dir):
+    import tensorflow as tf
+    import intra_model as im
+    st_path = os.path.join(ckpt_dir, "state.json")
+    st = json.load(open(st_path)) if os.path.exists(st_path) else {"args": {"seed": 1}}
+    model = im.Codec(seed=st["args"].get("seed", 1))
+    path = ckpt_dir
+    if os.path.isdir(ckpt_dir):
+        path = tf.train.latest_checkpoint(os.path.join(ckpt_dir, "ckpt"))
+    tf.train.Checkpoint(model=model).restore(path).expect_partial()
+    return model, path, st
+
+
+def conv_op(c, inp, out):
+    wi, e, bi = (t.numpy() for t in c.int_params())
+    w = np.transpose(wi, (3, 0, 1, 2))
+    assert np.all(w == np.round(w)) and np.all(bi == np.round(bi))
+    return Conv2D(inp, out, w.astype(np.int8), e.astype(np.int32), bi.astype(np.int64)
+                  .astype(np.int32), stride=c.stride, activation="RELU" if c.relu else "NONE")
+
+
+def qp(a):
+    return QParams(int(a.exp.numpy()), a.zp)
+
+
+def build_graphs(model):
+    A = model.acts
+    g = {}
+    t = {"image": qp(A["image"]), "g_a/a1": qp(A["g_a/a1"]), "g_a/a2": qp(A["g_a/a2"]),
+         "g_a/a3": qp(A["g_a/a3"]), "y": qp(A["y"])}
+    names = ["image", "g_a/a1", "g_a/a2", "g_a/a3", "y"]
+    ops = [conv_op(c, names[i], names[i + 1]) for i, c in enumerate(model.g_a)]
+    g["g_a"] = Graph("g_a", ["image"], ["y"], t, {"image": 3}, ops, alignment=16)
+
+    t = {"y": qp(A["y"]), "h_a/a1": qp(A["h_a/a1"]), "h_a/a2": qp(A["h_a/a2"]), "z": qp(A["z"])}
+    names = ["y", "h_a/a1", "h_a/a2", "z"]
+    ops = [conv_op(c, names[i], names[i + 1]) for i, c in enumerate(model.h_a)]
+    g["h_a"] = Graph("h_a", ["y"], ["z"], t, {"y": 96}, ops, alignment=4)
+
+    u1, u2, h = qp(A["h_s/u1"]), qp(A["h_s/u2"]), qp(A["h"])
+    t = {"z": qp(A["z"]), "h_s/u1c": u1, "h_s/u1": u1, "h_s/u2c": u2, "h_s/u2": u2, "h": h,
+         "mu": qp(A["mu"]), "sigma_index": qp(A["sigma_index"])}
+    ops = [conv_op(model.h_s[0], "z", "h_s/u1c"), DepthToSpace("h_s/u1c", "h_s/u1", 2),
+           conv_op(model.h_s[1], "h_s/u1", "h_s/u2c"), DepthToSpace("h_s/u2c", "h_s/u2", 2),
+           conv_op(model.h_s[2], "h_s/u2", "h"),
+           conv_op(model.h_mu, "h", "mu"), conv_op(model.h_sigma, "h", "sigma_index")]
+    g["h_s"] = Graph("h_s", ["z"], ["mu", "sigma_index"], t, {"z": 64}, ops, alignment=1)
+
+    t = {"y_hat": qp(A["y"]), "image": qp(A["image"])}
+    ops, cur = [], "y_hat"
+    for i, c in enumerate(model.g_s):
+        a = A[f"g_s/u{i + 1}"] if i < 3 else A["image"]
+        cname = f"g_s/u{i + 1}c" if i < 3 else "g_s/out_c"
+        oname = f"g_s/u{i + 1}" if i < 3 else "image"
+        t[cname] = qp(a)
+        t[oname] = qp(a)
+        ops += [conv_op(c, cur, cname), DepthToSpace(cname, oname, 2)]
+        cur = oname
+    g["g_s"] = Graph("g_s", ["y_hat"], ["image"], t, {"y_hat": 96}, ops, alignment=1)
+    for gr in g.values():
+        gr.validate()
+    return g
+
+
+def acc_margin(graph):
+    worst = 0.0
+    for op in graph.ops:
+        if isinstance(op, Conv2D):
+            b = 255 * np.abs(op.weights.astype(np.int64)).sum(axis=(1, 2, 3)) + \
+                np.abs(op.bias.astype(np.int64))
+            worst = max(worst, float(b.max()) / (1 << 24))
+    return worst
+
+
+# ---------------------------------------------------------------------------------------------
+def int_rshift_round(x, d):
+    x = x.astype(np.int32)
+    return x if d == 0 else (x + (1 << (d - 1))) >> d
+
+
+def bits_np(s, sigma):
+    from scipy.special import erfc
+    s = np.abs(s.astype(np.float64))
+    c = 1.0 / (np.sqrt(2.0) * sigma)
+    p = 0.5 * erfc((s - 0.5) * c) - 0.5 * erfc((s + 0.5) * c)
+    return float(-np.log2(np.maximum(p, 1e-9)).sum())
+
+
+def check(model, graphs, items, levels=(1, 2, 3, 4)):
+    import tensorflow as tf
+    import intra_model as im
+    from data import pad_to
+    from mlvc.intops.reference import run_graph
+    zt = model.z_table_index().numpy()
+    sz = im.SIGMA_MIN * 2.0 ** (zt / 8.0)
+
+    def tf_net(name, x_int, exp_in):
+        x = tf.constant(x_int.astype(np.float32) * 2.0 ** exp_in)
+        if name == "g_a":
+            return {"y": model.run_g_a(x) / 2.0 ** im.Y_EXP}
+        if name == "h_a":
+            return {"z": model.run_h_a(x) / 2.0 ** im.Z_EXP}
+        if name == "h_s":
+            mu, si = model.run_h_s(x)
+            return {"mu": mu / 2.0 ** im.MU_EXP, "sigma_index": si / 2.0 ** im.SIGMA_EXP}
+        return {"image": model.run_g_s(x) / 2.0 ** im.IMAGE_EXP}
+
+    diff = {k: [0, 0, 0] for k in graphs}   # differing, total, max |diff|
+
+    def run_both(name, feeds, exp_in):
+        ref = run_graph(graphs[name], feeds)
+        sim = tf_net(name, list(feeds.values())[0], exp_in)
+        for k, v in ref.items():
+            s = sim[k].numpy()
+            assert np.all(s == np.round(s))
+            dd = np.abs(s.astype(np.int32) - v.astype(np.int32))
+            diff[name][0] += int((dd > 0).sum())
+            diff[name][1] += int(dd.size)
+            diff[name][2] = max(diff[name][2], int(dd.max()))
+        return ref
+
+    res = {m: {L: [0.0, 0.0, 0] for L in levels} for m in ("float", "qat", "int")}
+    for name, img in items:
+        h, w = img.shape[:2]
+        p = pad_to(img, 64)
+        xq = (p.astype(np.int16) - 128).astype(np.int8)[None]
+        y = run_both("g_a", {"image": xq}, im.IMAGE_EXP)["y"]
+        for L in levels:
+            e_l = im.LEVEL_EXPS[L - 1]
+            d = e_l - im.Y_EXP
+            q = int_rshift_round(y, d)
+            yhat = np.clip(q << d, -128, 127).astype(np.int8)
+            z = run_both("h_a", {"y": yhat}, im.Y_EXP)["z"]
+            hs = run_both("h_s", {"z": z}, im.Z_EXP)
+            mu_l = int_rshift_round(hs["mu"], d)
+            t = np.clip(hs["sigma_index"].astype(np.int32) - 8 * e_l, 0, 79)
+            bits = bits_np(q - mu_l, im.SIGMA_MIN * 2.0 ** (t / 8.0))
+            bits += bits_np(z.astype(np.int32), sz[None, None, None, :])
+            out = run_both("g_s", {"y_hat": yhat}, im.Y_EXP)["image"]
+            rec = out[0, :h, :w].astype(np.float64) + 128
+            r = res["int"][L]
+            r[0] += bits
+            r[1] += float(((rec - img) ** 2).sum())
+            r[2] += h * w
+            for mode in ("qat", "float"):
+                o = model.forward(tf.constant(p[None].astype(np.float32)),
+                                  tf.constant([d], tf.int32), mode)
+                xh = np.round(o["x_hat"].numpy()[0, :h, :w]) if mode == "float" else \
+                    o["x_hat"].numpy()[0, :h, :w]
+                r = res[mode][L]
+                r[0] += float((o["bits_y"] + o["bits_z"]).numpy()[0])
+                r[1] += float(((xh - img) ** 2).sum())
+                r[2] += h * w
+    table = {m: {f"L{L}": {"bpp": round(v[0] / v[2], 4),
+                            "psnr": round(10 * math.log10(255.0 ** 2 / (v[1] / (3 * v[2]))), 3)}
+                 for L, v in r.items()} for m, r in res.items()}
+    exact = {k: {"differing": v[0], "total": v[1], "fraction": v[0] / max(v[1], 1),
+                 "max_abs_diff": v[2]} for k, v in diff.items()}
+    return table, exact
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ckpt", default="/work/main/build/train_intra",
+                    help="training dir (latest checkpoint) or a checkpoint prefix")
+    ap.add_argument("--out", default="/work/main/build/intra_export")
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="check on a held-out subset")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    import intra_model as im
+    model, path, st = load_model(args.ckpt)
+    graphs = build_graphs(model)
+    os.makedirs(args.out, exist_ok=True)
+    for n, gr in graphs.items():
+        data = gr.to_bytes()
+        Graph.from_bytes(data)          # round trip validates again
+        with open(os.path.join(args.out, f"{n}.graph.npz"), "wb") as f:
+            f.write(data)
+    zt = [int(v) for v in model.z_table_index().numpy()]
+    train_log = os.path.join(os.path.dirname(path), "..", "train.log")
+    summary = {"checkpoint": os.path.relpath(path, ROOT) if path.startswith(ROOT) else path,
+               "step": int(path.rsplit("-", 1)[-1]) if "-" in path else None,
+               "lambdas": st.get("lambdas", list(im.LAMBDAS)), "args": st.get("args", {}),
+               "elapsed_s": st.get("elapsed"),
+               "act_exps": {k: int(a.exp.numpy()) for k, a in model.acts.items()},
+               "macs_per_pixel": {n: gr.macs_per_input_pixel() for n, gr in graphs.items()},
+               "acc_bound_max_fraction_of_2^24": {n: acc_margin(gr) for n, gr in graphs.items()}}
+    codec = {"levels": [{"level": L, "exp": e} for L, e in zip((1, 2, 3, 4), im.LEVEL_EXPS)],
+             "y_exp": im.Y_EXP, "sigma_min": im.SIGMA_MIN,
+             "tables_per_octave": im.TABLES_PER_OCTAVE, "num_tables": im.NUM_TABLES,
+             "z_table_index": zt, "train": summary}
+    if args.check:
+        from data import heldout
+        items = heldout(full=True)
+        if args.quick:
+            items = [it for it in items if it[0] in ("bikes220", "carphone110", "coffee")]
+        t0 = time.time()
+        table, exact = check(model, graphs, items)
+        summary["heldout"] = {"images": [n for n, _ in items], "results": table,
+                              "exactness_tf_qat_vs_int": exact,
+                              "check_seconds": round(time.time() - t0, 1)}
+        print(json.dumps(summary["heldout"], indent=1))
+    with open(os.path.join(args.out, "codec.json"), "w") as f:
+        json.dump(codec, f, indent=1)
+    print("exported", path, "->", args.out, json.dumps(summary["acc_bound_max_fraction_of_2^24"]))
+
+
+if __name__ == "__main__":
+    main()

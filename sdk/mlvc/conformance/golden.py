@@ -1,0 +1,124 @@
+"""Golden files for the Kotlin and Swift ports: streams plus every intermediate of the parse path.
+
+    python -m mlvc.conformance.golden OUT_DIR [--package DIR]
+
+The ports cannot run TFLite or Core ML on this machine, so their tests replace the two network
+calls with these files: they check that the port asks h_s about exactly the `z` written here and
+g_s about exactly this `y_hat`, then use the recorded outputs.  Everything else (container,
+rANS, tables, parse path, cropping, MD5) is the port's own.  Raw arrays are little-endian.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..api import Encoder
+from ..bitstream.container import HEADER_SIZE, StreamHeader, iter_records
+from ..codec.intra import rebuild_latent
+from ..entropy import rans
+from ..package.loader import load_package
+
+CLIPS = (  # name, width, height, frames, quality
+    ("tiny_q1", 64, 64, 2, 1),
+    ("odd_q3", 53, 37, 2, 3),
+    ("wide_q4", 150, 70, 1, 4),
+)
+
+
+def synthetic_frames(w: int, h: int, n: int, seed: int) -> list[np.ndarray]:
+    """Smooth moving gradients with texture: compressible, but not trivial."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    frames = []
+    for i in range(n):
+        r = 128 + 100 * np.sin((xx + 3 * i) / 9.0)
+        g = 128 + 90 * np.cos((yy - 2 * i) / 7.0)
+        b = 128 + 60 * np.sin((xx + yy) / 13.0) + rng.normal(0, 8, (h, w))
+        frames.append(np.clip(np.stack([r, g, b], -1), 0, 255).astype(np.uint8))
+    return frames
+
+
+def _raw(path: Path, arr: np.ndarray) -> None:
+    path.write_bytes(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes())
+
+
+def write_golden(out: Path, package_dir: str | None = None) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    pkg = load_package(package_dir)
+    m = pkg.manifest
+    _raw(out / "tables.radius.i32", pkg.tables.radius.astype(np.int32))
+    _raw(out / "tables.cdf.u32", pkg.tables.cdf_flat.astype(np.uint32))
+    (out / "package.json").write_text(json.dumps({
+        "model_id": m.model_id, "model_hash": m.stream_hash.hex(), "y_exp": m.y_exp,
+        "levels": [lv.model_dump() for lv in m.levels], "alignment": m.alignment,
+        "latent_channels": m.latent_channels, "hyper_channels": m.hyper_channels,
+        "num_tables": m.tables.num_tables, "tables_per_octave": m.tables.tables_per_octave,
+        "z_table_index": m.z_table_index, "tables_sha256": m.tables.sha256,
+        "max_width": m.max_width, "max_height": m.max_height}, indent=1))
+    index = []
+    for k, (name, w, h, n, q) in enumerate(CLIPS):
+        enc = Encoder(package=package_dir, quality=q, backend="numpy")
+        stream = enc.encode(synthetic_frames(w, h, n, k))
+        (out / f"{name}.mlvc").write_bytes(stream)
+        header = StreamHeader.unpack(stream)
+        codec = enc.codec
+        y_shape, z_shape = codec.latent_shapes(h, w)
+        frames = []
+        for i, rec in enumerate(iter_records(stream, header)):
+            exp, d = codec._shift(rec.quality)
+            (zlen,) = np.frombuffer(rec.payload[:4], "<u4")
+            zt = codec._z_tables(z_shape)
+            kz = rans.decode(rec.payload[4:4 + int(zlen)], zt, pkg.tables)
+            z_hat = (kz - pkg.tables.radius[zt]).reshape(z_shape).astype(np.int8)
+            hs = codec._net("h_s").run({"z": z_hat})
+            mu, t = codec.entropy_parameters(z_hat, rec.quality)
+            ky = rans.decode(rec.payload[4 + int(zlen):], t.reshape(-1), pkg.tables)
+            s = ky - pkg.tables.radius[t.reshape(-1)]
+            y_hat = rebuild_latent(mu + s.reshape(y_shape), d)
+            img = codec._net("g_s").run({"y_hat": y_hat})["image"]
+            pre = f"{name}.f{i}"
+            _raw(out / f"{pre}.z.i8", z_hat)
+            _raw(out / f"{pre}.hs_mu.i8", hs["mu"])
+            _raw(out / f"{pre}.hs_sigma_index.i8", hs["sigma_index"])
+            _raw(out / f"{pre}.table_index.i32", t.astype(np.int32))
+            _raw(out / f"{pre}.y_symbols.i32", s.astype(np.int32))
+            _raw(out / f"{pre}.y_hat.i8", y_hat)
+            _raw(out / f"{pre}.gs_image.i8", img)
+            rgb = (img[0, :h, :w].astype(np.int16) + 128).astype(np.uint8)
+            assert hashlib.md5(rgb.tobytes()).digest() == rec.picture_md5
+            frames.append({"type": rec.frame_type, "quality": rec.quality,
+                           "md5": rec.picture_md5.hex(), "payload_bytes": len(rec.payload),
+                           "y_shape": list(y_shape), "z_shape": list(z_shape)})
+        index.append({"name": name, "stream": f"{name}.mlvc", "width": w, "height": h,
+                      "header_bytes": HEADER_SIZE, "frames": frames})
+    index.append({"note": "network outputs are NHWC int8; see mlvc/conformance/golden.py"})
+    (out / "index.json").write_text(json.dumps(index[:-1], indent=1))
+    write_invalid(out / "invalid", out / f"{CLIPS[0][0]}.mlvc")
+
+
+def write_invalid(out: Path, good: Path) -> None:
+    """Hostile streams, each with the error kind every port must report."""
+    from .hostile import invalid_streams
+    out.mkdir(parents=True, exist_ok=True)
+    cases = []
+    for name, data, kind in invalid_streams(good.read_bytes()):
+        (out / f"{name}.mlvc").write_bytes(data)
+        cases.append({"file": f"{name}.mlvc", "error": kind})
+    (out / "index.json").write_text(json.dumps(cases, indent=1))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="write golden files for the ports")
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--package", default=None)
+    a = ap.parse_args()
+    write_golden(a.out, a.package)
+    print(f"golden files written to {a.out}")
+
+
+if __name__ == "__main__":
+    main()
