@@ -3,7 +3,7 @@
 Shared by train_intra.py (training), export_intra.py (IR export and checks).
 
 Integer profile simulated exactly in float32 (see sdk/mlvc/intops/graph.py):
-  * weights: per output channel, int8 multiples of 4 in [-128, 124], scale 2**w_exp[c];
+  * weights: per output channel, int8 multiples of 4 in [-124, 124], scale 2**w_exp[c];
   * bias: int32 with bias % 4 == 2 in accumulator units 2**(in_exp + w_exp[c]);
   * activations: int8, real = (q - zp) * 2**exp; ReLU outputs zp = -128, others zp = 0;
   * requantisation shift k = out_exp - in_exp - w_exp[c] in [3, 30];
@@ -124,7 +124,7 @@ class QConv(tf.Module):
         e = tf.clip_by_value(tf.maximum(e_w, e_b), out_exp - in_exp - 30, out_exp - in_exp - 3)
 
         def ints(e):
-            wi = tf.clip_by_value(tf.round(w / pow2(e + 2)), -32.0, 31.0) * 4.0
+            wi = tf.clip_by_value(tf.round(w / pow2(e + 2)), -31.0, 31.0) * 4.0  # never -128 (Arm int16 pairs)
             bi = tf.round((b / pow2(in_exp + e) - 2.0) / 4.0) * 4.0 + 2.0
             bound = 255.0 * tf.reduce_sum(tf.abs(wi), axis=[0, 1, 2]) + tf.abs(bi)
             return wi, bi, bound

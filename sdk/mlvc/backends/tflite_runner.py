@@ -63,15 +63,29 @@ class TFLiteRunner:
     def input_names(self) -> list[str]:
         return [d["name"] for d in self._inputs]
 
-    def delegated_fraction(self) -> float | None:
-        """Share of nodes that run inside a delegate (None when the runtime cannot tell)."""
+    def fully_delegated(self) -> bool:
+        """True when delegates run every node: each delegate reads only model inputs and
+        constants, and delegates produce every model output.  (An op left to the built-in
+        kernels between two delegate partitions would make this False.)"""
         try:
             ops = self._interp._get_ops_details()  # noqa: SLF001 - diagnostic only
         except Exception:
-            return None
-        if not ops:
-            return None
-        return sum(1 for o in ops if o.get("op_name") == "DELEGATE") / len(ops)
+            return False
+        delegates = [o for o in ops if o.get("op_name") == "DELEGATE"]
+        if not delegates:
+            return False
+        produced_outside = set()
+        for o in ops:
+            if o.get("op_name") != "DELEGATE":
+                produced_outside.update(int(t) for t in o["outputs"])
+        delegate_out = {int(t) for o in delegates for t in o["outputs"]}
+        model_in = {d["index"] for d in self._inputs}
+        model_out = {d["index"] for d in self._outputs}
+        reads_inner = any(int(t) in produced_outside and int(t) not in model_in
+                          for o in delegates for t in o["inputs"])
+        # Node outputs of replaced nodes are 'produced_outside' too; only delegate inputs that
+        # are not constants matter, and constants are never node outputs.
+        return model_out <= delegate_out and not reads_inner
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         arrays = []

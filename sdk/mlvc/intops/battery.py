@@ -21,10 +21,10 @@ class Case:
 
 
 def _weights(rng, shape, depthwise=False, extreme=False) -> np.ndarray:
-    """Multiples of 4 in [-128, 124], scaled down if needed to respect the accumulator bound."""
-    levels = rng.integers(-32, 32, size=shape)
+    """Multiples of 4 in [-124, 124], scaled down if needed to respect the accumulator bound."""
+    levels = rng.integers(-31, 32, size=shape)
     if extreme:
-        levels = rng.choice(np.array([-32, 31, -32, 0]), size=shape)
+        levels = rng.choice(np.array([-31, 31, -31, 0]), size=shape)
     w = levels * 4
     axes = (0, 1, 2) if depthwise else (1, 2, 3)
     per = np.abs(w).sum(axis=axes, keepdims=True)

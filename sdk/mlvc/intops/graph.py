@@ -6,7 +6,9 @@ The constraints checked by `Graph.validate()` are what make every kernel set com
 integers (see docs/integer-profile.md):
 
 * every scale is a power of two (a tensor stores ``exp``: real = (q - zp) * 2**exp);
-* conv weights are int8 multiples of 4, biases are int32 with ``bias % 4 == 2``, and every
+* conv weights are int8 multiples of 4 in [-124, 124] (never -128: Arm kernels without dot
+  product instructions add two int8 x int8 products in int16, and (-128)*(-128) twice overflows
+  it; measured on Cortex-A72), biases are int32 with ``bias % 4 == 2``, and every
   requantisation shift ``k = out_exp - in_exp - w_exp[c]`` is at least 3.  The accumulator is then
   always ``2 (mod 4)``: it is never a rounding tie, and TFLite's double rounding, its single rounding
   and XNNPACK's fp32 round-half-even all give the same integer;
@@ -194,8 +196,8 @@ class Graph:
             fail(f"conv -> {op.output!r}: bias must be int32 [{cout}]")
         if op.w_exp.shape != (cout,):
             fail(f"conv -> {op.output!r}: w_exp must have {cout} entries")
-        if np.any(w.astype(np.int32) % 4):
-            fail(f"conv -> {op.output!r}: weights must be multiples of 4")
+        if np.any(w.astype(np.int32) % 4) or np.any(w == -128):
+            fail(f"conv -> {op.output!r}: weights must be multiples of 4 in [-124, 124]")
         if np.any(op.bias.astype(np.int64) % 4 != 2):
             fail(f"conv -> {op.output!r}: biases must be 2 (mod 4)")
         if op.stride not in (1, 2):

@@ -1,0 +1,149 @@
+package ai.mlvc
+
+import java.security.MessageDigest
+
+/** Decoder settings (the Python `DecoderOptions`). Build with [Builder]; `build()` validates. */
+class DecoderOptions private constructor(
+    /** Backend name for the app's runner (`null`: the fastest exact one, e.g. "cpu"). */
+    val backend: String?,
+    /** Check every picture against the stream's MD5 (failing on exact backends). */
+    val verifyHashes: Boolean,
+    /** Refuse pictures with more pixels than this (unsupported error). */
+    val maxPixels: Long,
+    /** Threads for the network runner (LiteRT `setNumThreads`); 0 = runtime default. */
+    val numThreads: Int,
+) {
+    fun toBuilder(): Builder = Builder().backend(backend).verifyHashes(verifyHashes).maxPixels(maxPixels).numThreads(numThreads)
+
+    class Builder {
+        private var backend: String? = null
+        private var verifyHashes = true
+        private var maxPixels = DEFAULT_MAX_PIXELS
+        private var numThreads = 0
+
+        fun backend(v: String?) = apply { backend = v }
+        fun verifyHashes(v: Boolean) = apply { verifyHashes = v }
+        fun maxPixels(v: Long) = apply { maxPixels = v }
+        fun numThreads(v: Int) = apply { numThreads = v }
+
+        /** Throws [MlvcException] of kind [ErrorKind.INVALID_ARGUMENT] for a bad value. */
+        fun build(): DecoderOptions {
+            backend?.let {
+                if (!it.matches(Regex("[a-z0-9_-]{1,32}"))) invalidArgument("DecoderOptions.backend: '$it' is not a backend name")
+            }
+            if (maxPixels < 1) invalidArgument("DecoderOptions.maxPixels: must be >= 1, got $maxPixels")
+            if (maxPixels > MAX_PIXELS_LIMIT) invalidArgument("DecoderOptions.maxPixels: must be <= $MAX_PIXELS_LIMIT, got $maxPixels")
+            if (numThreads !in 0..64) invalidArgument("DecoderOptions.numThreads: must be 0..64, got $numThreads")
+            return DecoderOptions(backend, verifyHashes, maxPixels, numThreads)
+        }
+    }
+
+    companion object {
+        const val DEFAULT_MAX_PIXELS = 3840L * 2160
+        const val MAX_PIXELS_LIMIT = 16384L * 16384
+        val DEFAULT: DecoderOptions = Builder().build()
+    }
+}
+
+/** One decoded picture (the Python `DecodedFrame`). [rgb] is H × W × 3 bytes, row-major. */
+class DecodedFrame(
+    val index: Int,
+    /** "I" or "P". */
+    val frameType: String,
+    val quality: Int,
+    val width: Int,
+    val height: Int,
+    val rgb: ByteArray,
+    /** MD5 of [rgb]. */
+    val md5: ByteArray,
+    /** MD5 carried in the stream. */
+    val expectedMd5: ByteArray,
+    /** md5 == expectedMd5. */
+    val verified: Boolean,
+) {
+    val md5Hex: String get() = hex(md5)
+    val expectedMd5Hex: String get() = hex(expectedMd5)
+
+    override fun toString(): String =
+        "DecodedFrame(index=$index, type=$frameType, q=$quality, ${width}x$height, md5=$md5Hex, verified=$verified)"
+}
+
+internal fun hex(b: ByteArray): String = b.joinToString("") { "%02x".format(it) }
+
+/** MD5 of an H × W × 3 picture (docs/bitstream.md §6). */
+fun pictureMd5(rgb: ByteArray): ByteArray = MessageDigest.getInstance("MD5").digest(rgb)
+
+/**
+ * Decodes an MLVC stream and checks every picture against the hash it carries.
+ *
+ *     Decoder(bytes, pkg, runner).use { dec -> for (f in dec) show(f.rgb) }
+ *
+ * The constructor checks the header (corrupt / unsupported), the size limits (unsupported) and
+ * that the stream was made with [pkg] (model). Frames are decoded lazily while iterating; an
+ * error in frame k surfaces when frame k is reached. The [runner] is not closed by [close].
+ */
+class Decoder(
+    data: ByteArray,
+    val pkg: ModelPackage,
+    private val runner: NetworkRunner,
+    val options: DecoderOptions = DecoderOptions.DEFAULT,
+) : Iterable<DecodedFrame>, AutoCloseable {
+    private var data: ByteArray? = data
+    val header: StreamHeader = StreamHeader.parse(data)
+    private val codec = IntraCodec(pkg, runner)
+
+    /** Called with each frame's parse trace before its picture is checked (tests, tooling). */
+    var parseObserver: ((Int, ParseTrace) -> Unit)? = null
+
+    init {
+        if (header.width.toLong() * header.height > options.maxPixels) {
+            unsupported("picture size ${header.width}x${header.height} exceeds maxPixels=${options.maxPixels}")
+        }
+        if (header.modelId != pkg.modelId || !header.modelHash.contentEquals(pkg.modelHash)) {
+            modelError("stream needs model '${header.modelId}' (${hex(header.modelHash)}), package is '${pkg.modelId}' (${hex(pkg.modelHash)})")
+        }
+        if (header.width > pkg.maxWidth || header.height > pkg.maxHeight) {
+            unsupported("picture size ${header.width}x${header.height} exceeds the package's ${pkg.maxWidth}x${pkg.maxHeight}")
+        }
+    }
+
+    val width: Int get() = header.width
+    val height: Int get() = header.height
+
+    /** Whether g_s runs exactly, so that hash mismatches are errors (when verifying). */
+    val exact: Boolean get() = runner.isExact("g_s")
+
+    override fun iterator(): Iterator<DecodedFrame> {
+        val bytes = data ?: invalidArgument("decoder is closed")
+        val records = RecordIterator(bytes, header)
+        return object : Iterator<DecodedFrame> {
+            var index = 0
+            override fun hasNext(): Boolean = records.hasNext()
+            override fun next(): DecodedFrame = decodeRecord(index++, records.next())
+        }
+    }
+
+    /** Decode every frame. */
+    fun decodeAll(): List<DecodedFrame> = iterator().asSequence().toList()
+
+    private fun decodeRecord(i: Int, rec: FrameRecord): DecodedFrame {
+        if (rec.frameType != 'I') unsupported("frame $i: ${rec.frameType}-frames are not supported by this decoder")
+        if (pkg.exponent(rec.quality) == null) {
+            corrupt("frame $i: quality level ${rec.quality} is not in the package (${pkg.levels.keys.sorted()})")
+        }
+        val h = header.height
+        val w = header.width
+        val res = codec.decode(rec.data, rec.payloadOffset, rec.payloadLength, h, w, rec.quality)
+        parseObserver?.invoke(i, res.trace)
+        val md5 = pictureMd5(res.rgb)
+        val ok = md5.contentEquals(rec.pictureMd5)
+        if (options.verifyHashes && !ok && exact) {
+            throw MlvcException(ErrorKind.HASH_MISMATCH, "frame $i: decoded picture hash ${hex(md5)} differs from the stream's ${hex(rec.pictureMd5)}")
+        }
+        return DecodedFrame(i, rec.frameType.toString(), rec.quality, w, h, res.rgb, md5, rec.pictureMd5, ok)
+    }
+
+    override fun close() {
+        data = null
+    }
+}

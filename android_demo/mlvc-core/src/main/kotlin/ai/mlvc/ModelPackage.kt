@@ -1,0 +1,123 @@
+package ai.mlvc
+
+import java.io.File
+import java.nio.ByteBuffer
+import java.nio.ByteOrder
+
+/**
+ * The constants of a model package that the decoder needs (docs/bitstream.md §4), plus its CDF
+ * tables. This is the Kotlin form of the golden `package.json` written by
+ * `sdk/mlvc/conformance/golden.py`: the manifest fields flattened, `model_hash` = the 16-byte
+ * stream hash (hex).
+ *
+ * Sources: [load] reads `package.json` + `tables.radius.i32` + `tables.cdf.u32` from a directory
+ * (JVM tests, and the Android app's assets, which bundle the same three files next to the two
+ * `.tflite` networks); [fromBytes] takes the same three blobs from anywhere (e.g. AssetManager).
+ * The tables are checked against `tables_sha256` and every constant is range-checked: any
+ * failure is an [ErrorKind.MODEL] error.
+ */
+class ModelPackage(
+    val modelId: String,
+    /** The 16 bytes a stream header must carry (first half of the package's content hash). */
+    val modelHash: ByteArray,
+    val yExp: Int,
+    /** quality level → exponent. */
+    val levels: Map<Int, Int>,
+    val alignment: Int,
+    val latentChannels: Int,
+    val hyperChannels: Int,
+    val tablesPerOctave: Int,
+    val zTableIndex: IntArray,
+    val maxWidth: Int,
+    val maxHeight: Int,
+    val tables: CdfTables,
+) {
+    val numTables: Int get() = tables.numTables
+
+    init {
+        if (modelId.isEmpty() || modelId.length > 16 || !modelId.all { it.isLetterOrDigit() && it.code < 128 || it in "._-" }) {
+            modelError("model id '$modelId' is not 1-16 characters of [A-Za-z0-9._-]")
+        }
+        if (modelHash.size != 16) modelError("model hash must be 16 bytes")
+        if (levels.isEmpty()) modelError("package has no quality levels")
+        for ((lv, exp) in levels) {
+            if (lv !in 1..255) modelError("quality level $lv out of range")
+            if (exp < yExp || exp - yExp > 16) modelError("level $lv: exp $exp below y_exp $yExp or too far above")
+        }
+        if (alignment < 64 || alignment % 64 != 0) modelError("alignment $alignment must be a multiple of 64")
+        if (latentChannels !in 1..1024 || hyperChannels !in 1..1024) modelError("channel counts out of range")
+        if (tablesPerOctave !in 1..64) modelError("tables_per_octave out of range")
+        if (zTableIndex.size != hyperChannels || zTableIndex.any { it !in 0 until tables.numTables }) {
+            modelError("z_table_index must name one valid table per hyper channel")
+        }
+        if (maxWidth !in 1..16384 || maxHeight !in 1..16384) modelError("max picture size out of range")
+    }
+
+    /** The exponent of quality [level], or null if the package has no such level. */
+    fun exponent(level: Int): Int? = levels[level]
+
+    companion object {
+        /** Load `package.json`, `tables.radius.i32`, `tables.cdf.u32` from [dir]. */
+        fun load(dir: File): ModelPackage {
+            fun read(name: String): ByteArray = try {
+                File(dir, name).readBytes()
+            } catch (e: java.io.IOException) {
+                throw MlvcException(ErrorKind.MODEL, "model package file missing: ${File(dir, name)}", e)
+            }
+            return fromBytes(read("package.json"), read("tables.radius.i32"), read("tables.cdf.u32"))
+        }
+
+        /** Build a package from the three files' bytes (JSON constants, int32 LE radii, uint32 LE CDFs). */
+        fun fromBytes(packageJson: ByteArray, radiusI32: ByteArray, cdfU32: ByteArray): ModelPackage {
+            if (radiusI32.size % 4 != 0 || cdfU32.size % 4 != 0) modelError("table files are not whole 32-bit arrays")
+            val radius = IntArray(radiusI32.size / 4).also {
+                ByteBuffer.wrap(radiusI32).order(ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(it)
+            }
+            val cdf = IntArray(cdfU32.size / 4).also {
+                ByteBuffer.wrap(cdfU32).order(ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(it)
+            }
+            for (v in cdf) if (v < 0) modelError("CDF value out of range")
+            val tables = CdfTables(radius, cdf)
+            val root = try {
+                Json.parse(String(packageJson, Charsets.UTF_8)) as? Map<*, *> ?: modelError("package.json is not an object")
+            } catch (e: IllegalArgumentException) {
+                throw MlvcException(ErrorKind.MODEL, "package.json: ${e.message}", e)
+            }
+            fun field(name: String): Any = root[name] ?: modelError("package.json: '$name' missing")
+            fun int(name: String, v: Any? = field(name)): Int {
+                val l = v as? Long ?: modelError("package.json: '$name' is not an integer")
+                if (l < Int.MIN_VALUE || l > Int.MAX_VALUE) modelError("package.json: '$name' out of range")
+                return l.toInt()
+            }
+            fun str(name: String): String = field(name) as? String ?: modelError("package.json: '$name' is not a string")
+            fun list(name: String): List<*> = field(name) as? List<*> ?: modelError("package.json: '$name' is not a list")
+
+            val sha = str("tables_sha256")
+            if (tables.sha256Hex() != sha.lowercase()) modelError("CDF tables do not match the package's tables_sha256")
+            val numTables = int("num_tables")
+            if (numTables != tables.numTables) modelError("CDF table count ${tables.numTables} does not match num_tables $numTables")
+            val levels = LinkedHashMap<Int, Int>()
+            for (e in list("levels")) {
+                val m = e as? Map<*, *> ?: modelError("package.json: levels entry is not an object")
+                val lv = int("levels.level", m["level"])
+                if (levels.put(lv, int("levels.exp", m["exp"])) != null) modelError("quality level $lv listed twice")
+            }
+            val hashHex = str("model_hash")
+            if (!hashHex.matches(Regex("[0-9a-fA-F]{32}"))) modelError("package.json: model_hash must be 32 hex digits")
+            return ModelPackage(
+                modelId = str("model_id"),
+                modelHash = ByteArray(16) { hashHex.substring(2 * it, 2 * it + 2).toInt(16).toByte() },
+                yExp = int("y_exp"),
+                levels = levels,
+                alignment = int("alignment"),
+                latentChannels = int("latent_channels"),
+                hyperChannels = int("hyper_channels"),
+                tablesPerOctave = int("tables_per_octave"),
+                zTableIndex = list("z_table_index").map { int("z_table_index", it) }.toIntArray(),
+                maxWidth = int("max_width"),
+                maxHeight = int("max_height"),
+                tables = tables,
+            )
+        }
+    }
+}

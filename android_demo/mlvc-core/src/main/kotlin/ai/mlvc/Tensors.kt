@@ -1,0 +1,38 @@
+package ai.mlvc
+
+/** An int8 tensor: NHWC [shape], row-major [data] (channel fastest). */
+class Int8Tensor(val shape: IntArray, val data: ByteArray) {
+    init {
+        require(shape.all { it >= 0 }) { "negative dimension in ${shape.contentToString()}" }
+        require(shape.fold(1L) { a, b -> a * b } == data.size.toLong()) {
+            "tensor of shape ${shape.contentToString()} needs ${shape.fold(1L) { a, b -> a * b }} " +
+                "bytes, got ${data.size}"
+        }
+    }
+
+    val size: Int get() = data.size
+
+    override fun toString(): String = "Int8Tensor${shape.contentToString()}"
+}
+
+/**
+ * Runs the decoder's two networks. Roles and tensor names (docs/bitstream.md §4):
+ *  - `h_s`: input `z` (1 × PH/64 × PW/64 × Nz) → outputs `mu`, `sigma_index` (1 × PH/16 × PW/16 × M)
+ *  - `g_s`: input `y_hat` (1 × PH/16 × PW/16 × M) → output `image` (1 × PH × PW × 3)
+ *
+ * h_s decides symbols: it must run on an exact backend (bit-identical to the NumPy reference),
+ * or the stream cannot be parsed. g_s may be approximate: report that through [isExact] and
+ * the decoder will mark mismatching pictures unverified instead of failing.
+ *
+ * On Android, `LiteRtNetworkRunner` (app module) implements this with LiteRT's CPU/XNNPACK
+ * interpreter; the JVM tests use recorded outputs.
+ */
+interface NetworkRunner : AutoCloseable {
+    /** Run network [role] on [input]; returns the named outputs. */
+    fun run(role: String, input: Int8Tensor): Map<String, Int8Tensor>
+
+    /** Whether [role] runs bit-identically to the reference (default: yes). */
+    fun isExact(role: String): Boolean = true
+
+    override fun close() {}
+}

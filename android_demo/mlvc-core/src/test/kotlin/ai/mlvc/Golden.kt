@@ -1,0 +1,110 @@
+package ai.mlvc
+
+import java.io.File
+import org.junit.Assert.assertArrayEquals
+import org.junit.Assert.fail
+
+/**
+ * Access to conformance/golden/ (written by sdk/mlvc/conformance/golden.py). Everything is
+ * read from index.json / package.json, so regenerated goldens (new model, new channel counts)
+ * need no test changes. Location: system property `mlvc.golden`, env `MLVC_GOLDEN`, or
+ * ../conformance/golden relative to the working directory.
+ */
+object Golden {
+    val dir: File by lazy {
+        val p = System.getProperty("mlvc.golden") ?: System.getenv("MLVC_GOLDEN")
+        val d = File(p ?: "../conformance/golden")
+        require(File(d, "index.json").isFile) { "golden files not found at ${d.absolutePath} (set -Dmlvc.golden)" }
+        d
+    }
+
+    val pkg: ModelPackage by lazy { ModelPackage.load(dir) }
+
+    class FrameInfo(val stream: String, val index: Int, val type: String, val quality: Int,
+                    val md5: String, val yShape: IntArray, val zShape: IntArray) {
+        private fun file(kind: String) = File(Golden.dir, "$stream.f$index.$kind")
+        fun i8(kind: String): ByteArray = file(kind).readBytes()
+        fun i32(kind: String): IntArray {
+            val b = file(kind).readBytes()
+            return IntArray(b.size / 4).also {
+                java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(it)
+            }
+        }
+    }
+
+    class StreamInfo(val name: String, val file: File, val width: Int, val height: Int, val frames: List<FrameInfo>) {
+        override fun toString() = name
+    }
+
+    private fun ints(v: Any?): IntArray = (v as List<*>).map { (it as Long).toInt() }.toIntArray()
+
+    val streams: List<StreamInfo> by lazy {
+        (Json.parse(File(dir, "index.json").readText()) as List<*>).map { e ->
+            val m = e as Map<*, *>
+            val name = m["name"] as String
+            StreamInfo(name, File(dir, m["stream"] as String), (m["width"] as Long).toInt(), (m["height"] as Long).toInt(),
+                (m["frames"] as List<*>).mapIndexed { i, f ->
+                    val fm = f as Map<*, *>
+                    FrameInfo(name, i, fm["type"] as String, (fm["quality"] as Long).toInt(), fm["md5"] as String,
+                        ints(fm["y_shape"]), ints(fm["z_shape"]))
+                })
+        }
+    }
+
+    class InvalidCase(val file: File, val kind: ErrorKind) {
+        override fun toString() = file.name
+    }
+
+    val invalid: List<InvalidCase> by lazy {
+        val d = File(dir, "invalid")
+        (Json.parse(File(d, "index.json").readText()) as List<*>).map { e ->
+            val m = e as Map<*, *>
+            InvalidCase(File(d, m["file"] as String), ErrorKind.fromCode(m["error"] as String))
+        }
+    }
+
+    val allFrames: List<FrameInfo> get() = streams.flatMap { it.frames }
+}
+
+/**
+ * Stands in for LiteRT: checks that the port asks h_s about exactly the recorded `z` and g_s
+ * about exactly the recorded `y_hat`, then answers with the recorded outputs.
+ *
+ * Strict mode ([expected] given): frames must come in that order. Lenient mode (null): the
+ * answer is looked up by input among all golden frames (hostile streams derived from a golden
+ * one); an unknown input gets zeros of the right shape.
+ */
+class GoldenNetworkRunner(private val expected: List<Golden.FrameInfo>?) : NetworkRunner {
+    private var hsCalls = 0
+    private var gsCalls = 0
+    val calls: Int get() = hsCalls + gsCalls
+
+    override fun run(role: String, input: Int8Tensor): Map<String, Int8Tensor> = when (role) {
+        "h_s" -> {
+            val f = pick(hsCalls++, "z.i8", input)
+            val shape = f?.yShape ?: intArrayOf(1, input.shape[1] * 4, input.shape[2] * 4, Golden.pkg.latentChannels)
+            mapOf(
+                "mu" to Int8Tensor(shape, f?.i8("hs_mu.i8") ?: ByteArray(shape.reduce(Int::times))),
+                "sigma_index" to Int8Tensor(shape, f?.i8("hs_sigma_index.i8") ?: ByteArray(shape.reduce(Int::times))),
+            )
+        }
+        "g_s" -> {
+            val f = pick(gsCalls++, "y_hat.i8", input)
+            val shape = intArrayOf(1, input.shape[1] * 16, input.shape[2] * 16, 3)
+            mapOf("image" to Int8Tensor(shape, f?.i8("gs_image.i8") ?: ByteArray(shape.reduce(Int::times))))
+        }
+        else -> throw AssertionError("unexpected network role $role")
+    }
+
+    private fun pick(call: Int, kind: String, input: Int8Tensor): Golden.FrameInfo? {
+        if (expected != null) {
+            if (call >= expected.size) fail("more network calls than golden frames")
+            val f = expected[call]
+            val want = if (kind == "z.i8") f.zShape else f.yShape
+            assertArrayEquals("${f.stream} frame ${f.index}: $kind shape", want, input.shape)
+            assertArrayEquals("${f.stream} frame ${f.index}: $kind contents", f.i8(kind), input.data)
+            return f
+        }
+        return Golden.allFrames.firstOrNull { it.i8(kind).contentEquals(input.data) }
+    }
+}

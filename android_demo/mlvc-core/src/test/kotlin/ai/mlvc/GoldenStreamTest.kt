@@ -1,0 +1,60 @@
+package ai.mlvc
+
+import org.junit.Assert.assertArrayEquals
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertTrue
+import org.junit.Test
+import org.junit.runner.RunWith
+import org.junit.runners.Parameterized
+
+/** Every golden stream decodes with the recorded networks to the golden symbols and pictures. */
+@RunWith(Parameterized::class)
+class GoldenStreamTest(private val s: Golden.StreamInfo) {
+    companion object {
+        @JvmStatic
+        @Parameterized.Parameters(name = "{0}")
+        fun streams(): List<Array<Any>> = Golden.streams.map { arrayOf<Any>(it) }
+    }
+
+    @Test
+    fun decodesBitExactly() {
+        val runner = GoldenNetworkRunner(s.frames)
+        val traces = HashMap<Int, ParseTrace>()
+        val frames = Decoder(s.file.readBytes(), Golden.pkg, runner).use { dec ->
+            assertEquals(s.width, dec.width)
+            assertEquals(s.height, dec.height)
+            dec.parseObserver = { i, t -> traces[i] = t }
+            dec.decodeAll()
+        }
+        assertEquals("frame count", s.frames.size, frames.size)
+        assertEquals("network calls", 2 * s.frames.size, runner.calls)
+        for ((f, g) in frames.zip(s.frames)) {
+            val where = "${s.name} frame ${g.index}"
+            val t = traces.getValue(f.index)
+            assertArrayEquals("$where z", g.i8("z.i8"), t.zHat.data)
+            assertArrayEquals("$where table index", g.i32("table_index.i32"), t.tableIndex)
+            assertArrayEquals("$where y symbols", g.i32("y_symbols.i32"), t.ySymbols)
+            assertArrayEquals("$where y_hat", g.i8("y_hat.i8"), t.yHat.data)
+            assertEquals("$where type", g.type, f.frameType)
+            assertEquals("$where quality", g.quality, f.quality)
+            assertEquals("$where size", s.width * s.height * 3, f.rgb.size)
+            assertEquals("$where md5", g.md5, f.md5Hex)
+            assertEquals("$where expected md5", g.md5, f.expectedMd5Hex)
+            assertTrue("$where verified", f.verified)
+        }
+    }
+
+    @Test
+    fun iteratesLazilyAndCloses() {
+        val dec = Decoder(s.file.readBytes(), Golden.pkg, GoldenNetworkRunner(s.frames))
+        var n = 0
+        for (f in dec) {
+            assertEquals(n++, f.index)
+            assertTrue(f.verified)
+        }
+        assertEquals(s.frames.size, n)
+        dec.close()
+        val e = runCatching { dec.iterator() }.exceptionOrNull()
+        assertTrue("iterating a closed decoder fails", e is MlvcException && e.kind == ErrorKind.INVALID_ARGUMENT)
+    }
+}

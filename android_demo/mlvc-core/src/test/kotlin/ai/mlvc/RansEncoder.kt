@@ -1,0 +1,35 @@
+package ai.mlvc
+
+import java.io.ByteArrayOutputStream
+
+/** Reference rANS encoder of docs/bitstream.md §5 (tests and the benchmark only). */
+object RansEncoder {
+    fun chooseLanes(n: Int): Int = if (n <= 0) 0 else minOf(256, maxOf(1, n / 1024))
+
+    /** Encode table-local indices [index] with tables [tables] on [lanes] lanes. */
+    fun encode(index: IntArray, tables: IntArray, cdf: CdfTables, lanes: Int = chooseLanes(index.size)): ByteArray {
+        val n = index.size
+        val out = ByteArrayOutputStream()
+        fun u16(v: Int) { out.write(v and 0xFF); out.write((v ushr 8) and 0xFF) }
+        fun u32(v: Long) { u16((v and 0xFFFF).toInt()); u16(((v ushr 16) and 0xFFFF).toInt()) }
+        if (n == 0) { u16(0); u32(0); return out.toByteArray() }
+        require(lanes in 1..minOf(n, 1024))
+        val x = LongArray(lanes) { Rans.STATE_LOW }
+        val words = IntArray(2 * n + 16)
+        var nw = 0
+        for (i in n - 1 downTo 0) {
+            val l = i % lanes
+            val t = tables[i]
+            val g = cdf.start[t] + index[i]
+            val lo = cdf.cdf[g].toLong()
+            val f = cdf.cdf[g + 1] - lo
+            var s = x[l]
+            if (s >= (f shl 16)) { words[nw++] = (s and 0xFFFF).toInt(); s = s ushr 16 }
+            x[l] = ((s / f) shl 16) + (s % f) + lo
+        }
+        u16(lanes); u32(nw.toLong())
+        for (v in x) u32(v)
+        for (j in nw - 1 downTo 0) u16(words[j])   // decoder consumes them in reverse emission order
+        return out.toByteArray()
+    }
+}

@@ -1,0 +1,43 @@
+package ai.mlvc
+
+import org.junit.runner.Description
+import org.junit.runner.JUnitCore
+import org.junit.runner.Request
+import org.junit.runner.notification.Failure
+import org.junit.runner.notification.RunListener
+import kotlin.system.exitProcess
+
+/**
+ * Runs the JUnit4 test classes and prints one line per test plus `junit: N passed, N failed`
+ * (test-jvm.sh folds that into its summary). Exit status 1 on any failure.
+ */
+object RunTests {
+    val CLASSES = listOf(
+        GoldenStreamTest::class.java, InvalidStreamTest::class.java, DecoderOptionsTest::class.java,
+        DecoderBehaviourTest::class.java, ModelPackageTest::class.java, RansTest::class.java,
+    )
+
+    @JvmStatic
+    fun main(args: Array<String>) {
+        var passed = 0
+        var failed = 0
+        val core = JUnitCore()
+        core.addListener(object : RunListener() {
+            private var current: Description? = null
+            private var bad = false
+            override fun testStarted(d: Description) { current = d; bad = false }
+            override fun testFailure(f: Failure) {
+                bad = true
+                println("FAIL ${f.description.displayName}: ${f.message}")
+                if (f.description.methodName == null || System.getenv("MLVC_TRACE") != null) println(f.trace)
+                if (f.description.methodName == null) failed++   // class-level failure (e.g. parameters)
+            }
+            override fun testFinished(d: Description) {
+                if (bad) failed++ else { passed++; println("PASS ${d.displayName}") }
+            }
+        })
+        core.run(Request.classes(*CLASSES.toTypedArray()))
+        println("junit: $passed passed, $failed failed")
+        exitProcess(if (failed == 0 && passed > 0) 0 else 1)
+    }
+}

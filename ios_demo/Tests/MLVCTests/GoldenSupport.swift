@@ -1,0 +1,192 @@
+import Foundation
+import XCTest
+@testable import MLVC
+
+/// The golden files (`conformance/golden/`, written by `python -m mlvc.conformance.golden`):
+/// located from this source file so the tests work wherever the repository is mounted.
+/// `MLVC_GOLDEN_DIR` overrides the location.
+enum Golden {
+    static let dir: URL = {
+        if let env = ProcessInfo.processInfo.environment["MLVC_GOLDEN_DIR"], !env.isEmpty {
+            return URL(fileURLWithPath: env, isDirectory: true)
+        }
+        return URL(fileURLWithPath: #filePath)       // ios_demo/Tests/MLVCTests/GoldenSupport.swift
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()             // repository root
+            .appendingPathComponent("conformance/golden", isDirectory: true)
+    }()
+
+    struct FrameEntry: Decodable {
+        let type: String
+        let quality: Int
+        let md5: String
+        let payload_bytes: Int
+        let y_shape: [Int]
+        let z_shape: [Int]
+    }
+
+    struct StreamEntry: Decodable {
+        let name: String
+        let stream: String
+        let width: Int
+        let height: Int
+        let header_bytes: Int
+        let frames: [FrameEntry]
+    }
+
+    struct InvalidEntry: Decodable {
+        let file: String
+        let error: String
+    }
+
+    static func bytes(_ name: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: dir.appendingPathComponent(name)))
+    }
+
+    static func data(_ name: String) throws -> Data {
+        try Data(contentsOf: dir.appendingPathComponent(name))
+    }
+
+    static func i8(_ name: String) throws -> [Int8] {
+        try bytes(name).map { Int8(bitPattern: $0) }
+    }
+
+    static func i32(_ name: String) throws -> [Int32] {
+        let b = try bytes(name)
+        precondition(b.count % 4 == 0, "\(name) is not an int32 array")
+        return stride(from: 0, to: b.count, by: 4).map {
+            Int32(bitPattern: UInt32(b[$0]) | UInt32(b[$0 + 1]) << 8 | UInt32(b[$0 + 2]) << 16 | UInt32(b[$0 + 3]) << 24)
+        }
+    }
+
+    static func streams() throws -> [StreamEntry] {
+        try JSONDecoder().decode([StreamEntry].self, from: data("index.json"))
+    }
+
+    static func invalid() throws -> [InvalidEntry] {
+        try JSONDecoder().decode([InvalidEntry].self, from: data("invalid/index.json"))
+    }
+
+    static func package() throws -> ModelPackage {
+        try ModelPackage.load(directory: dir)
+    }
+
+    /// Everything recorded for frame `index` of stream `name`.
+    struct Frame {
+        let name: String
+        let index: Int
+        let entry: FrameEntry
+        let z: Int8Tensor
+        let mu: [Int8]
+        let sigmaIndex: [Int8]
+        let tableIndex: [Int32]
+        let ySymbols: [Int32]
+        let yHat: Int8Tensor
+        let image: [Int8]
+        let imageShape: [Int]
+
+        init(stream: StreamEntry, index: Int, alignment: Int) throws {
+            let pre = "\(stream.name).f\(index)"
+            let e = stream.frames[index]
+            name = stream.name
+            self.index = index
+            entry = e
+            z = Int8Tensor(shape: e.z_shape, values: try Golden.i8("\(pre).z.i8"))
+            mu = try Golden.i8("\(pre).hs_mu.i8")
+            sigmaIndex = try Golden.i8("\(pre).hs_sigma_index.i8")
+            tableIndex = try Golden.i32("\(pre).table_index.i32")
+            ySymbols = try Golden.i32("\(pre).y_symbols.i32")
+            yHat = Int8Tensor(shape: e.y_shape, values: try Golden.i8("\(pre).y_hat.i8"))
+            image = try Golden.i8("\(pre).gs_image.i8")
+            let ph = (stream.height + alignment - 1) / alignment * alignment
+            let pw = (stream.width + alignment - 1) / alignment * alignment
+            imageShape = [1, ph, pw, 3]
+        }
+
+        var hsOutputs: [String: Int8Tensor] {
+            ["mu": Int8Tensor(shape: entry.y_shape, values: mu),
+             "sigma_index": Int8Tensor(shape: entry.y_shape, values: sigmaIndex)]
+        }
+
+        var gsOutputs: [String: Int8Tensor] { ["image": Int8Tensor(shape: imageShape, values: image)] }
+    }
+
+    static func frames(of stream: StreamEntry, alignment: Int) throws -> [Frame] {
+        try (0..<stream.frames.count).map { try Frame(stream: stream, index: $0, alignment: alignment) }
+    }
+}
+
+/// Stands in for the networks: asserts that the decoder asks h_s about exactly the recorded `z`
+/// and g_s about exactly the recorded `y_hat` (frame by frame, in order) and returns the recorded
+/// outputs. A wrong input throws `backend`, so it also fails the decode.
+final class GoldenNetworkRunner: NetworkRunner {
+    let frames: [Golden.Frame]
+    let isExact: Bool
+    private(set) var hsCalls = 0
+    private(set) var gsCalls = 0
+
+    init(frames: [Golden.Frame], exact: Bool = true) {
+        self.frames = frames
+        self.isExact = exact
+    }
+
+    func run(role: NetworkRole, input: Int8Tensor) throws -> [String: Int8Tensor] {
+        switch role {
+        case .hyperSynthesis:
+            guard hsCalls < frames.count else { throw MLVCError.backend("golden: unexpected h_s call \(hsCalls)") }
+            let f = frames[hsCalls]
+            hsCalls += 1
+            guard input == f.z else {
+                throw MLVCError.backend("golden: h_s input of \(f.name) frame \(f.index) differs from .z.i8 "
+                                        + "(shape \(input.shape) vs \(f.z.shape))")
+            }
+            return f.hsOutputs
+        case .synthesis:
+            guard gsCalls < frames.count else { throw MLVCError.backend("golden: unexpected g_s call \(gsCalls)") }
+            let f = frames[gsCalls]
+            gsCalls += 1
+            guard input == f.yHat else {
+                throw MLVCError.backend("golden: g_s input of \(f.name) frame \(f.index) differs from .y_hat.i8 "
+                                        + "(shape \(input.shape) vs \(f.yHat.shape))")
+            }
+            return f.gsOutputs
+        }
+    }
+}
+
+/// For hostile streams derived from a golden stream: answers any recorded input, in any order.
+final class LookupNetworkRunner: NetworkRunner {
+    let frames: [Golden.Frame]
+    let isExact: Bool
+
+    init(frames: [Golden.Frame], exact: Bool = true) {
+        self.frames = frames
+        self.isExact = exact
+    }
+
+    func run(role: NetworkRole, input: Int8Tensor) throws -> [String: Int8Tensor] {
+        for f in frames {
+            if role == .hyperSynthesis && input == f.z { return f.hsOutputs }
+            if role == .synthesis && input == f.yHat { return f.gsOutputs }
+        }
+        throw MLVCError.backend("lookup: no recorded \(role.rawValue) call with this input")
+    }
+}
+
+extension MLVCError {
+    /// Compare error kinds, ignoring messages.
+    func sameKind(_ code: String) -> Bool { self.code == code }
+}
+
+/// Asserts that `body` throws an `MLVCError` with Python code `code`.
+func assertThrowsKind<T>(_ code: String, _ what: String, file: StaticString = #filePath, line: UInt = #line,
+                         _ body: () throws -> T) {
+    do {
+        _ = try body()
+        XCTFail("\(what): expected \(code), nothing thrown", file: file, line: line)
+    } catch let e as MLVCError {
+        XCTAssertEqual(e.code, code, "\(what): \(e)", file: file, line: line)
+    } catch {
+        XCTFail("\(what): expected MLVCError.\(code), got \(error)", file: file, line: line)
+    }
+}

@@ -1,0 +1,312 @@
+"""`mlvc` command line: encode, decode, info, selftest, conformance, demo, export.
+
+Every failure the SDK anticipates prints one line `mlvc: error (<kind>): <message>` to stderr
+and exits with the error kind's status; no tracebacks for bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .errors import MLVCError
+
+
+class _Progress:
+    """A one-line progress report on stderr for long work (silent when not a terminal)."""
+
+    def __init__(self, total: int | None, label: str, enabled: bool):
+        self.total, self.label, self.enabled = total, label, enabled
+        self.t0 = time.perf_counter()
+        self.bytes = 0
+
+    def __call__(self, done: int, nbytes: int = 0) -> None:
+        self.bytes += nbytes
+        if not self.enabled:
+            return
+        rate = done / max(time.perf_counter() - self.t0, 1e-9)
+        of = f"/{self.total}" if self.total else ""
+        bar = ""
+        if self.total:
+            k = int(30 * done / self.total)
+            bar = "[" + "#" * k + "." * (30 - k) + "] "
+        sys.stderr.write(f"\r{self.label} {bar}{done}{of} frames, {rate:.1f} fps")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def _frame_count_hint(args) -> int | None:
+    return args.frames
+
+
+def cmd_encode(args) -> int:
+    from .api import Encoder, EncoderOptions
+    from .io.video import open_source
+    if args.camera is None and not args.input:
+        raise _usage("encode needs INPUT or --camera N")
+    opts = EncoderOptions(quality=args.quality, backend=args.backend, package=args.package,
+                          fps_num=args.fps_num, fps_den=args.fps_den)
+    enc = Encoder(opts)
+    frames = open_source(args.input, camera=args.camera, max_frames=args.frames)
+    prog = _Progress(args.frames, "encode", sys.stderr.isatty() and not args.quiet)
+    out = Path(args.output)
+    t0 = time.perf_counter()
+    with open(out, "wb") as fh:
+        records = enc.encode_frames(frames, fh, progress=prog)
+    prog.close()
+    dt = time.perf_counter() - t0
+    size = out.stat().st_size
+    print(f"encoded {len(records)} frames -> {out} ({size} bytes, backend {enc.backend.name}, "
+          f"quality {opts.quality}, {len(records) / dt:.2f} fps)")
+    return 0
+
+
+def cmd_decode(args) -> int:
+    from .api import Decoder
+    from .io.video import FrameSink
+    dec = Decoder.open(args.input, backend=args.backend, package=args.package,
+                       verify_hashes=not args.no_verify)
+    h = dec.header
+    sink = FrameSink(args.output, h.width, h.height, (h.fps_num, h.fps_den)) if args.output \
+        else None
+    total = None if h.frame_count == 0xFFFFFFFF else h.frame_count
+    prog = _Progress(total, "decode", sys.stderr.isatty() and not args.quiet)
+    verified = n = 0
+    t0 = time.perf_counter()
+    try:
+        for f in dec.frames():
+            n += 1
+            verified += f.verified
+            if sink:
+                sink.write(f.rgb)
+            prog(n)
+    finally:
+        prog.close()
+        if sink:
+            sink.close()
+    dt = time.perf_counter() - t0
+    exact = "exact" if dec.exact else "approximate"
+    print(f"decoded {n} frames ({h.width}x{h.height}) with {dec.backend.name} ({exact}): "
+          f"{verified}/{n} picture hashes verified, {n / dt:.2f} fps")
+    return 0 if verified == n or not dec.exact else 6
+
+
+def cmd_info(args) -> int:
+    from .bitstream.container import UNKNOWN_FRAME_COUNT, StreamHeader, iter_records
+    try:
+        data = Path(args.input).read_bytes()
+    except OSError as exc:
+        from .errors import InvalidArgumentError
+        raise InvalidArgumentError(f"cannot read {args.input}: {exc}") from exc
+    h = StreamHeader.unpack(data)
+    frames = [{"index": i, "type": r.frame_type, "quality": r.quality,
+               "bytes": len(r.payload), "hash": r.picture_md5.hex()}
+              for i, r in enumerate(iter_records(data, h))]
+    info = {"model_id": h.model_id, "model_hash": h.model_hash.hex(), "width": h.width,
+            "height": h.height, "fps": f"{h.fps_num}/{h.fps_den}",
+            "frame_count": None if h.frame_count == UNKNOWN_FRAME_COUNT else h.frame_count,
+            "colour": "RGB 8-bit 4:4:4", "bytes": len(data), "frames": frames}
+    if frames:
+        info["bits_per_pixel"] = round(8 * sum(f["bytes"] for f in frames)
+                                       / (len(frames) * h.width * h.height), 4)
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return 0
+    print(f"model {h.model_id} ({h.model_hash.hex()}), {h.width}x{h.height} @ {info['fps']} fps, "
+          f"{len(frames)} frames, {len(data)} bytes, {info.get('bits_per_pixel', 0)} bpp")
+    for f in frames:
+        print(f"  frame {f['index']:5d}  {f['type']}  q{f['quality']}  {f['bytes']:8d} bytes  "
+              f"{f['hash']}")
+    return 0
+
+
+def cmd_selftest(args) -> int:
+    from .conformance.selftest import format_table, record, run_matrix
+    rows = args.rows.split(",") if args.rows else None
+    summary = run_matrix(emulated=args.emulated, include_large=not args.quick, rows=rows)
+    if args.record:
+        path = record(summary)
+        print(f"evidence written to {path}", file=sys.stderr)
+    print(json.dumps(summary, indent=1) if args.json else format_table(summary))
+    return 0 if summary["all_exact"] else 1
+
+
+def cmd_conformance(args) -> int:
+    from .backends.registry import resolve
+    from .conformance.vectors import format_results, results_json, run_conformance
+    backends = args.backend or [resolve(None).name]
+    results = run_conformance(args.vectors, backends, args.package)
+    print(json.dumps(results_json(results), indent=1) if args.json else format_results(results))
+    return 0 if all(r.passed for r in results) else 1
+
+
+def cmd_demo(args) -> int:
+    """The main job: encode and decode the bundled sample, then run the conformance vectors."""
+    import io as _io
+    from importlib import resources
+
+    from .api import Decoder, Encoder
+    from .backends.registry import resolve
+    from .conformance.vectors import format_results, run_conformance
+    from .io.video import open_source
+    sample = Path(str(resources.files("mlvc").joinpath("data", "sample.npz")))
+    frames = list(open_source(str(sample)))
+    backend = resolve(None)
+    print(f"sample: {sample.name}, {len(frames)} frames {frames[0].shape[1]}x"
+          f"{frames[0].shape[0]}; default backend: {backend.name} "
+          f"({'exact' if backend.exact else 'approximate'})")
+    for q in (1, args.quality):
+        enc = Encoder(quality=q)
+        t0 = time.perf_counter()
+        buf = _io.BytesIO()
+        enc.encode_frames(frames, buf, frame_count=len(frames))
+        t_enc = time.perf_counter() - t0
+        stream = buf.getvalue()
+        t0 = time.perf_counter()
+        decoded = Decoder(stream).decode_all()
+        t_dec = time.perf_counter() - t0
+        import numpy as np
+        mse = np.mean([(f.rgb.astype(float) - x) ** 2 for f, x in zip(decoded, frames)])
+        psnr = 10 * np.log10(255 ** 2 / max(mse, 1e-9))
+        bpp = 8 * (len(stream) - 64) / (len(frames) * frames[0].shape[0] * frames[0].shape[1])
+        ok = sum(f.verified for f in decoded)
+        print(f"quality {q}: {len(stream)} bytes, {bpp:.3f} bpp, PSNR-RGB {psnr:.2f} dB, "
+              f"{ok}/{len(decoded)} picture hashes verified, encode {len(frames) / t_enc:.1f} "
+              f"fps, decode {len(frames) / t_dec:.1f} fps")
+        if args.output and q == args.quality:
+            Path(args.output).write_bytes(stream)
+    results = run_conformance(None, [backend.name])
+    print("conformance (bundled vectors):")
+    print(format_results(results))
+    return 0 if all(r.passed for r in results) else 1
+
+
+def cmd_backends(args) -> int:
+    from .backends.registry import describe, resolve
+    default = resolve(None).name
+    for b in describe():
+        mark = "*" if b["name"] == default else " "
+        print(f"{mark} {b['name']:20} {'exact' if b['exact'] else 'approximate':12} "
+              f"{'installed' if b['available'] else 'missing':10} {b['description']}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .package.loader import load_package
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    pkg = load_package(args.package)
+    index = {"model_id": pkg.model_id, "content_hash": pkg.manifest.content_hash,
+             "format": args.format, "networks": {}}
+    if args.format == "tflite":
+        for role, data in pkg.tflite.items():
+            (out / f"{role}.tflite").write_bytes(data)
+            index["networks"][role] = {"file": f"{role}.tflite",
+                                       "inputs": pkg.graphs[role].inputs,
+                                       "outputs": pkg.graphs[role].outputs}
+    else:
+        try:
+            from mlvc_convert.coreml import export_graph
+        except ImportError as exc:
+            from .errors import UnsupportedError
+            raise UnsupportedError("Core ML export needs the converters and coremltools "
+                                   "(pip install 'mlvc[train]')") from exc
+        for role, g in pkg.graphs.items():
+            export_graph(g, out / f"{role}.mlpackage")
+            index["networks"][role] = {"file": f"{role}.mlpackage", "inputs": g.inputs,
+                                       "outputs": g.outputs}
+    (out / "index.json").write_text(json.dumps(index, indent=1) + "\n")
+    print(f"exported {len(index['networks'])} networks ({args.format}) to {out}")
+    return 0
+
+
+def _usage(msg: str):
+    from .errors import InvalidArgumentError
+    return InvalidArgumentError(msg)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mlvc", description="Deterministic learned video codec")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    e = sub.add_parser("encode", help="encode a video, image folder or camera")
+    e.add_argument("input", nargs="?", help="mp4/avi/y4m/npz file or a folder of images")
+    e.add_argument("-o", "--output", required=True)
+    e.add_argument("--camera", type=int, default=None, help="capture from camera N")
+    e.add_argument("--quality", type=int, default=3, help="1 (smallest) .. highest level")
+    e.add_argument("--frames", type=int, default=None, help="encode at most N frames")
+    e.add_argument("--backend", default=None)
+    e.add_argument("--package", default=None, help="model package directory")
+    e.add_argument("--fps-num", type=int, default=30)
+    e.add_argument("--fps-den", type=int, default=1)
+    e.add_argument("-q", "--quiet", action="store_true")
+    e.set_defaults(func=cmd_encode)
+
+    d = sub.add_parser("decode", help="decode a stream to .y4m, .mp4 or a folder of PNGs")
+    d.add_argument("input")
+    d.add_argument("-o", "--output", default=None)
+    d.add_argument("--backend", default=None)
+    d.add_argument("--package", default=None)
+    d.add_argument("--no-verify", action="store_true", help="do not stop on hash mismatch")
+    d.add_argument("-q", "--quiet", action="store_true")
+    d.set_defaults(func=cmd_decode)
+
+    i = sub.add_parser("info", help="print a stream's header and frames")
+    i.add_argument("input")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("selftest", help="conformance matrix of the integer profile")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--emulated", action="store_true",
+                   help="add the qemu and tflite-runtime 2.14 rows (tools/emulation)")
+    s.add_argument("--rows", default=None, help="comma-separated configuration names")
+    s.add_argument("--quick", action="store_true", help="skip the 256x256 codec-shaped case")
+    s.add_argument("--record", action="store_true",
+                   help="write the backend registry's evidence.json from this run")
+    s.set_defaults(func=cmd_selftest)
+
+    c = sub.add_parser("conformance", help="decode conformance vectors on backends")
+    c.add_argument("--backend", action="append", default=None)
+    c.add_argument("--vectors", type=Path, default=None)
+    c.add_argument("--package", default=None)
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_conformance)
+
+    m = sub.add_parser("demo", help="encode+decode the bundled sample and run conformance")
+    m.add_argument("--quality", type=int, default=3)
+    m.add_argument("-o", "--output", default=None, help="also save the stream here")
+    m.set_defaults(func=cmd_demo)
+
+    b = sub.add_parser("backends", help="list backends and their exactness")
+    b.set_defaults(func=cmd_backends)
+
+    x = sub.add_parser("export", help="write the package's networks as .tflite or .mlpackage")
+    x.add_argument("package", nargs="?", default=None)
+    x.add_argument("--format", choices=("tflite", "coreml"), default="tflite")
+    x.add_argument("-o", "--output", required=True)
+    x.set_defaults(func=cmd_export)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MLVCError as exc:
+        print(f"mlvc: error ({exc.code}): {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("mlvc: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

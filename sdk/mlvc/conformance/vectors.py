@@ -1,0 +1,166 @@
+"""Conformance vectors (libvpx style) and the runner behind `mlvc conformance`.
+
+A vectors directory holds `manifest.json`; for each valid vector a stream and a `.md5` file
+(one line per decoded frame), and for each invalid one the error kind it must raise.  The
+manifest records every file's SHA-256, so a damaged vector set is reported as such.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+from ..errors import InvalidArgumentError, MLVCError
+
+# name, width, height, frames, quality: every level, odd and non-multiple-of-64 sizes.
+VECTORS = (
+    ("q1_64x64", 64, 64, 2, 1),
+    ("q2_53x37", 53, 37, 3, 2),
+    ("q3_176x144", 176, 144, 2, 3),
+    ("q4_130x66", 130, 66, 2, 4),
+    ("q4_1x1", 1, 1, 1, 4),
+    ("q2_200x17", 200, 17, 1, 2),
+)
+
+
+def bundled_vectors_path() -> Path:
+    return Path(str(resources.files("mlvc").joinpath("data", "vectors")))
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def make_vectors(out: Path, package: str | None = None) -> dict:
+    """Generate the vector set with the NumPy reference encoder (deterministic)."""
+    from ..api import Decoder, Encoder
+    from .golden import synthetic_frames
+    from .hostile import invalid_streams
+    out.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for k, (name, w, h, n, q) in enumerate(VECTORS):
+        stream = Encoder(package=package, quality=q, backend="numpy").encode(
+            synthetic_frames(w, h, n, 100 + k))
+        (out / f"{name}.mlvc").write_bytes(stream)
+        md5s = [f.md5.hex() for f in Decoder(stream, package=package, backend="numpy").frames()]
+        (out / f"{name}.md5").write_text("".join(f"{m}  frame {i}\n" for i, m in enumerate(md5s)))
+        entries.append({"name": name, "stream": f"{name}.mlvc", "md5": f"{name}.md5",
+                        "width": w, "height": h, "frames": n, "quality": q})
+    invalid = []
+    for name, data, kind in invalid_streams((out / f"{VECTORS[0][0]}.mlvc").read_bytes()):
+        f = out / "invalid" / f"{name}.mlvc"
+        f.parent.mkdir(exist_ok=True)
+        f.write_bytes(data)
+        invalid.append({"name": name, "stream": f"invalid/{name}.mlvc", "error": kind})
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()
+                   and p.name != "manifest.json")
+    manifest = {"format": "mlvc-conformance-vectors", "version": 1, "vectors": entries,
+                "invalid": invalid, "sha256": {f: _sha(out / f) for f in files}}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+@dataclass
+class VectorResult:
+    vector: str
+    backend: str
+    passed: bool
+    frames: int = 0
+    first_bad_frame: int | None = None
+    detail: str = ""
+    seconds: float = 0.0
+
+
+def load_manifest(vectors: Path) -> dict:
+    try:
+        manifest = json.loads((vectors / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidArgumentError(f"{vectors}: no readable manifest.json ({exc})") from exc
+    for rel, sha in manifest.get("sha256", {}).items():
+        if not (vectors / rel).is_file() or _sha(vectors / rel) != sha:
+            raise InvalidArgumentError(f"{vectors}: vector file {rel} is missing or damaged")
+    return manifest
+
+
+def run_vector(vectors: Path, entry: dict, backend: str, package: str | None) -> VectorResult:
+    from ..api import Decoder
+    t0 = time.perf_counter()
+    expected = [line.split()[0] for line in (vectors / entry["md5"]).read_text().splitlines()]
+    res = VectorResult(entry["name"], backend, False)
+    try:
+        dec = Decoder((vectors / entry["stream"]).read_bytes(), package=package, backend=backend,
+                      verify_hashes=False)
+        got = 0
+        for f in dec.frames():
+            if f.index >= len(expected) or f.md5.hex() != expected[f.index] or not f.verified:
+                res.first_bad_frame = f.index
+                res.detail = f"frame {f.index}: md5 {f.md5.hex()}"
+                break
+            got += 1
+        res.frames = got
+        res.passed = res.first_bad_frame is None and got == len(expected)
+        if not res.passed and not res.detail:
+            res.detail = f"{got} of {len(expected)} frames"
+    except MLVCError as exc:
+        res.detail = f"{exc.code}: {exc}"
+    res.seconds = round(time.perf_counter() - t0, 3)
+    return res
+
+
+def run_invalid(vectors: Path, entry: dict, backend: str, package: str | None) -> VectorResult:
+    from ..api import Decoder
+    res = VectorResult(f"invalid/{entry['name']}", backend, False)
+    t0 = time.perf_counter()
+    try:
+        Decoder((vectors / entry["stream"]).read_bytes(), package=package,
+                backend=backend).decode_all()
+        res.detail = f"decoded without error; expected {entry['error']}"
+    except MLVCError as exc:
+        res.passed = exc.code == entry["error"]
+        res.detail = f"{exc.code}" + ("" if res.passed else f" (expected {entry['error']})")
+    res.seconds = round(time.perf_counter() - t0, 3)
+    return res
+
+
+def run_conformance(vectors: Path | None, backends: list[str], package: str | None = None
+                    ) -> list[VectorResult]:
+    vectors = Path(vectors) if vectors else bundled_vectors_path()
+    manifest = load_manifest(vectors)
+    results = []
+    for b in backends:
+        for e in manifest["vectors"]:
+            results.append(run_vector(vectors, e, b, package))
+        for e in manifest["invalid"]:
+            results.append(run_invalid(vectors, e, b, package))
+    return results
+
+
+def results_json(results: list[VectorResult]) -> dict:
+    return {"results": [asdict(r) for r in results],
+            "passed": sum(r.passed for r in results),
+            "failed": sum(not r.passed for r in results)}
+
+
+def format_results(results: list[VectorResult]) -> str:
+    backends = list(dict.fromkeys(r.backend for r in results))
+    names = list(dict.fromkeys(r.vector for r in results))
+    cell = {(r.vector, r.backend): r for r in results}
+    width = max(len(n) for n in names) + 2
+    lines = ["vector".ljust(width) + "".join(b.ljust(18) for b in backends)]
+    for n in names:
+        row = n.ljust(width)
+        for b in backends:
+            r = cell[(n, b)]
+            txt = "pass" if r.passed else ("FAIL" + (f"@{r.first_bad_frame}"
+                                                     if r.first_bad_frame is not None else ""))
+            row += txt.ljust(18)
+        lines.append(row)
+    for r in results:
+        if not r.passed:
+            lines.append(f"  {r.vector} on {r.backend}: {r.detail}")
+    p = sum(r.passed for r in results)
+    lines.append(f"{p} passed, {len(results) - p} failed")
+    return "\n".join(lines)

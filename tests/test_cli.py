@@ -1,0 +1,68 @@
+"""The command line: encode/decode/info round trip, JSON output, clean errors and exit codes."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from mlvc.cli import main
+from mlvc.conformance.golden import synthetic_frames
+
+
+def run_cli(*args):
+    env = {"PYTHONPATH": f"{ROOT / 'sdk'}:{ROOT / 'converters'}", "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "mlvc.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def test_encode_info_decode(tmp_path, small_package, capsys):
+    src = tmp_path / "in.npz"
+    np.savez(src, frames=np.stack(synthetic_frames(70, 50, 3, 0)))
+    out = tmp_path / "a.mlvc"
+    assert main(["encode", str(src), "-o", str(out), "--quality", "2", "--package",
+                 small_package, "--backend", "numpy", "--frames", "2"]) == 0
+    assert main(["info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert [f["type"] for f in info["frames"]] == ["I", "I"]
+    assert all(len(f["hash"]) == 32 and f["bytes"] > 0 for f in info["frames"])
+    y4m = tmp_path / "out.y4m"
+    assert main(["decode", str(out), "-o", str(y4m), "--package", small_package]) == 0
+    assert y4m.read_bytes().startswith(b"YUV4MPEG2 W70 H50")
+    assert y4m.read_bytes().count(b"FRAME\n") == 2
+    from mlvc.io.video import read_y4m
+    frames = list(read_y4m(y4m))
+    assert frames[0].shape == (50, 70, 3)
+
+
+@pytest.mark.parametrize("args,status,needle", [
+    (["decode", "/nonexistent.mlvc"], 2, "cannot read"),
+    (["info", "__garbage__"], 4, "corrupt_stream"),
+    (["encode", "/nonexistent.mp4", "-o", "/tmp/x.mlvc"], 2, "does not exist"),
+])
+def test_errors_are_one_line_without_traceback(tmp_path, args, status, needle):
+    if args[1] == "__garbage__":
+        (tmp_path / "g.mlvc").write_bytes(b"\x00" * 100)
+        args = [args[0], str(tmp_path / "g.mlvc")]
+    r = run_cli(*args)
+    assert r.returncode == status, r.stderr
+    assert needle in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_quality_out_of_range_is_rejected(tmp_path, small_package):
+    src = tmp_path / "in.npz"
+    np.savez(src, frames=np.stack(synthetic_frames(16, 16, 1, 0)))
+    r = run_cli("encode", str(src), "-o", str(tmp_path / "x.mlvc"), "--quality", "7",
+                "--package", small_package)
+    assert r.returncode == 2 and "quality" in r.stderr
+
+
+def test_import_does_not_pull_tensorflow_or_runtime():
+    code = ("import sys, mlvc; bad=[m for m in ('tensorflow','ai_edge_litert','cv2') "
+            "if m in sys.modules]; print(bad)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={"PYTHONPATH": str(ROOT / "sdk")})
+    assert r.stdout.strip() == "[]", r.stderr

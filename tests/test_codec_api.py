@@ -1,0 +1,113 @@
+"""Encoder/Decoder end to end on a small random-weight package: equality across backends."""
+import io
+import threading
+
+import numpy as np
+import pytest
+
+import mlvc
+from conftest import litert_available
+from mlvc.conformance.golden import synthetic_frames
+from mlvc.errors import (CorruptStreamError, HashMismatchError, InvalidArgumentError, ModelError,
+                         UnsupportedError)
+
+BACKENDS = ["numpy"] + (["tflite", "litert-reference"] if litert_available() else [])
+
+
+@pytest.mark.parametrize("size", [(64, 64), (53, 37), (1, 1), (130, 7)])
+def test_bitstream_equality_and_cross_decoding(small_package, size):
+    frames = synthetic_frames(size[0], size[1], 2, 1)
+    streams = {b: mlvc.Encoder(package=small_package, backend=b, quality=2).encode(frames)
+               for b in BACKENDS}
+    assert len(set(streams.values())) == 1, "exact backends must write identical bytes"
+    stream = streams["numpy"]
+    decoded = {b: mlvc.Decoder(stream, package=small_package, backend=b).decode_all()
+               for b in BACKENDS}
+    for b, out in decoded.items():
+        assert [f.verified for f in out] == [True, True]
+        assert out[0].rgb.shape == (size[1], size[0], 3)
+        assert np.array_equal(out[0].rgb, decoded["numpy"][0].rgb)
+
+
+def test_quality_levels_change_rate(small_package):
+    frames = synthetic_frames(96, 64, 1, 2)
+    sizes = [len(mlvc.Encoder(package=small_package, quality=q, backend="numpy").encode(frames))
+             for q in (1, 4)]
+    assert sizes[0] != sizes[1]
+
+
+def test_options_are_validated(small_package):
+    with pytest.raises(InvalidArgumentError):
+        mlvc.Encoder(package=small_package, quality=0)
+    with pytest.raises(InvalidArgumentError):
+        mlvc.Encoder(package=small_package, quality=9)
+    with pytest.raises(InvalidArgumentError):
+        mlvc.Encoder(package=small_package, backend="nope")
+    with pytest.raises(InvalidArgumentError):
+        mlvc.Decoder(b"", max_pixels=0)
+    enc = mlvc.Encoder(package=small_package, backend="numpy")
+    with pytest.raises(InvalidArgumentError):
+        enc.encode([np.zeros((8, 8), np.uint8)])
+    with pytest.raises(InvalidArgumentError):
+        enc.encode([np.zeros((8, 8, 3), np.uint8), np.zeros((9, 8, 3), np.uint8)])
+    with pytest.raises(InvalidArgumentError):
+        enc.encode([])
+
+
+def test_unsupported_size_and_wrong_package(small_package, tmp_path):
+    enc = mlvc.Encoder(package=small_package, backend="numpy")
+    with pytest.raises(UnsupportedError):
+        enc.encode([np.zeros((8, 5000, 3), np.uint8)])
+    stream = enc.encode(synthetic_frames(32, 32, 1, 0))
+    with pytest.raises(UnsupportedError):
+        mlvc.Decoder(stream, package=small_package, max_pixels=100)
+    from mlvc_convert.package_builder import build_package
+    from mlvc_convert.random_model import random_codec
+    graphs, codec = random_codec(n=8, m=16, nz=8, seed=4)
+    build_package(graphs, codec, tmp_path / "other", "test-random")
+    with pytest.raises(ModelError):
+        mlvc.Decoder(stream, package=str(tmp_path / "other"))
+
+
+def test_hash_mismatch_and_truncation(small_package):
+    from mlvc.conformance.hostile import fix_record_crc
+    stream = bytearray(mlvc.Encoder(package=small_package, backend="numpy").encode(
+        synthetic_frames(32, 32, 1, 0)))
+    for cut in range(0, len(stream), max(1, len(stream) // 60)):
+        with pytest.raises((CorruptStreamError, UnsupportedError)):
+            mlvc.Decoder(bytes(stream[:cut]), package=small_package, backend="numpy").decode_all()
+    stream[64 + 8] ^= 0xFF                      # the picture hash
+    bad = bytes(fix_record_crc(stream))
+    with pytest.raises(HashMismatchError):
+        mlvc.Decoder(bad, package=small_package, backend="numpy").decode_all()
+    frames = mlvc.Decoder(bad, package=small_package, backend="numpy",
+                          verify_hashes=False).decode_all()
+    assert frames[0].verified is False
+
+
+def test_live_capture_stream_gets_frame_count(small_package):
+    from mlvc.bitstream.container import StreamHeader
+    from mlvc.io.video import synthetic_capture
+    buf = io.BytesIO()
+    enc = mlvc.Encoder(package=small_package, backend="numpy", quality=1)
+    enc.encode_frames(synthetic_capture(48, 40, 3), buf)      # frame count unknown up front
+    assert StreamHeader.unpack(buf.getvalue()).frame_count == 3
+    assert len(mlvc.Decoder(buf.getvalue(), package=small_package).decode_all()) == 3
+
+
+def test_decoders_in_threads_agree(small_package):
+    stream = mlvc.Encoder(package=small_package, backend="numpy").encode(
+        synthetic_frames(64, 48, 2, 3))
+    results, errors = {}, []
+
+    def work(k):
+        try:
+            b = BACKENDS[k % len(BACKENDS)]
+            results[k] = [f.md5 for f in mlvc.Decoder(stream, package=small_package,
+                                                       backend=b).frames()]
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors and len({tuple(v) for v in results.values()}) == 1
