@@ -126,6 +126,8 @@ def plan_conv(op: Conv2D, zp_in: int) -> ConvPlan:
 class BuildInfo:
     """What the converter emitted: op types in order (without consts), and the conv plans."""
     ops: list[str] = field(default_factory=list)
+    op_names: list[str] = field(default_factory=list)
+    dataflow: list[tuple] = field(default_factory=list)
     plans: dict[str, ConvPlan] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)      # graph name -> feature name
     outputs: dict[str, str] = field(default_factory=dict)
@@ -170,6 +172,7 @@ def build_program(graph: Graph, height: int = 1, width: int = 1, batch: int = 1,
 
     def emit(kind: str, fn, **kw):
         info.ops.append(kind)
+        info.op_names.append(kw["name"])
         return fn(**kw)
 
     def c4(v, dtype) -> np.ndarray:
@@ -300,7 +303,30 @@ def build_program(graph: Graph, height: int = 1, width: int = 1, batch: int = 1,
         func.set_outputs(outs)
     prog = Program()
     prog.add_function("main", func)
+    info.dataflow = _dataflow(func)
     return prog, info
+
+
+def _dataflow(func) -> list[tuple]:
+    """Every non-const op as (type, name, ((input key, producer op name or model input), ...)),
+    sorted; const inputs are left out.  The saved program must have the same (tests)."""
+    producer = {v.name: v.name for v in func.inputs.values()}
+    rows = []
+    for op in func.operations:
+        if op.op_type == "const":
+            continue
+        for o in op.outputs:
+            producer[o.name] = op.name
+    for op in func.operations:
+        if op.op_type == "const":
+            continue
+        ins = []
+        for key, v in op.inputs.items():
+            for var in (v if isinstance(v, (list, tuple)) else [v]):
+                if var.name in producer:
+                    ins.append((key, producer[var.name]))
+        rows.append((op.op_type, op.name, tuple(sorted(ins))))
+    return sorted(rows)
 
 
 def pass_pipeline():
@@ -324,7 +350,7 @@ def graph_to_mlprogram(graph: Graph, height: int = 1, width: int = 1, batch: int
         "graph": graph.name, "layout": LAYOUT, "dtype": "fp32-holding-int8",
         "inputs": info.inputs, "outputs": info.outputs,
         "input_shape": [batch, height, width],
-        "emitted_ops": info.ops,
+        "emitted_ops": [list(t) for t in zip(info.ops, info.op_names)],
         "int32_convs": sorted(n for n, p in info.plans.items() if p.int32),
     }
     model.user_defined_metadata[META_KEY] = json.dumps(meta, sort_keys=True)
@@ -346,5 +372,6 @@ def export_graph(graph: Graph, path: str | Path, height: int = 1, width: int = 1
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     info = model._mlvc_build_info
     return {"path": str(path), "seconds": seconds, "bytes": size, "ops": info.ops,
+            "op_names": info.op_names, "dataflow": info.dataflow,
             "inputs": info.inputs, "outputs": info.outputs,
             "int32_convs": sorted(n for n, p in info.plans.items() if p.int32)}

@@ -140,7 +140,7 @@ def cmd_conformance(args) -> int:
     from .backends.registry import resolve
     from .conformance.vectors import format_results, results_json, run_conformance
     backends = args.backend or [resolve(None).name]
-    results = run_conformance(args.vectors, backends, args.package)
+    results = run_conformance(args.vectors, backends, args.package, encode=args.encode)
     print(json.dumps(results_json(results), indent=1) if args.json else format_results(results))
     return 0 if all(r.passed for r in results) else 1
 
@@ -276,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--vectors", type=Path, default=None)
     c.add_argument("--package", default=None)
     c.add_argument("--json", action="store_true")
+    c.add_argument("--encode", action="store_true",
+                   help="also re-encode each vector's sources and require identical bytes")
     c.set_defaults(func=cmd_conformance)
 
     m = sub.add_parser("demo", help="encode+decode the bundled sample and run conformance")

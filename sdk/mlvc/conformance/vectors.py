@@ -40,15 +40,18 @@ def make_vectors(out: Path, package: str | None = None) -> dict:
     from .golden import synthetic_frames
     from .hostile import invalid_streams
     out.mkdir(parents=True, exist_ok=True)
-    entries = []
+    import numpy as np
+    entries, sources = [], {}
     for k, (name, w, h, n, q) in enumerate(VECTORS):
-        stream = Encoder(package=package, quality=q, backend="numpy").encode(
-            synthetic_frames(w, h, n, 100 + k))
+        sources[name] = np.stack(synthetic_frames(w, h, n, 100 + k))
+        stream = Encoder(package=package, quality=q, backend="numpy").encode(list(sources[name]))
         (out / f"{name}.mlvc").write_bytes(stream)
         md5s = [f.md5.hex() for f in Decoder(stream, package=package, backend="numpy").frames()]
         (out / f"{name}.md5").write_text("".join(f"{m}  frame {i}\n" for i, m in enumerate(md5s)))
         entries.append({"name": name, "stream": f"{name}.mlvc", "md5": f"{name}.md5",
                         "width": w, "height": h, "frames": n, "quality": q})
+    # The source pictures, so that any encoder can be checked for bitstream equality.
+    np.savez_compressed(out / "sources.npz", **sources)
     invalid = []
     for name, data, kind in invalid_streams((out / f"{VECTORS[0][0]}.mlvc").read_bytes()):
         f = out / "invalid" / f"{name}.mlvc"
@@ -110,6 +113,30 @@ def run_vector(vectors: Path, entry: dict, backend: str, package: str | None) ->
     return res
 
 
+def run_encode(vectors: Path, entry: dict, backend: str, package: str | None) -> VectorResult:
+    """Re-encode the vector's source pictures: the bytes must equal the vector's stream."""
+    import numpy as np
+
+    from ..api import Encoder
+    res = VectorResult(f"encode/{entry['name']}", backend, False)
+    t0 = time.perf_counter()
+    try:
+        with np.load(vectors / "sources.npz") as z:
+            frames = list(z[entry["name"]])
+        stream = Encoder(package=package, quality=entry["quality"], backend=backend).encode(frames)
+        expected = (vectors / entry["stream"]).read_bytes()
+        res.passed = stream == expected
+        res.frames = len(frames)
+        if not res.passed:
+            diff = next((i for i, (a, b) in enumerate(zip(stream, expected)) if a != b),
+                        min(len(stream), len(expected)))
+            res.detail = f"stream differs from byte {diff}"
+    except MLVCError as exc:
+        res.detail = f"{exc.code}: {exc}"
+    res.seconds = round(time.perf_counter() - t0, 3)
+    return res
+
+
 def run_invalid(vectors: Path, entry: dict, backend: str, package: str | None) -> VectorResult:
     from ..api import Decoder
     res = VectorResult(f"invalid/{entry['name']}", backend, False)
@@ -125,14 +152,17 @@ def run_invalid(vectors: Path, entry: dict, backend: str, package: str | None) -
     return res
 
 
-def run_conformance(vectors: Path | None, backends: list[str], package: str | None = None
-                    ) -> list[VectorResult]:
+def run_conformance(vectors: Path | None, backends: list[str], package: str | None = None,
+                    encode: bool = False) -> list[VectorResult]:
     vectors = Path(vectors) if vectors else bundled_vectors_path()
     manifest = load_manifest(vectors)
     results = []
     for b in backends:
         for e in manifest["vectors"]:
             results.append(run_vector(vectors, e, b, package))
+        if encode:
+            for e in manifest["vectors"]:
+                results.append(run_encode(vectors, e, b, package))
         for e in manifest["invalid"]:
             results.append(run_invalid(vectors, e, b, package))
     return results

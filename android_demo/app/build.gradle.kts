@@ -1,0 +1,59 @@
+plugins {
+    alias(libs.plugins.android.application)
+    alias(libs.plugins.kotlin.android)
+}
+
+// Bundled assets, generated at build time (nothing copied into the source tree):
+//   conformance/  the golden streams + package.json + tables.*  (from ../conformance/golden)
+//   model/        h_s.tflite, g_s.tflite                         (from -PmlvcPackage=DIR/networks)
+val goldenDir = rootProject.file("../conformance/golden")
+val packageDir = rootProject.file(providers.gradleProperty("mlvcPackage").getOrElse("../sdk/mlvc/data/model"))
+val generatedAssets = layout.buildDirectory.dir("generated/mlvcAssets")
+
+val copyMlvcAssets by tasks.registering(Sync::class) {
+    into(generatedAssets)
+    from(goldenDir) {
+        into("conformance")
+        include("index.json", "package.json", "tables.radius.i32", "tables.cdf.u32", "*.mlvc", "invalid/**")
+    }
+    from(packageDir.resolve("networks")) {
+        into("model")
+        include("h_s.tflite", "g_s.tflite")
+    }
+}
+
+android {
+    namespace = "ai.mlvc.demo"
+    compileSdk = 35
+
+    defaultConfig {
+        applicationId = "ai.mlvc.demo"
+        minSdk = 26
+        targetSdk = 35
+        versionCode = 1
+        versionName = "0.1"
+        testInstrumentationRunner = "androidx.test.runner.AndroidJUnitRunner"
+    }
+
+    compileOptions {
+        sourceCompatibility = JavaVersion.VERSION_17
+        targetCompatibility = JavaVersion.VERSION_17
+    }
+    kotlinOptions { jvmTarget = "17" }
+
+    sourceSets["main"].assets.srcDir(generatedAssets)
+    // .tflite must stay uncompressed so LiteRT can map them.
+    androidResources { noCompress += listOf("tflite", "mlvc") }
+}
+
+tasks.named("preBuild") { dependsOn(copyMlvcAssets) }
+
+dependencies {
+    implementation(project(":mlvc-core"))
+    implementation(libs.litert)
+    implementation(libs.androidx.appcompat)
+
+    androidTestImplementation(libs.junit)
+    androidTestImplementation(libs.androidx.test.runner)
+    androidTestImplementation(libs.androidx.test.ext.junit)
+}
