@@ -26,7 +26,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 install_toolchain() {
-    if [ -f "$STAMP" ] && [ -e "$ROOT/usr/bin/swift" ]; then
+    # usr/bin/swift is an absolute symlink (valid inside the chroot only): test its target.
+    if [ -f "$STAMP" ] && [ -x "$ROOT/usr/libexec/swift/bin/swift" ]; then
         return 0
     fi
     log "installing Swift (Debian trixie swiftlang) into $ROOT"
@@ -79,10 +80,12 @@ run_in_chroot() {
 }
 
 set +e
-run_in_chroot "swift --version && swift build" 
+run_in_chroot "swift --version && swift build"
 status=$?
 if [ $status -eq 0 ]; then
-    run_in_chroot "swift test $(printf '%q ' "$@")"
+    args=""
+    if [ $# -gt 0 ]; then args=$(printf '%q ' "$@"); fi
+    run_in_chroot "swift test $args"
     status=$?
 fi
 set -e

@@ -308,15 +308,17 @@ def build_program(graph: Graph, height: int = 1, width: int = 1, batch: int = 1,
 
 
 def _dataflow(func) -> list[tuple]:
-    """Every non-const op as (type, name, ((input key, producer op name or model input), ...)),
-    sorted; const inputs are left out.  The saved program must have the same (tests)."""
+    """Every non-const op as (type, first output name, ((input key, producing op's first output
+    name or model input), ...)), sorted; const inputs are left out.  The saved program must have
+    the same rows (tests): nothing fused, folded, replaced or removed.  Ops are identified by
+    their output variable names because coremltools' cast pass renames the cast ops themselves."""
     producer = {v.name: v.name for v in func.inputs.values()}
     rows = []
     for op in func.operations:
         if op.op_type == "const":
             continue
         for o in op.outputs:
-            producer[o.name] = op.name
+            producer[o.name] = op.outputs[0].name
     for op in func.operations:
         if op.op_type == "const":
             continue
@@ -325,7 +327,7 @@ def _dataflow(func) -> list[tuple]:
             for var in (v if isinstance(v, (list, tuple)) else [v]):
                 if var.name in producer:
                     ins.append((key, producer[var.name]))
-        rows.append((op.op_type, op.name, tuple(sorted(ins))))
+        rows.append((op.op_type, op.outputs[0].name, tuple(sorted(ins))))
     return sorted(rows)
 
 

@@ -139,24 +139,16 @@ class SavedProgram:
         """Op types of the saved program, in order, without consts."""
         return [op.type for op in self.block.operations if op.type != "const"]
 
-    def op_signature(self) -> list[tuple[str, str]]:
-        """(type, name) of every non-const op, sorted: what the program computes, independent
-        of the (dataflow-preserving) order the serialiser chose."""
-        out = []
-        for op in self.block.operations:
-            if op.type != "const":
-                out.append((op.type, str(self.value(op.attributes["name"]))))
-        return sorted(out)
-
     def dataflow(self) -> list[tuple]:
-        """(type, name, ((input key, producer op name or model input), ...)) per non-const op,
-        sorted; inputs that come from consts are left out."""
+        """(type, first output name, ((input key, producer's first output name or model input),
+        ...)) per non-const op, sorted; inputs that come from consts are left out.  Compared
+        with `mlvc_convert.coreml.BuildInfo.dataflow` it shows the saved program is the emitted
+        one (the serialiser may reorder independent ops; dataflow is what matters)."""
         producer = {n: n for n in self.inputs}
         ops = [op for op in self.block.operations if op.type != "const"]
         for op in ops:
-            name = str(self.value(op.attributes["name"]))
             for o in op.outputs:
-                producer[o.name] = name
+                producer[o.name] = op.outputs[0].name
         rows = []
         for op in ops:
             ins = []
@@ -164,7 +156,7 @@ class SavedProgram:
                 for a in b.arguments:
                     if a.WhichOneof("binding") == "name" and a.name in producer:
                         ins.append((key, producer[a.name]))
-            rows.append((op.type, str(self.value(op.attributes["name"])), tuple(sorted(ins))))
+            rows.append((op.type, op.outputs[0].name, tuple(sorted(ins))))
         return sorted(rows)
 
     # ---- execution ----------------------------------------------------------------------------

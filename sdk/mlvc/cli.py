@@ -216,10 +216,17 @@ def cmd_export(args) -> int:
             from .errors import UnsupportedError
             raise UnsupportedError("Core ML export needs the converters and coremltools "
                                    "(pip install 'mlvc[train]')") from exc
+        # Core ML programs here have fixed shapes: one set per picture size.
+        a = pkg.manifest.alignment
+        ph, pw = -(-args.height // a) * a, -(-args.width // a) * a
+        grid = {"g_a": 1, "h_a": 16, "g_s": 16, "h_s": 64}
         for role, g in pkg.graphs.items():
-            export_graph(g, out / f"{role}.mlpackage")
+            h, w = ph // grid[role], pw // grid[role]
+            export_graph(g, out / f"{role}.mlpackage", height=h, width=w)
             index["networks"][role] = {"file": f"{role}.mlpackage", "inputs": g.inputs,
-                                       "outputs": g.outputs}
+                                       "outputs": g.outputs, "input_hw": [h, w],
+                                       "layout": "NCHW fp32 holding int8 values"}
+        index["picture_size"] = [args.width, args.height]
     (out / "index.json").write_text(json.dumps(index, indent=1) + "\n")
     print(f"exported {len(index['networks'])} networks ({args.format}) to {out}")
     return 0
@@ -292,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("package", nargs="?", default=None)
     x.add_argument("--format", choices=("tflite", "coreml"), default="tflite")
     x.add_argument("-o", "--output", required=True)
+    x.add_argument("--width", type=int, default=1280, help="Core ML: picture width")
+    x.add_argument("--height", type=int, default=720, help="Core ML: picture height")
     x.set_defaults(func=cmd_export)
     return p
 

@@ -1,0 +1,112 @@
+"""Rate-distortion of the bundled intra codec against OpenCV JPEG, on held-out pictures.
+
+    python benchmarks/bench_rd.py --clip bikes.mp4:200:250:5 --clip carphone.mp4:100:120:2 \
+        [--coffee] [--json out.json]
+
+CLIP:FIRST:END:STEP picks frames (held out from training: bikes 200-249, carphone 100-119).
+Rates are real stream bytes (the whole record, header included) per pixel; PSNR is on RGB over
+all pictures (MSE pooled).  BD-rate uses the Bjontegaard method (cubic fit of log-rate against
+PSNR, integrated over the overlapping PSNR range).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "sdk"))
+
+
+def bd_rate(r_ref, p_ref, r_test, p_test) -> float:
+    """Average bitrate difference (%) of test vs reference at equal PSNR (negative = better)."""
+    lr, lt = np.log(np.asarray(r_ref)), np.log(np.asarray(r_test))
+    pr, pt = np.asarray(p_ref), np.asarray(p_test)
+    lo, hi = max(pr.min(), pt.min()), min(pr.max(), pt.max())
+    if hi <= lo:
+        return float("nan")
+    deg = min(3, len(pr) - 1, len(pt) - 1)
+    fr, ft = np.polyfit(pr, lr, deg), np.polyfit(pt, lt, deg)
+    ir, it = np.polyint(fr), np.polyint(ft)
+    avg_r = (np.polyval(ir, hi) - np.polyval(ir, lo)) / (hi - lo)
+    avg_t = (np.polyval(it, hi) - np.polyval(it, lo)) / (hi - lo)
+    return float((np.exp(avg_t - avg_r) - 1) * 100)
+
+
+def load_pictures(spec: str) -> list[np.ndarray]:
+    from mlvc.io.video import read_capture
+    path, first, end, step = spec.split(":")
+    frames = list(read_capture(path, int(end)))
+    return frames[int(first):int(end):int(step)]
+
+
+def psnr(mse: float) -> float:
+    return 10 * np.log10(255.0 ** 2 / max(mse, 1e-12))
+
+
+def mlvc_points(pictures, backend=None) -> list[dict]:
+    import mlvc
+    pts = []
+    pixels = sum(p.shape[0] * p.shape[1] for p in pictures)
+    levels = mlvc.Encoder(backend=backend).package.levels
+    for q in levels:
+        enc = mlvc.Encoder(quality=q, backend=backend)
+        nbytes, se = 0, 0.0
+        for p in pictures:                      # one stream per picture: sizes may differ
+            stream = enc.encode([p])
+            nbytes += len(stream) - 64          # the file header is per file, not per picture
+            f = mlvc.Decoder(stream, backend=backend).decode_all()[0]
+            se += float(np.sum((f.rgb.astype(np.float64) - p) ** 2))
+        pts.append({"quality": q, "bpp": 8 * nbytes / pixels, "psnr": psnr(se / (3 * pixels))})
+    return pts
+
+
+def jpeg_points(pictures, qualities=(10, 20, 30, 45, 60, 75, 85, 92, 96)) -> list[dict]:
+    import cv2
+    pixels = sum(p.shape[0] * p.shape[1] for p in pictures)
+    pts = []
+    for q in qualities:
+        nbytes, se = 0, 0.0
+        for p in pictures:
+            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(p, cv2.COLOR_RGB2BGR),
+                                   [cv2.IMWRITE_JPEG_QUALITY, q])
+            dec = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            nbytes += len(buf)
+            se += float(np.sum((dec.astype(np.float64) - p) ** 2))
+        pts.append({"quality": q, "bpp": 8 * nbytes / pixels, "psnr": psnr(se / (3 * pixels))})
+    return pts
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clip", action="append", default=[])
+    ap.add_argument("--coffee", action="store_true", help="add scikit-image's coffee (held out)")
+    ap.add_argument("--backend", default=None)
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args()
+    sets = {Path(c.split(":")[0]).stem: load_pictures(c) for c in a.clip}
+    if a.coffee:
+        from skimage import data
+        sets["coffee"] = [data.coffee()]
+    report = {}
+    for name, pics in sets.items():
+        ours, jpeg = mlvc_points(pics, a.backend), jpeg_points(pics)
+        # compare only where JPEG's curve overlaps ours
+        bd = bd_rate([p["bpp"] for p in jpeg], [p["psnr"] for p in jpeg],
+                     [p["bpp"] for p in ours], [p["psnr"] for p in ours])
+        report[name] = {"pictures": len(pics), "size": f"{pics[0].shape[1]}x{pics[0].shape[0]}",
+                        "mlvc": ours, "jpeg": jpeg, "bd_rate_vs_jpeg_percent": bd}
+        print(f"{name} ({len(pics)} pictures, {pics[0].shape[1]}x{pics[0].shape[0]}):")
+        for p in ours:
+            print(f"  mlvc q{p['quality']}: {p['bpp']:.3f} bpp  {p['psnr']:.2f} dB")
+        print("  jpeg: " + ", ".join(f"{p['bpp']:.2f}/{p['psnr']:.1f}" for p in jpeg))
+        print(f"  BD-rate vs OpenCV JPEG: {bd:+.1f}%")
+    if a.json:
+        Path(a.json).write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

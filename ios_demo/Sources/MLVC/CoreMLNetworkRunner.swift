@@ -1,0 +1,121 @@
+#if canImport(CoreML)
+import CoreML
+import Foundation
+
+/// Runs h_s and g_s with Core ML (Apple platforms only; NOT compiled or run on Linux).
+///
+/// The networks are the packages written by `converters/mlvc_convert/coreml.py` (docs/coreml.md):
+/// fp32 mlprograms, **NCHW**, fixed input size, inputs and outputs holding int8 values. This runner
+/// converts the decoder's NHWC int8 tensors to NCHW fp32 `MLMultiArray`s and back (the cast back
+/// checks that every value is integral and inside -128...127).
+///
+/// Exactness: with `.cpuOnly` the program runs on Apple's fp32 CPU runtime; docs/coreml.md argues
+/// no operation rounds under IEEE fp32, but that Apple's runtime behaves so on a device must be
+/// shown per device/OS by `CoreMLConformanceTests`. The GPU and the Neural Engine compute in fp16
+/// and are APPROXIMATE. h_s (it decides the entropy-coding symbols) therefore always runs
+/// `.cpuOnly`; g_s may use other compute units, in which case `isExact == false` and the decoder
+/// reports mismatching pictures (`DecodedFrame.verified`) instead of throwing.
+///
+/// Files looked up in the package directory: `h_s.mlmodelc` / `g_s.mlmodelc` (compiled, what an
+/// app should bundle), else `h_s.mlpackage` / `g_s.mlpackage` (compiled on load, slow).
+public final class CoreMLNetworkRunner: NetworkRunner {
+    public let isExact: Bool
+    private let hs: MLModel
+    private let gs: MLModel
+
+    public init(packageDirectory: URL, synthesisComputeUnits: MLComputeUnits = .cpuOnly) throws {
+        let exact = MLModelConfiguration()
+        exact.computeUnits = .cpuOnly
+        let synth = MLModelConfiguration()
+        synth.computeUnits = synthesisComputeUnits
+        hs = try CoreMLNetworkRunner.load(packageDirectory, "h_s", exact)
+        gs = try CoreMLNetworkRunner.load(packageDirectory, "g_s", synth)
+        isExact = synthesisComputeUnits == .cpuOnly
+    }
+
+    private static func load(_ dir: URL, _ name: String, _ config: MLModelConfiguration) throws -> MLModel {
+        let fm = FileManager.default
+        do {
+            let compiled = dir.appendingPathComponent("\(name).mlmodelc")
+            if fm.fileExists(atPath: compiled.path) {
+                return try MLModel(contentsOf: compiled, configuration: config)
+            }
+            let source = dir.appendingPathComponent("\(name).mlpackage")
+            if fm.fileExists(atPath: source.path) {
+                return try MLModel(contentsOf: try MLModel.compileModel(at: source), configuration: config)
+            }
+        } catch {
+            throw MLVCError.backend("Core ML cannot load \(name): \(error)")
+        }
+        throw MLVCError.model("model package \(dir.path) has no Core ML network \(name)")
+    }
+
+    public func run(role: NetworkRole, input: Int8Tensor) throws -> [String: Int8Tensor] {
+        let model = role == .hyperSynthesis ? hs : gs
+        guard input.shape.count == 4, input.shape[0] == 1 else {
+            throw MLVCError.invalidArgument("\(role.rawValue): input must be 1 x H x W x C, got \(input.shape)")
+        }
+        let (h, w, c) = (input.shape[1], input.shape[2], input.shape[3])
+        let nchw = [1, c, h, w]
+        if let declared = model.modelDescription.inputDescriptionsByName[role.inputName]?.multiArrayConstraint?.shape,
+           declared.map(\.intValue) != nchw {
+            throw MLVCError.unsupported("\(role.rawValue): Core ML network was exported for input "
+                                        + "\(declared.map(\.intValue)) (NCHW), picture needs \(nchw); "
+                                        + "export one network per picture size")
+        }
+        do {
+            let array = try MLMultiArray(shape: nchw.map { NSNumber(value: $0) }, dataType: .float32)
+            let s = array.strides.map(\.intValue)
+            let dst = array.dataPointer.bindMemory(to: Float.self, capacity: s[0])
+            input.values.withUnsafeBufferPointer { src in      // NHWC int8 -> NCHW fp32
+                var i = 0
+                for y in 0..<h { for x in 0..<w { for ch in 0..<c {
+                    dst[ch * s[1] + y * s[2] + x * s[3]] = Float(src[i]); i += 1
+                } } }
+            }
+            let features = try MLDictionaryFeatureProvider(
+                dictionary: [role.inputName: MLFeatureValue(multiArray: array)])
+            let result = try model.prediction(from: features)
+            var out = [String: Int8Tensor]()
+            for name in role.outputNames {
+                guard let value = result.featureValue(for: name)?.multiArrayValue else {
+                    throw MLVCError.backend("\(role.rawValue): Core ML returned no output '\(name)'")
+                }
+                out[name] = try CoreMLNetworkRunner.nhwcInt8(value, name: name)
+            }
+            return out
+        } catch let e as MLVCError {
+            throw e
+        } catch {
+            throw MLVCError.backend("\(role.rawValue): Core ML prediction failed: \(error)")
+        }
+    }
+
+    /// An NCHW MLMultiArray (fp32, fp64 or int32, any strides) holding int8 values -> NHWC int8.
+    static func nhwcInt8(_ a: MLMultiArray, name: String) throws -> Int8Tensor {
+        let shape = a.shape.map(\.intValue), st = a.strides.map(\.intValue)
+        guard shape.count == 4, shape[0] == 1 else {
+            throw MLVCError.backend("output '\(name)' has shape \(shape), expected 1 x C x H x W")
+        }
+        let (c, h, w) = (shape[1], shape[2], shape[3])
+        func element(_ off: Int) -> Double {
+            switch a.dataType {
+            case .float32: return Double(a.dataPointer.assumingMemoryBound(to: Float.self)[off])
+            case .double: return a.dataPointer.assumingMemoryBound(to: Double.self)[off]
+            case .int32: return Double(a.dataPointer.assumingMemoryBound(to: Int32.self)[off])
+            default: return .nan   // fp16 output is not part of the exported interface
+            }
+        }
+        var values = [Int8](repeating: 0, count: c * h * w)
+        var i = 0
+        for y in 0..<h { for x in 0..<w { for ch in 0..<c {
+            let v = element(ch * st[1] + y * st[2] + x * st[3])
+            guard v.rounded() == v, v >= -128, v <= 127 else {
+                throw MLVCError.backend("output '\(name)' holds \(v) at (\(y), \(x), \(ch)): not an int8 value")
+            }
+            values[i] = Int8(v); i += 1
+        } } }
+        return Int8Tensor(shape: [1, h, w, c], values: values)
+    }
+}
+#endif
