@@ -1,0 +1,144 @@
+"""Seeded mutation fuzzing of the container parser and the decoder.
+
+    python -m mlvc.conformance.fuzz [--cases 100000] [--seed 1] [--backend B]
+
+Mutations of the bundled vectors: bit flips, byte overwrites, truncation at every byte, inserted
+and deleted bytes, random bytes, absurd declared sizes / frame counts / lengths; half of the
+mutants get their checksums recomputed so that the record, rANS and parse-path checks behind
+the CRCs are reached.  Every case must end in a typed `MLVCError` or a clean decode, within the
+per-case time limit and the process memory limit.  Anything else is counted as a failure.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import signal
+import struct
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..bitstream.container import HEADER_SIZE, RECORD_HEADER_SIZE
+from ..errors import MLVCError
+from .hostile import fix_header_crc, fix_record_crc
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _fix_crcs(d: bytearray) -> bytearray:
+    if len(d) >= HEADER_SIZE:
+        fix_header_crc(d)
+    off = HEADER_SIZE
+    while off + RECORD_HEADER_SIZE <= len(d):
+        (length,) = struct.unpack_from("<I", d, off + 4)
+        if off + RECORD_HEADER_SIZE + length > len(d):
+            break
+        fix_record_crc(d, off)
+        off += RECORD_HEADER_SIZE + length
+    return d
+
+
+def mutate(seed_stream: bytes, rng: np.random.Generator, case: int) -> bytes:
+    d = bytearray(seed_stream)
+    kind = case % 8
+    if kind == 0:                                   # truncation, sweeping every byte
+        return bytes(d[:case // 8 % (len(d) + 1)])
+    if kind == 1:                                   # random bytes (some with a valid magic)
+        junk = rng.integers(0, 256, int(rng.integers(0, 400)), dtype=np.uint8).tobytes()
+        return (b"MLVC\x01" + junk) if rng.random() < 0.5 else junk
+    if kind == 2:                                   # absurd header fields, checksum fixed
+        field = rng.choice([(40, "<H"), (42, "<H"), (52, "<I"), (44, "<I"), (48, "<I")])
+        struct.pack_into(field[1], d, int(field[0]), int(rng.choice(
+            [0, 1, 0xFFFF, 0xFFFFFFFF if field[1] == "<I" else 0x7FFF, int(rng.integers(0, 70000))])))
+        return bytes(fix_header_crc(d))
+    if kind == 3:                                   # absurd record / substream lengths
+        off = HEADER_SIZE + int(rng.choice([4, RECORD_HEADER_SIZE, RECORD_HEADER_SIZE + 4,
+                                            RECORD_HEADER_SIZE + 6]))
+        if off + 4 <= len(d):
+            struct.pack_into("<I", d, off, int(rng.choice([0, 1, 0xFFFFFFFF, 1 << 31,
+                                                          int(rng.integers(0, 5000))])))
+        return bytes(_fix_crcs(d))
+    n = int(rng.integers(1, 8))
+    for _ in range(n):
+        if not d:
+            break
+        pos = int(rng.integers(0, len(d)))
+        op = int(rng.integers(0, 4))
+        if op == 0:
+            d[pos] ^= 1 << int(rng.integers(0, 8))
+        elif op == 1:
+            d[pos] = int(rng.integers(0, 256))
+        elif op == 2:
+            del d[pos:pos + int(rng.integers(1, 16))]
+        else:
+            d[pos:pos] = rng.integers(0, 256, int(rng.integers(1, 16)), dtype=np.uint8).tobytes()
+    return bytes(_fix_crcs(d)) if kind >= 6 else bytes(d)
+
+
+def run(cases: int, seed: int, backend: str | None, time_limit: float = 5.0,
+        seeds: list[bytes] | None = None) -> dict:
+    from ..api import Decoder
+    from .vectors import bundled_vectors_path, load_manifest
+    if seeds is None:
+        vec = bundled_vectors_path()
+        manifest = load_manifest(vec)
+        seeds = [(vec / e["stream"]).read_bytes() for e in manifest["vectors"]
+                 if e["width"] * e["height"] <= 64 * 64 or e["width"] <= 2]
+    rng = np.random.default_rng(seed)
+    counts = {"cases": 0, "typed_errors": 0, "decoded": 0, "failures": 0, "timeouts": 0}
+    by_kind: dict[str, int] = {}
+    failures = []
+    slowest = 0.0
+
+    def alarm(*_):
+        raise _Timeout()
+    signal.signal(signal.SIGALRM, alarm)
+    t_start = time.perf_counter()
+    for i in range(cases):
+        data = mutate(seeds[i % len(seeds)], rng, i)
+        t0 = time.perf_counter()
+        signal.setitimer(signal.ITIMER_REAL, time_limit)
+        try:
+            Decoder(data, backend=backend).decode_all()
+            counts["decoded"] += 1
+        except MLVCError as exc:
+            counts["typed_errors"] += 1
+            by_kind[exc.code] = by_kind.get(exc.code, 0) + 1
+        except _Timeout:
+            counts["timeouts"] += 1
+            failures.append({"case": i, "error": "timeout"})
+        except Exception as exc:  # noqa: BLE001 - this is what the fuzzer looks for
+            counts["failures"] += 1
+            failures.append({"case": i, "error": f"{type(exc).__name__}: {exc}"[:300]})
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        slowest = max(slowest, time.perf_counter() - t0)
+        counts["cases"] += 1
+    return {**counts, "error_kinds": by_kind, "first_failures": failures[:10],
+            "slowest_case_s": round(slowest, 3),
+            "seconds": round(time.perf_counter() - t_start, 1),
+            "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="fuzz the MLVC decoder")
+    ap.add_argument("--cases", type=int, default=100_000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--backend", default=None)
+    ap.add_argument("--memory-mb", type=int, default=2048, help="address-space limit")
+    a = ap.parse_args()
+    limit = a.memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    report = run(a.cases, a.seed, a.backend)
+    print(json.dumps(report, indent=1))
+    ok = report["failures"] == 0 and report["timeouts"] == 0
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
