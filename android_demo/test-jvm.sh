@@ -60,7 +60,7 @@ HAMCREST=/usr/share/java/hamcrest-core.jar
 stamp() { { echo "$KOTLINC_BIN"; find "$@" -name '*.kt' -type f | sort | xargs sha256sum; } | sha256sum | cut -c1-64; }
 compile() {  # compile NAME JAR CLASSPATH SRC... ; friend paths let tests see `internal`
     local name="$1" jar="$2" cp="$3"; shift 3
-    local s; s="$(stamp "$@")"
+    local s; s="$(stamp "$@" ${STAMP_ALSO:-})"   # tests also depend on the core sources
     if [ -f "$jar" ] && [ "$(cat "$jar.stamp" 2>/dev/null)" = "$s" ]; then log "$name up to date"; return 0; fi
     log "kotlinc $name"
     rm -f "$jar" "$jar.stamp"
@@ -72,7 +72,7 @@ compile() {  # compile NAME JAR CLASSPATH SRC... ; friend paths let tests see `i
 
 passed=0; failed=0
 if compile core "$BUILD/core.jar" "" "$HERE/mlvc-core/src/main/kotlin" \
-   && compile tests "$BUILD/tests.jar" "$BUILD/core.jar:$JUNIT:$HAMCREST" "$HERE/mlvc-core/src/test/kotlin"; then
+   && STAMP_ALSO="$HERE/mlvc-core/src/main/kotlin" compile tests "$BUILD/tests.jar" "$BUILD/core.jar:$JUNIT:$HAMCREST" "$HERE/mlvc-core/src/test/kotlin"; then
     CP="$BUILD/core.jar:$BUILD/tests.jar:$JUNIT:$HAMCREST:$KLIB/kotlin-stdlib.jar"
     out="$(java -cp "$CP" -Dmlvc.golden="$GOLDEN" ai.mlvc.RunTests 2>&1)"
     echo "$out"

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .backends.registry import BackendSpec, resolve
 from .bitstream.container import (UNKNOWN_FRAME_COUNT, FrameRecord, StreamHeader, StreamWriter,
-                                  iter_records)
+                                  iter_records, picture_md5)
+from .codec.inter import InterCodec
 from .codec.intra import IntraCodec
 from .errors import (CorruptStreamError, HashMismatchError, InvalidArgumentError, ModelError, UnsupportedError)
 from .package.loader import ModelPackage, load_package
@@ -39,6 +40,7 @@ class EncoderOptions(BaseModel):
     package: Optional[str] = Field(None, description="model package directory; None: bundled")
     fps_num: int = Field(30, ge=1, le=1_000_000)
     fps_den: int = Field(1, ge=1, le=1_000_000)
+    gop: int = Field(16, ge=1, le=10_000, description="an I-frame every `gop` frames (1: intra)")
 
 
 class DecoderOptions(BaseModel):
@@ -87,6 +89,7 @@ class Encoder:
         if self.options.quality not in levels:
             raise InvalidArgumentError(f"quality {self.options.quality} not in 1..{max(levels)}")
         self.codec = IntraCodec(self.package, self.backend, self.backend)
+        self.inter = InterCodec(self.codec)
 
     def _check_picture(self, rgb: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
         rgb = np.asarray(rgb)
@@ -117,10 +120,17 @@ class Encoder:
                                       self.options.fps_den,
                                       UNKNOWN_FRAME_COUNT if frame_count is None else frame_count)
                 writer = StreamWriter(out, header)
-            coded = self.codec.encode(rgb, self.options.quality)
-            rec = FrameRecord("I", self.options.quality, coded.md5, coded.payload)
+            q = self.options.quality
+            if i % self.options.gop == 0:
+                coded = self.codec.encode(rgb, q)
+                rec = FrameRecord("I", q, coded.md5, coded.payload)
+                ref = coded.reconstruction
+            else:
+                p = self.inter.encode(rgb, ref, q)
+                ref = p.reconstruction
+                rec = FrameRecord("P", q, picture_md5(ref), p.payload)
             writer.write(rec)
-            records.append(FrameRecord("I", rec.quality, rec.picture_md5, b""))
+            records.append(FrameRecord(rec.frame_type, q, rec.picture_md5, b""))
             if progress:
                 progress(i + 1, len(rec.payload))
         if writer is None:
@@ -159,6 +169,7 @@ class Decoder:
                                    f"exceeds the package's {m.max_width}x{m.max_height}")
         self.backend = resolve(self.options.backend)
         self.codec = IntraCodec(self.package, self.backend, _exact_parse_backend(self.backend))
+        self.inter = InterCodec(self.codec)
 
     @classmethod
     def open(cls, path: str | Path, options: DecoderOptions | None = None, **kwargs) -> "Decoder":
@@ -185,16 +196,19 @@ class Decoder:
         return self.frames()
 
     def frames(self) -> Iterator[DecodedFrame]:
-        from .bitstream.container import picture_md5
         h, w = self.header.height, self.header.width
+        ref = None
         for i, rec in enumerate(iter_records(self._data, self.header)):
-            if rec.frame_type != "I":
-                raise UnsupportedError(f"frame {i}: {rec.frame_type}-frames are not supported "
-                                       "by this decoder")
+            if rec.frame_type == "P" and ref is None:
+                raise CorruptStreamError(f"frame {i}: P-frame without a previous picture")
             if rec.quality not in self.package.levels:
                 raise CorruptStreamError(f"frame {i}: quality level {rec.quality} is not in the "
                                          f"package (1..{max(self.package.levels)})")
-            rgb = self.codec.decode(rec.payload, h, w, rec.quality)
+            if rec.frame_type == "I":
+                rgb = self.codec.decode(rec.payload, h, w, rec.quality)
+            else:
+                rgb = self.inter.decode(rec.payload, ref, h, w, rec.quality)
+            ref = rgb
             md5 = picture_md5(rgb)
             ok = md5 == rec.picture_md5
             if self.options.verify_hashes and not ok and self.backend.exact:

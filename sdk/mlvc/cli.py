@@ -50,7 +50,7 @@ def cmd_encode(args) -> int:
     if args.camera is None and not args.input:
         raise _usage("encode needs INPUT or --camera N")
     opts = EncoderOptions(quality=args.quality, backend=args.backend, package=args.package,
-                          fps_num=args.fps_num, fps_den=args.fps_den)
+                          fps_num=args.fps_num, fps_den=args.fps_den, gop=args.gop)
     enc = Encoder(opts)
     frames = open_source(args.input, camera=args.camera, max_frames=args.frames)
     prog = _Progress(args.frames, "encode", sys.stderr.isatty() and not args.quiet)
@@ -247,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--camera", type=int, default=None, help="capture from camera N")
     e.add_argument("--quality", type=int, default=3, help="1 (smallest) .. highest level")
     e.add_argument("--frames", type=int, default=None, help="encode at most N frames")
+    e.add_argument("--gop", type=int, default=16,
+                   help="an I-frame every N frames, P-frames between (1: all intra)")
     e.add_argument("--backend", default=None)
     e.add_argument("--package", default=None, help="model package directory")
     e.add_argument("--fps-num", type=int, default=30)

@@ -144,12 +144,17 @@ public final class Decoder {
     private func decodeNext() throws -> DecodedFrame? {
         guard let rec = try records.next() else { return nil }
         let i = produced
-        guard rec.frameType == .intra else {
-            throw MLVCError.unsupported("frame \(i): \(rec.frameType.rawValue)-frames are not supported by this decoder")
+        // Same order as the Python decoder: a P frame needs a previous picture (else corrupt), then
+        // the level is checked. Inter decoding itself is not in this port yet (unsupported).
+        if rec.frameType == .inter && produced == 0 {
+            throw MLVCError.corruptStream("frame \(i): P-frame without a previous picture")
         }
         guard package.levels[rec.quality] != nil else {
             throw MLVCError.corruptStream("frame \(i): quality level \(rec.quality) is not in the package "
                                           + "(1..\(package.sortedLevels.last ?? 0))")
+        }
+        guard rec.frameType == .intra else {
+            throw MLVCError.unsupported("frame \(i): P-frames are not supported by this decoder yet")
         }
         let w = header.width, h = header.height
         let parsed = try codec.parse(payload: rec.payload, width: w, height: h, quality: rec.quality)

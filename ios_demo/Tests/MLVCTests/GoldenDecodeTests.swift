@@ -137,6 +137,26 @@ final class GoldenDecodeTests: XCTestCase {
         XCTAssertFalse(try approx.decodeAll()[0].verified)
     }
 
+    func testPFrameAfterAnIFrameIsUnsupportedInThisPort() throws {
+        // Frame 1 of a two-frame golden stream turned into a P frame (record CRC fixed).
+        let package = try Golden.package()
+        guard let s = try Golden.streams().first(where: { $0.frames.count >= 2 }) else {
+            throw XCTSkip("no golden stream with two frames")
+        }
+        var b = try Golden.bytes(s.stream)
+        let second = Container.headerSize + Container.recordHeaderSize + s.frames[0].payload_bytes
+        XCTAssertEqual(b[second], 0x49)
+        b[second] = 0x50
+        let len = Int(readU32(b, second + 4))
+        let crc = CRC32.update(CRC32.checksum(b[second..<(second + 24)]),
+                               b[(second + 28)..<(second + 28 + len)])
+        for i in 0..<4 { b[second + 24 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) }
+        let decoder = try Decoder(data: Data(b), package: package,
+                                  network: GoldenNetworkRunner(frames: try Golden.frames(of: s, alignment: package.alignment)))
+        XCTAssertNotNil(try decoder.next())
+        assertThrowsKind("unsupported", "P frame after I") { try decoder.next() }
+    }
+
     func testWrongNetworkOutputShapeIsABackendError() throws {
         final class BadRunner: NetworkRunner {
             func run(role: NetworkRole, input: Int8Tensor) throws -> [String: Int8Tensor] {

@@ -38,6 +38,14 @@ def pad_to(rgb: np.ndarray, alignment: int) -> np.ndarray:
     return rgb
 
 
+def to_signed(rgb: np.ndarray) -> np.ndarray:
+    return (rgb.astype(np.int16) - 128).astype(np.int8)
+
+
+def to_pixels(x: np.ndarray) -> np.ndarray:
+    return (x.astype(np.int16) + 128).astype(np.uint8)
+
+
 @dataclass
 class CodedFrame:
     payload: bytes
@@ -89,10 +97,18 @@ class IntraCodec:
 
     # -- encoder ------------------------------------------------------------------------------
     def encode(self, rgb: np.ndarray, level: int) -> CodedFrame:
-        h, w = rgb.shape[:2]
+        """Code an RGB picture; the network input is pixel - 128."""
+        payload, rec, sz, sy = self.encode_signed(to_signed(rgb), level)
+        rgb_rec = to_pixels(rec)
+        return CodedFrame(payload, rgb_rec, picture_md5(rgb_rec), sz, sy)
+
+    def encode_signed(self, x: np.ndarray, level: int):
+        """Code an H x W x 3 int8 signal (a picture - 128, or an inter residual).
+
+        Returns the payload, the int8 signal every decoder rebuilds, and the symbols."""
+        h, w = x.shape[:2]
         exp, d = self._shift(level)
-        x = (pad_to(rgb, self.m.alignment).astype(np.int16) - 128).astype(np.int8)[None]
-        y = self._net("g_a").run({"image": x})["y"]
+        y = self._net("g_a").run({"image": pad_to(x, self.m.alignment)[None]})["y"]
         q = round_shift(y, d)
         z = self._net("h_a").run({"y": rebuild_latent(q, d)})["z"]
         tables = self.package.tables
@@ -102,18 +118,15 @@ class IntraCodec:
         mu, t = self.entropy_parameters(z_hat, level)
         r = tables.radius[t]
         s = np.clip(q - mu, -r, r)
-        y_hat = rebuild_latent(mu + s, d)
-        rec = self._synthesise(y_hat, h, w)
+        rec = self._synthesise(rebuild_latent(mu + s, d), h, w)
         sz = z_hat.reshape(-1).astype(np.int64)
         sy = s.reshape(-1).astype(np.int64)
         z_bytes = rans.encode(sz + tables.radius[zt], zt, tables)
         y_bytes = rans.encode(sy + r.reshape(-1), t.reshape(-1), tables)
-        payload = struct.pack("<I", len(z_bytes)) + z_bytes + y_bytes
-        return CodedFrame(payload, rec, picture_md5(rec), sz, sy)
+        return struct.pack("<I", len(z_bytes)) + z_bytes + y_bytes, rec, sz, sy
 
     def _synthesise(self, y_hat: np.ndarray, h: int, w: int) -> np.ndarray:
-        img = self._net("g_s").run({"y_hat": y_hat})["image"]
-        return (img[0, :h, :w, :].astype(np.int16) + 128).astype(np.uint8)
+        return self._net("g_s").run({"y_hat": y_hat})["image"][0, :h, :w, :]
 
     # -- decoder ------------------------------------------------------------------------------
     def latent_shapes(self, h: int, w: int) -> tuple[tuple, tuple]:
@@ -124,6 +137,9 @@ class IntraCodec:
         return y_shape, z_shape
 
     def decode(self, payload: bytes, h: int, w: int, level: int) -> np.ndarray:
+        return to_pixels(self.decode_signed(payload, h, w, level))
+
+    def decode_signed(self, payload: bytes, h: int, w: int, level: int) -> np.ndarray:
         exp, d = self._shift(level)
         y_shape, z_shape = self.latent_shapes(h, w)
         if len(payload) < 4:

@@ -52,9 +52,10 @@ def mutate(seed_stream: bytes, rng: np.random.Generator, case: int) -> bytes:
         junk = rng.integers(0, 256, int(rng.integers(0, 400)), dtype=np.uint8).tobytes()
         return (b"MLVC\x01" + junk) if rng.random() < 0.5 else junk
     if kind == 2:                                   # absurd header fields, checksum fixed
-        field = rng.choice([(40, "<H"), (42, "<H"), (52, "<I"), (44, "<I"), (48, "<I")])
-        struct.pack_into(field[1], d, int(field[0]), int(rng.choice(
-            [0, 1, 0xFFFF, 0xFFFFFFFF if field[1] == "<I" else 0x7FFF, int(rng.integers(0, 70000))])))
+        offset, fmt = [(40, "<H"), (42, "<H"), (52, "<I"), (44, "<I"), (48, "<I")][
+            int(rng.integers(0, 5))]
+        value = int(rng.choice([0, 1, 0xFFFF, 0xFFFFFFFF, int(rng.integers(0, 70000))]))
+        struct.pack_into(fmt, d, offset, value & (0xFFFF if fmt == "<H" else 0xFFFFFFFF))
         return bytes(fix_header_crc(d))
     if kind == 3:                                   # absurd record / substream lengths
         off = HEADER_SIZE + int(rng.choice([4, RECORD_HEADER_SIZE, RECORD_HEADER_SIZE + 4,

@@ -61,7 +61,7 @@ def write_golden(out: Path, package_dir: str | None = None) -> None:
         "max_width": m.max_width, "max_height": m.max_height}, indent=1))
     index = []
     for k, (name, w, h, n, q) in enumerate(CLIPS):
-        enc = Encoder(package=package_dir, quality=q, backend="numpy")
+        enc = Encoder(package=package_dir, quality=q, backend="numpy", gop=1)   # intra only
         stream = enc.encode(synthetic_frames(w, h, n, k))
         (out / f"{name}.mlvc").write_bytes(stream)
         header = StreamHeader.unpack(stream)

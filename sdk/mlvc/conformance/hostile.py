@@ -56,7 +56,7 @@ def invalid_streams(good: bytes) -> list[tuple[str, bytes, str]]:
         ("record_truncated", good[:HEADER_SIZE + 10], "corrupt_stream"),
         ("payload_bit_flip", bytes(flipped), "corrupt_stream"),
         ("payload_length_huge", _edit_record(good, 4, "<I", 0x7FFFFFFF), "corrupt_stream"),
-        ("p_frame", _edit_record(good, 0, "<B", 0x50), "unsupported"),
+        ("p_frame_first", _edit_record(good, 0, "<B", 0x50), "corrupt_stream"),
         ("unknown_frame_type", _edit_record(good, 0, "<B", 0x51), "corrupt_stream"),
         ("quality_99", _edit_record(good, 1, "<B", 99), "corrupt_stream"),
         ("z_length_huge", _edit_record(good, RECORD_HEADER_SIZE, "<I", 0xFFFFFF),

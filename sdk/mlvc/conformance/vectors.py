@@ -15,14 +15,16 @@ from pathlib import Path
 
 from ..errors import InvalidArgumentError, MLVCError
 
-# name, width, height, frames, quality: every level, odd and non-multiple-of-64 sizes.
+# name, width, height, frames, quality, GOP: every level, I and P frames, several GOPs,
+# odd and non-multiple-of-64 sizes.
 VECTORS = (
-    ("q1_64x64", 64, 64, 2, 1),
-    ("q2_53x37", 53, 37, 3, 2),
-    ("q3_176x144", 176, 144, 2, 3),
-    ("q4_130x66", 130, 66, 2, 4),
-    ("q4_1x1", 1, 1, 1, 4),
-    ("q2_200x17", 200, 17, 1, 2),
+    ("q1_64x64", 64, 64, 2, 1, 1),
+    ("q2_53x37", 53, 37, 3, 2, 1),
+    ("q3_176x144_gop3", 176, 144, 5, 3, 3),
+    ("q4_130x66_gop2", 130, 66, 4, 4, 2),
+    ("q4_1x1", 1, 1, 1, 4, 1),
+    ("q2_200x17_gop4", 200, 17, 4, 2, 4),
+    ("q1_96x80_gop8", 96, 80, 3, 1, 8),
 )
 
 
@@ -42,14 +44,15 @@ def make_vectors(out: Path, package: str | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     import numpy as np
     entries, sources = [], {}
-    for k, (name, w, h, n, q) in enumerate(VECTORS):
+    for k, (name, w, h, n, q, gop) in enumerate(VECTORS):
         sources[name] = np.stack(synthetic_frames(w, h, n, 100 + k))
-        stream = Encoder(package=package, quality=q, backend="numpy").encode(list(sources[name]))
+        stream = Encoder(package=package, quality=q, backend="numpy", gop=gop).encode(
+            list(sources[name]))
         (out / f"{name}.mlvc").write_bytes(stream)
         md5s = [f.md5.hex() for f in Decoder(stream, package=package, backend="numpy").frames()]
         (out / f"{name}.md5").write_text("".join(f"{m}  frame {i}\n" for i, m in enumerate(md5s)))
         entries.append({"name": name, "stream": f"{name}.mlvc", "md5": f"{name}.md5",
-                        "width": w, "height": h, "frames": n, "quality": q})
+                        "width": w, "height": h, "frames": n, "quality": q, "gop": gop})
     # The source pictures, so that any encoder can be checked for bitstream equality.
     np.savez_compressed(out / "sources.npz", **sources)
     invalid = []
@@ -123,7 +126,8 @@ def run_encode(vectors: Path, entry: dict, backend: str, package: str | None) ->
     try:
         with np.load(vectors / "sources.npz") as z:
             frames = list(z[entry["name"]])
-        stream = Encoder(package=package, quality=entry["quality"], backend=backend).encode(frames)
+        stream = Encoder(package=package, quality=entry["quality"], backend=backend,
+                         gop=entry.get("gop", 1)).encode(frames)
         expected = (vectors / entry["stream"]).read_bytes()
         res.passed = stream == expected
         res.frames = len(frames)

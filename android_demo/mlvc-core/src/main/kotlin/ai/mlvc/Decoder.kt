@@ -127,6 +127,9 @@ class Decoder(
     fun decodeAll(): List<DecodedFrame> = iterator().asSequence().toList()
 
     private fun decodeRecord(i: Int, rec: FrameRecord): DecodedFrame {
+        // As the Python SDK (working tree, inter coding in progress): a P-frame with no previous
+        // picture is corrupt; P-frames after an I-frame are not implemented in this port yet.
+        if (rec.frameType == 'P' && i == 0) corrupt("frame $i: P-frame without a previous picture")
         if (rec.frameType != 'I') unsupported("frame $i: ${rec.frameType}-frames are not supported by this decoder")
         if (pkg.exponent(rec.quality) == null) {
             corrupt("frame $i: quality level ${rec.quality} is not in the package (${pkg.levels.keys.sorted()})")

@@ -1,11 +1,12 @@
 package ai.mlvc
 
 /**
- * rANS decode throughput (symbols/s), not a test: `RansBenchmark [symbols...]`.
- * Measures (1) the golden streams' y substreams through the full Decoder parse path is not
- * separated, so instead (a) synthetic substreams of the given sizes with the golden tables and
- * the reference lane choice, symbols drawn from each table's own distribution, and (b) the
- * golden y substreams decoded on their own.
+ * rANS decode throughput (symbols/s); a main, not a timed test:
+ * `MLVC_BENCH=1 ./test-jvm.sh`, or `java ... ai.mlvc.RansBenchmark [symbols...]`.
+ * Measures (a) synthetic substreams of the given sizes (default 65536 and 2^20) coded with the
+ * golden tables, a random table per symbol (worst case for the slot lookup's cache) and the
+ * reference encoder's lane count, and (b) the golden streams' first-frame y substreams.
+ * Best of 5 batches after JIT warm-up.
  */
 object RansBenchmark {
     @JvmStatic

@@ -1,0 +1,161 @@
+"""Inter (P) frames: block motion compensation from the previous decoded picture, and the
+motion-compensated residual coded with the intra networks (docs/bitstream.md §4b).
+
+Motion vectors are integers and compensation is an integer copy with edge clamping, so the
+prediction is identical on every decoder; everything that decides symbols stays on the exact
+parse path.  The encoder searches on a luma proxy, (R + 2G + B) / 4, with full search.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..entropy import rans
+from ..entropy.tables import CdfTables
+from ..errors import CorruptStreamError
+from .intra import IntraCodec
+
+BLOCK = 16
+MODE_SKIP = 0          # prediction only
+MODE_RESIDUAL = 1      # prediction + coded residual
+
+
+def block_grid(h: int, w: int) -> tuple[int, int]:
+    return -(-h // BLOCK), -(-w // BLOCK)
+
+
+def compensate(ref: np.ndarray, mv: np.ndarray) -> np.ndarray:
+    """Prediction: for each 16x16 block, the block of `ref` displaced by (dy, dx), with
+    coordinates clamped to the picture (edge replication).  mv: [by, bx, 2] int."""
+    h, w = ref.shape[:2]
+    by, bx = mv.shape[:2]
+    ys = np.arange(by * BLOCK)
+    xs = np.arange(bx * BLOCK)
+    dy = np.repeat(np.repeat(mv[:, :, 0], BLOCK, 0), BLOCK, 1)
+    dx = np.repeat(np.repeat(mv[:, :, 1], BLOCK, 0), BLOCK, 1)
+    yy = np.clip(ys[:, None] + dy, 0, h - 1)
+    xx = np.clip(xs[None, :] + dx, 0, w - 1)
+    return ref[yy, xx][:h, :w]
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    r = rgb.astype(np.int32)
+    return (r[..., 0] + 2 * r[..., 1] + r[..., 2]) >> 2
+
+
+def estimate_motion(cur: np.ndarray, ref: np.ndarray, search: int = 12) -> np.ndarray:
+    """Full-search block matching (sum of absolute differences on luma), ties to the smallest
+    vector so that static content gets zero motion."""
+    h, w = cur.shape[:2]
+    by, bx = block_grid(h, w)
+    ph, pw = by * BLOCK, bx * BLOCK
+    c = np.pad(luma(cur), ((0, ph - h), (0, pw - w)), mode="edge")
+    r = np.pad(luma(ref), ((search, search + ph - h), (search, search + pw - w)), mode="edge")
+    best = np.full((by, bx), np.iinfo(np.int64).max, np.int64)
+    mv = np.zeros((by, bx, 2), np.int32)
+    offsets = sorted(((dy, dx) for dy in range(-search, search + 1)
+                      for dx in range(-search, search + 1)), key=lambda v: (abs(v[0]) + abs(v[1]), v))
+    for dy, dx in offsets:
+        shifted = r[search + dy:search + dy + ph, search + dx:search + dx + pw]
+        sad = np.abs(c - shifted).reshape(by, BLOCK, bx, BLOCK).sum(axis=(1, 3))
+        # a small cost per pixel of displacement keeps the field smooth (cheaper vectors)
+        sad = sad + 4 * (abs(dy) + abs(dx))
+        better = sad < best
+        best[better] = sad[better]
+        mv[better] = (dy, dx)
+    return mv
+
+
+def mv_deltas(mv: np.ndarray) -> np.ndarray:
+    """Vectors minus their left neighbour's (the first column: minus the block above)."""
+    pred = np.zeros_like(mv)
+    pred[:, 1:] = mv[:, :-1]
+    pred[1:, 0] = mv[:-1, 0]
+    return mv - pred
+
+
+def mv_from_deltas(d: np.ndarray) -> np.ndarray:
+    mv = np.zeros_like(d)
+    mv[:, 0] = np.cumsum(d[:, 0], axis=0)
+    mv = np.cumsum(np.concatenate([mv[:, :1], d[:, 1:]], axis=1), axis=1)
+    return mv
+
+
+def choose_mv_table(deltas: np.ndarray, tables: CdfTables) -> int:
+    """The table (by index) that codes the deltas in the fewest bits."""
+    flat = deltas.reshape(-1).astype(np.int64)
+    need = int(np.abs(flat).max(initial=0))
+    best, best_bits = None, None
+    for t in range(tables.num_tables):
+        r = int(tables.radius[t])
+        if r < need:
+            continue
+        lo, f = tables.lo_freq(np.full(flat.size, t), flat + r)
+        bits = float(np.sum(-np.log2(f / 65536.0)))
+        if best_bits is None or bits < best_bits:
+            best, best_bits = t, bits
+    if best is None:
+        raise CorruptStreamError("motion vectors too large for every table")  # pragma: no cover
+    return best
+
+
+@dataclass
+class CodedInter:
+    payload: bytes
+    reconstruction: np.ndarray
+    mode: int
+
+
+class InterCodec:
+    def __init__(self, intra: IntraCodec, search: int = 12):
+        self.intra = intra
+        self.tables = intra.package.tables
+        self.search = search
+
+    def encode(self, rgb: np.ndarray, ref: np.ndarray, level: int) -> CodedInter:
+        h, w = rgb.shape[:2]
+        mv = estimate_motion(rgb, ref, self.search)
+        deltas = mv_deltas(mv)
+        t = choose_mv_table(deltas, self.tables)
+        flat = deltas.reshape(-1).astype(np.int64)
+        tab = np.full(flat.size, t, np.int64)
+        mv_bytes = rans.encode(flat + self.tables.radius[t], tab, self.tables)
+        pred = compensate(ref, mv)
+        resid = np.clip(rgb.astype(np.int16) - pred, -128, 127).astype(np.int8)
+        payload_res, rec_res, _, _ = self.intra.encode_signed(resid, level)
+        coded = np.clip(pred.astype(np.int16) + rec_res, 0, 255).astype(np.uint8)
+        err_skip = np.sum((pred.astype(np.int32) - rgb) ** 2)
+        err_coded = np.sum((coded.astype(np.int32) - rgb) ** 2)
+        # Skip when coding the residual does not reduce the error (e.g. a static scene).
+        mode = MODE_RESIDUAL if err_coded < err_skip else MODE_SKIP
+        head = struct.pack("<BBI", mode, t, len(mv_bytes)) + mv_bytes
+        if mode == MODE_SKIP:
+            return CodedInter(head, pred, mode)
+        return CodedInter(head + payload_res, coded, mode)
+
+    def decode(self, payload: bytes, ref: np.ndarray, h: int, w: int, level: int) -> np.ndarray:
+        if len(payload) < 6:
+            raise CorruptStreamError("inter payload truncated")
+        mode, t, mvlen = struct.unpack_from("<BBI", payload, 0)
+        if mode not in (MODE_SKIP, MODE_RESIDUAL):
+            raise CorruptStreamError(f"unknown inter mode {mode}")
+        if t >= self.tables.num_tables:
+            raise CorruptStreamError(f"motion table {t} does not exist")
+        if mvlen > len(payload) - 6:
+            raise CorruptStreamError("inter payload: motion substream longer than the payload")
+        by, bx = block_grid(h, w)
+        n = by * bx * 2
+        tab = np.full(n, t, np.int64)
+        k = rans.decode(memoryview(payload)[6:6 + mvlen], tab, self.tables)
+        deltas = (k - self.tables.radius[t]).reshape(by, bx, 2).astype(np.int32)
+        mv = mv_from_deltas(deltas)
+        pred = compensate(ref, mv)
+        rest = memoryview(payload)[6 + mvlen:]
+        if mode == MODE_SKIP:
+            if len(rest):
+                raise CorruptStreamError("skip frame carries residual bytes")
+            return pred
+        res = self.intra.decode_signed(bytes(rest), h, w, level)
+        return np.clip(pred.astype(np.int16) + res, 0, 255).astype(np.uint8)
