@@ -113,6 +113,9 @@ class InterCodec:
         self.intra = intra
         self.tables = intra.package.tables
         self.search = search
+        # "auto": code the residual only when it lowers the error; "residual" / "skip" force a
+        # mode (test streams use them to cover both paths).
+        self.mode_policy = "auto"
 
     def encode(self, rgb: np.ndarray, ref: np.ndarray, level: int) -> CodedInter:
         h, w = rgb.shape[:2]
@@ -130,6 +133,8 @@ class InterCodec:
         err_coded = np.sum((coded.astype(np.int32) - rgb) ** 2)
         # Skip when coding the residual does not reduce the error (e.g. a static scene).
         mode = MODE_RESIDUAL if err_coded < err_skip else MODE_SKIP
+        if self.mode_policy != "auto":
+            mode = MODE_RESIDUAL if self.mode_policy == "residual" else MODE_SKIP
         head = struct.pack("<BBI", mode, t, len(mv_bytes)) + mv_bytes
         if mode == MODE_SKIP:
             return CodedInter(head, pred, mode)

@@ -4,7 +4,9 @@
 
 The ports cannot run TFLite or Core ML on this machine, so their tests replace the two network
 calls with these files: they check that the port asks h_s about exactly the `z` written here and
-g_s about exactly this `y_hat`, then use the recorded outputs.  Everything else (container,
+g_s about exactly this `y_hat`, then use the recorded outputs.  P-frames also record `mode`,
+`mv_table` and the decoded motion field (`.mv.i32`, BY x BX x 2); their residual (mode 1) has the
+same files as an intra frame.  Everything else (container,
 rANS, tables, parse path, cropping, MD5) is the port's own.  Raw arrays are little-endian.
 """
 from __future__ import annotations
@@ -12,20 +14,23 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import struct
 from pathlib import Path
 
 import numpy as np
 
 from ..api import Encoder
 from ..bitstream.container import HEADER_SIZE, StreamHeader, iter_records
+from ..codec.inter import MODE_RESIDUAL, block_grid, compensate, mv_from_deltas
 from ..codec.intra import rebuild_latent
 from ..entropy import rans
 from ..package.loader import load_package
 
-CLIPS = (  # name, width, height, frames, quality
-    ("tiny_q1", 64, 64, 2, 1),
-    ("odd_q3", 53, 37, 2, 3),
-    ("wide_q4", 150, 70, 1, 4),
+CLIPS = (  # name, width, height, frames, quality, GOP
+    ("tiny_q1", 64, 64, 2, 1, 1),
+    ("odd_q3", 53, 37, 2, 3, 1),
+    ("wide_q4", 150, 70, 1, 4, 1),
+    ("inter_q2_gop3", 72, 40, 4, 2, 3),
 )
 
 
@@ -60,44 +65,68 @@ def write_golden(out: Path, package_dir: str | None = None) -> None:
         "z_table_index": m.z_table_index, "tables_sha256": m.tables.sha256,
         "max_width": m.max_width, "max_height": m.max_height}, indent=1))
     index = []
-    for k, (name, w, h, n, q) in enumerate(CLIPS):
-        enc = Encoder(package=package_dir, quality=q, backend="numpy", gop=1)   # intra only
+    for k, (name, w, h, n, q, gop) in enumerate(CLIPS):
+        enc = Encoder(package=package_dir, quality=q, backend="numpy", gop=gop)
+        enc.inter.mode_policy = "residual"      # exercise the residual path in every P-frame
         stream = enc.encode(synthetic_frames(w, h, n, k))
         (out / f"{name}.mlvc").write_bytes(stream)
         header = StreamHeader.unpack(stream)
-        codec = enc.codec
-        y_shape, z_shape = codec.latent_shapes(h, w)
         frames = []
+        ref = None
         for i, rec in enumerate(iter_records(stream, header)):
-            exp, d = codec._shift(rec.quality)
-            (zlen,) = np.frombuffer(rec.payload[:4], "<u4")
-            zt = codec._z_tables(z_shape)
-            kz = rans.decode(rec.payload[4:4 + int(zlen)], zt, pkg.tables)
-            z_hat = (kz - pkg.tables.radius[zt]).reshape(z_shape).astype(np.int8)
-            hs = codec._net("h_s").run({"z": z_hat})
-            mu, t = codec.entropy_parameters(z_hat, rec.quality)
-            ky = rans.decode(rec.payload[4 + int(zlen):], t.reshape(-1), pkg.tables)
-            s = ky - pkg.tables.radius[t.reshape(-1)]
-            y_hat = rebuild_latent(mu + s.reshape(y_shape), d)
-            img = codec._net("g_s").run({"y_hat": y_hat})["image"]
             pre = f"{name}.f{i}"
-            _raw(out / f"{pre}.z.i8", z_hat)
-            _raw(out / f"{pre}.hs_mu.i8", hs["mu"])
-            _raw(out / f"{pre}.hs_sigma_index.i8", hs["sigma_index"])
-            _raw(out / f"{pre}.table_index.i32", t.astype(np.int32))
-            _raw(out / f"{pre}.y_symbols.i32", s.astype(np.int32))
-            _raw(out / f"{pre}.y_hat.i8", y_hat)
-            _raw(out / f"{pre}.gs_image.i8", img)
-            rgb = (img[0, :h, :w].astype(np.int16) + 128).astype(np.uint8)
-            assert hashlib.md5(rgb.tobytes()).digest() == rec.picture_md5
-            frames.append({"type": rec.frame_type, "quality": rec.quality,
-                           "md5": rec.picture_md5.hex(), "payload_bytes": len(rec.payload),
-                           "y_shape": list(y_shape), "z_shape": list(z_shape)})
+            entry = {"type": rec.frame_type, "quality": rec.quality,
+                     "md5": rec.picture_md5.hex(), "payload_bytes": len(rec.payload)}
+            if rec.frame_type == "I":
+                signed = _intra_files(enc.codec, rec.payload, w, h, rec.quality, out, pre, entry)
+                picture = (signed.astype(np.int16) + 128).astype(np.uint8)
+            else:
+                mode, table, mvlen = struct.unpack_from("<BBI", rec.payload, 0)
+                by, bx = block_grid(h, w)
+                k_mv = rans.decode(rec.payload[6:6 + mvlen], np.full(by * bx * 2, table),
+                                   pkg.tables)
+                mv = mv_from_deltas((k_mv - pkg.tables.radius[table]).reshape(by, bx, 2))
+                _raw(out / f"{pre}.mv.i32", mv.astype(np.int32))
+                entry.update(mode=mode, mv_table=table, mv_shape=[by, bx, 2])
+                picture = compensate(ref, mv)
+                if mode == MODE_RESIDUAL:
+                    r = _intra_files(enc.codec, rec.payload[6 + mvlen:], w, h, rec.quality, out,
+                                     pre, entry)
+                    picture = np.clip(picture.astype(np.int16) + r, 0, 255).astype(np.uint8)
+            assert hashlib.md5(picture.tobytes()).digest() == rec.picture_md5
+            ref = picture
+            frames.append(entry)
         index.append({"name": name, "stream": f"{name}.mlvc", "width": w, "height": h,
-                      "header_bytes": HEADER_SIZE, "frames": frames})
-    index.append({"note": "network outputs are NHWC int8; see mlvc/conformance/golden.py"})
-    (out / "index.json").write_text(json.dumps(index[:-1], indent=1))
+                      "gop": gop, "header_bytes": HEADER_SIZE, "frames": frames})
+    (out / "index.json").write_text(json.dumps(index, indent=1))
     write_invalid(out / "invalid", out / f"{CLIPS[0][0]}.mlvc")
+
+
+def _intra_files(codec, payload: bytes, w: int, h: int, quality: int, out: Path, pre: str,
+                 entry: dict) -> np.ndarray:
+    """Write the parse-path intermediates of one intra payload; returns its int8 signal."""
+    pkg = codec.package
+    y_shape, z_shape = codec.latent_shapes(h, w)
+    exp, d = codec._shift(quality)
+    (zlen,) = struct.unpack_from("<I", payload, 0)
+    zt = codec._z_tables(z_shape)
+    kz = rans.decode(payload[4:4 + zlen], zt, pkg.tables)
+    z_hat = (kz - pkg.tables.radius[zt]).reshape(z_shape).astype(np.int8)
+    hs = codec._net("h_s").run({"z": z_hat})
+    mu, t = codec.entropy_parameters(z_hat, quality)
+    ky = rans.decode(payload[4 + zlen:], t.reshape(-1), pkg.tables)
+    s = ky - pkg.tables.radius[t.reshape(-1)]
+    y_hat = rebuild_latent(mu + s.reshape(y_shape), d)
+    img = codec._net("g_s").run({"y_hat": y_hat})["image"]
+    _raw(out / f"{pre}.z.i8", z_hat)
+    _raw(out / f"{pre}.hs_mu.i8", hs["mu"])
+    _raw(out / f"{pre}.hs_sigma_index.i8", hs["sigma_index"])
+    _raw(out / f"{pre}.table_index.i32", t.astype(np.int32))
+    _raw(out / f"{pre}.y_symbols.i32", s.astype(np.int32))
+    _raw(out / f"{pre}.y_hat.i8", y_hat)
+    _raw(out / f"{pre}.gs_image.i8", img)
+    entry.update(y_shape=list(y_shape), z_shape=list(z_shape))
+    return img[0, :h, :w]
 
 
 def write_invalid(out: Path, good: Path) -> None:
