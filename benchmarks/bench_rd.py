@@ -20,20 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "sdk"))
 
-
-def bd_rate(r_ref, p_ref, r_test, p_test) -> float:
-    """Average bitrate difference (%) of test vs reference at equal PSNR (negative = better)."""
-    lr, lt = np.log(np.asarray(r_ref)), np.log(np.asarray(r_test))
-    pr, pt = np.asarray(p_ref), np.asarray(p_test)
-    lo, hi = max(pr.min(), pt.min()), min(pr.max(), pt.max())
-    if hi <= lo:
-        return float("nan")
-    deg = min(3, len(pr) - 1, len(pt) - 1)
-    fr, ft = np.polyfit(pr, lr, deg), np.polyfit(pt, lt, deg)
-    ir, it = np.polyint(fr), np.polyint(ft)
-    avg_r = (np.polyval(ir, hi) - np.polyval(ir, lo)) / (hi - lo)
-    avg_t = (np.polyval(it, hi) - np.polyval(it, lo)) / (hi - lo)
-    return float((np.exp(avg_t - avg_r) - 1) * 100)
+from mlvc.bench.rd import bd_rate  # noqa: E402
 
 
 def load_pictures(spec: str) -> list[np.ndarray]:

@@ -186,6 +186,14 @@ def cmd_demo(args) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
+def cmd_bench_rd(args) -> int:
+    from .bench.rd import format_results, run
+    results = run(args.clips, args.frames, args.gop, args.json, args.plot, args.backend,
+                  args.package)
+    print(format_results(results))
+    return 0
+
+
 def cmd_backends(args) -> int:
     from .backends.registry import describe, resolve
     default = resolve(None).name
@@ -293,6 +301,17 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--quality", type=int, default=3)
     m.add_argument("-o", "--output", default=None, help="also save the stream here")
     m.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
+    rd = bench.add_parser("rd", help="rate-distortion against x264 and x265 (ffmpeg)")
+    rd.add_argument("clips", nargs="+")
+    rd.add_argument("--frames", type=int, default=30)
+    rd.add_argument("--gop", type=int, default=16)
+    rd.add_argument("--json", type=Path, default=None)
+    rd.add_argument("--plot", type=Path, default=None)
+    rd.add_argument("--backend", default=None)
+    rd.add_argument("--package", default=None)
+    rd.set_defaults(func=cmd_bench_rd)
 
     b = sub.add_parser("backends", help="list backends and their exactness")
     b.set_defaults(func=cmd_backends)

@@ -1,4 +1,5 @@
-/// Everything an intra frame's parse path produced (docs/bitstream.md §4 steps 3-6).
+/// Everything an intra payload's parse path produced (docs/bitstream.md §4 steps 3-6): an intra
+/// frame, or the residual of a mode-1 P-frame (§4b).
 public struct ParsedIntraFrame {
     /// Hyper-latent `z` (h_s input), 1 x PH/64 x PW/64 x Nz.
     public let zHat: Int8Tensor
@@ -29,7 +30,7 @@ public enum ParsePath {
     }
 }
 
-/// Decodes intra payloads with one package and one network runner.
+/// Decodes intra payloads (intra frames and P-frame residuals) with one package and one network runner.
 final class IntraCodec {
     let package: ModelPackage
     let network: NetworkRunner
@@ -107,22 +108,25 @@ final class IntraCodec {
         return ParsedIntraFrame(zHat: zHat, tableIndex: t, ySymbols: s, yHat: Int8Tensor(shape: yShape, values: y))
     }
 
-    /// g_s and cropping (§4.7): H x W x 3 RGB bytes.
+    /// g_s and cropping (§4.7): H x W x 3 RGB bytes (`image + 128`), an intra frame's picture.
     func synthesise(_ yHat: Int8Tensor, width: Int, height: Int) throws -> [UInt8] {
+        try synthesiseSigned(yHat, width: width, height: height).map { UInt8(bitPattern: $0) ^ 0x80 }
+    }
+
+    /// g_s and cropping: the H x W x 3 int8 signal itself (a P-frame's residual, §4b).
+    func synthesiseSigned(_ yHat: Int8Tensor, width: Int, height: Int) throws -> [Int8] {
         let (ph, pw) = paddedSize(width: width, height: height)
         let out = try runNetwork(.synthesis, yHat)
         let img = try output(out, "image", count: ph * pw * 3, role: .synthesis)
-        var rgb = [UInt8](repeating: 0, count: height * width * 3)
+        var signal = [Int8](repeating: 0, count: height * width * 3)
         img.withUnsafeBufferPointer { src in
-            rgb.withUnsafeMutableBufferPointer { dst in
+            signal.withUnsafeMutableBufferPointer { dst in
                 for r in 0..<height {
                     let so = r * pw * 3, dO = r * width * 3
-                    for i in 0..<(width * 3) {
-                        dst[dO + i] = UInt8(bitPattern: src[so + i]) ^ 0x80   // int8 + 128
-                    }
+                    for i in 0..<(width * 3) { dst[dO + i] = src[so + i] }
                 }
             }
         }
-        return rgb
+        return signal
     }
 }

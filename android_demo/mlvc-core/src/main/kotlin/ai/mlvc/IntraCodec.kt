@@ -16,6 +16,12 @@ class ParseTrace(
 class IntraResult(val rgb: ByteArray, val trace: ParseTrace)
 
 /**
+ * Result of decoding one signed picture (§4 steps 1–7 without the +128): the cropped H × W × 3
+ * int8 signal (an intra frame's `pixel − 128`, or an inter frame's residual) plus its parse trace.
+ */
+class SignedResult(val signal: ByteArray, val trace: ParseTrace)
+
+/**
  * Intra frame decoding (docs/bitstream.md §3–4): rANS → z → h_s → parse → y_hat → g_s → crop.
  * Only the two network calls leave this class, through [NetworkRunner].
  */
@@ -37,7 +43,19 @@ class IntraCodec(val pkg: ModelPackage, private val runner: NetworkRunner) {
         return intArrayOf(1, ph / 64, pw / 64, pkg.hyperChannels)
     }
 
+    /** Decode an intra frame's payload to its H × W × 3 picture (pixel = image + 128). */
     fun decode(data: ByteArray, offset: Int, length: Int, h: Int, w: Int, quality: Int): IntraResult {
+        val r = decodeSigned(data, offset, length, h, w, quality)
+        val rgb = r.signal
+        for (i in rgb.indices) rgb[i] = (rgb[i].toInt() xor 0x80).toByte() // + 128 mod 256
+        return IntraResult(rgb, r.trace)
+    }
+
+    /**
+     * Decode an intra payload (§3) data[offset until offset+length] to the cropped int8 output of
+     * g_s: for an intra frame `pixel − 128`, for an inter frame's residual (§4b) the residual.
+     */
+    fun decodeSigned(data: ByteArray, offset: Int, length: Int, h: Int, w: Int, quality: Int): SignedResult {
         val exp = pkg.exponent(quality) ?: invalidArgument("quality $quality not in this package")
         val d = exp - pkg.yExp
         val yShape = latentShape(h, w)
@@ -79,13 +97,9 @@ class IntraCodec(val pkg: ModelPackage, private val runner: NetworkRunner) {
         // Synthesis and crop (§4.7).
         val (ph, pw) = paddedSize(h, w).let { it[0] to it[1] }
         val img = call("g_s", yHat, listOf("image"), intArrayOf(1, ph, pw, 3)).getValue("image").data
-        val rgb = ByteArray(h * w * 3)
-        for (r in 0 until h) {
-            val src = r * pw * 3
-            val dst = r * w * 3
-            for (j in 0 until w * 3) rgb[dst + j] = (img[src + j].toInt() xor 0x80).toByte() // + 128 mod 256
-        }
-        return IntraResult(rgb, ParseTrace(zHat, t, sy, yHat))
+        val signal = ByteArray(h * w * 3)
+        for (r in 0 until h) System.arraycopy(img, r * pw * 3, signal, r * w * 3, w * 3)
+        return SignedResult(signal, ParseTrace(zHat, t, sy, yHat))
     }
 
     private fun call(role: String, input: Int8Tensor, outputs: List<String>, shape: IntArray): Map<String, Int8Tensor> {

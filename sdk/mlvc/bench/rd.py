@@ -1,0 +1,184 @@
+"""`mlvc bench rd`: rate-distortion of MLVC against ffmpeg's libx264 and libx265.
+
+Every codec gets the same frames, the same GOP length, no B-frames, and 8-bit 4:4:4 (MLVC codes
+RGB; x264/x265 code YUV 4:4:4 converted by ffmpeg).  Quality is measured identically for all:
+decoded RGB and source RGB are converted to full-range BT.601 YUV, and PSNR-Y and PSNR-YUV
+((6·Y + U + V) / 8 of the per-plane PSNRs) are computed over all frames (MSE pooled per plane).
+Rates are file bytes per pixel per frame (container overhead included for every codec).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InvalidArgumentError, UnsupportedError
+from ..io.video import open_source, rgb_to_yuv444
+
+X264_CRF = (20, 25, 30, 35, 40, 45)
+X265_CRF = (22, 27, 32, 37, 42, 47)
+
+
+def bd_rate(r_ref, p_ref, r_test, p_test) -> float:
+    """Bjontegaard delta rate (%) of test against reference at equal quality (negative: test
+    needs fewer bits).  Cubic fit of log-rate over PSNR, integrated on the overlapping range."""
+    lr, lt = np.log(np.asarray(r_ref, float)), np.log(np.asarray(r_test, float))
+    pr, pt = np.asarray(p_ref, float), np.asarray(p_test, float)
+    lo, hi = max(pr.min(), pt.min()), min(pr.max(), pt.max())
+    if hi <= lo or len(pr) < 2 or len(pt) < 2:
+        return float("nan")
+    deg = min(3, len(pr) - 1, len(pt) - 1)
+    ir, it = np.polyint(np.polyfit(pr, lr, deg)), np.polyint(np.polyfit(pt, lt, deg))
+    avg_r = (np.polyval(ir, hi) - np.polyval(ir, lo)) / (hi - lo)
+    avg_t = (np.polyval(it, hi) - np.polyval(it, lo)) / (hi - lo)
+    return float((np.exp(avg_t - avg_r) - 1) * 100)
+
+
+def quality(src: list[np.ndarray], dec: list[np.ndarray]) -> dict:
+    se = np.zeros(3)
+    se_rgb = 0.0
+    n = 0
+    for a, b in zip(src, dec):
+        ya, yb = rgb_to_yuv444(a).astype(np.float64), rgb_to_yuv444(b).astype(np.float64)
+        se += ((ya - yb) ** 2).sum(axis=(0, 1))
+        se_rgb += float(((a.astype(np.float64) - b) ** 2).sum())
+        n += a.shape[0] * a.shape[1]
+    ps = [10 * np.log10(255.0 ** 2 / max(v / n, 1e-12)) for v in se]
+    return {"psnr_y": ps[0], "psnr_yuv": (6 * ps[0] + ps[1] + ps[2]) / 8,
+            "psnr_rgb": 10 * np.log10(255.0 ** 2 / max(se_rgb / (3 * n), 1e-12))}
+
+
+def _ffmpeg() -> str:
+    exe = shutil.which("ffmpeg")
+    if not exe:
+        raise UnsupportedError("bench rd needs ffmpeg with libx264/libx265 (apt install ffmpeg)")
+    return exe
+
+
+def run_ffmpeg_codec(frames, codec: str, crf: int, gop: int, fps: float, tmp: Path):
+    h, w = frames[0].shape[:2]
+    out = tmp / f"{codec}_{crf}.mkv"
+    params = ["-c:v", codec, "-preset", "medium", "-crf", str(crf), "-g", str(gop),
+              "-bf", "0", "-pix_fmt", "yuv444p"]
+    if codec == "libx265":
+        params += ["-x265-params", f"log-level=error:keyint={gop}:min-keyint={gop}:bframes=0"]
+    else:
+        params += ["-keyint_min", str(gop), "-sc_threshold", "0"]
+    cmd = [_ffmpeg(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
+           "-s", f"{w}x{h}", "-r", str(fps), "-i", "-", *params, str(out)]
+    raw = b"".join(np.ascontiguousarray(f).tobytes() for f in frames)
+    subprocess.run(cmd, input=raw, check=True, capture_output=True)
+    dec = subprocess.run([_ffmpeg(), "-loglevel", "error", "-i", str(out), "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], check=True, capture_output=True).stdout
+    frames_out = np.frombuffer(dec, np.uint8).reshape(-1, h, w, 3)
+    return out.stat().st_size, list(frames_out[:len(frames)])
+
+
+def mlvc_points(frames, gop: int, backend=None, package=None) -> list[dict]:
+    from ..api import Decoder, Encoder
+    pts = []
+    h, w = frames[0].shape[:2]
+    for q in Encoder(package=package, backend=backend).package.levels:
+        t0 = time.perf_counter()
+        stream = Encoder(quality=q, gop=gop, backend=backend, package=package).encode(frames)
+        t_enc = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        dec = Decoder(stream, backend=backend, package=package).decode_all()
+        t_dec = time.perf_counter() - t0
+        types = [f.frame_type for f in dec]
+        from ..bitstream.container import StreamHeader, iter_records
+        recs = list(iter_records(stream, StreamHeader.unpack(stream)))
+        i_bytes = [len(r.payload) for r in recs if r.frame_type == "I"]
+        p_bytes = [len(r.payload) for r in recs if r.frame_type == "P"]
+        pts.append({"quality": q, "bpp": 8 * len(stream) / (len(frames) * h * w),
+                    **quality(frames, [f.rgb for f in dec]),
+                    "i_frames": types.count("I"), "p_frames": types.count("P"),
+                    "mean_i_bytes": float(np.mean(i_bytes)) if i_bytes else None,
+                    "mean_p_bytes": float(np.mean(p_bytes)) if p_bytes else None,
+                    "encode_fps": len(frames) / t_enc, "decode_fps": len(frames) / t_dec})
+    return pts
+
+
+def ffmpeg_points(frames, codec: str, crfs, gop: int, fps: float) -> list[dict]:
+    h, w = frames[0].shape[:2]
+    pts = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for crf in crfs:
+            size, dec = run_ffmpeg_codec(frames, codec, crf, gop, fps, Path(tmp))
+            pts.append({"crf": crf, "bpp": 8 * size / (len(frames) * h * w),
+                        **quality(frames, dec)})
+    return pts
+
+
+def bench_clip(path: str, frames_n: int, gop: int, backend=None, package=None) -> dict:
+    frames = list(open_source(path, max_frames=frames_n))
+    if not frames:
+        raise InvalidArgumentError(f"{path}: no frames")
+    fps = 25.0
+    try:
+        import cv2
+        cap = cv2.VideoCapture(path)
+        fps = cap.get(cv2.CAP_PROP_FPS) or fps
+        cap.release()
+    except ImportError:
+        pass
+    res = {"clip": Path(path).name, "frames": len(frames),
+           "size": f"{frames[0].shape[1]}x{frames[0].shape[0]}", "gop": gop,
+           "mlvc": mlvc_points(frames, gop, backend, package),
+           "x264": ffmpeg_points(frames, "libx264", X264_CRF, gop, fps),
+           "x265": ffmpeg_points(frames, "libx265", X265_CRF, gop, fps)}
+    res["bd_rate_percent"] = {}
+    for ref in ("x264", "x265"):
+        for metric in ("psnr_yuv", "psnr_y"):
+            res["bd_rate_percent"][f"vs_{ref}_{metric}"] = bd_rate(
+                [p["bpp"] for p in res[ref]], [p[metric] for p in res[ref]],
+                [p["bpp"] for p in res["mlvc"]], [p[metric] for p in res["mlvc"]])
+    return res
+
+
+def plot(results: list[dict], path: Path) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise UnsupportedError("--plot needs matplotlib") from exc
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.5), squeeze=False)
+    for ax, r in zip(axes[0], results):
+        for name, style in (("mlvc", "o-"), ("x264", "s--"), ("x265", "^--")):
+            ax.plot([p["bpp"] for p in r[name]], [p["psnr_yuv"] for p in r[name]], style,
+                    label=name)
+        ax.set_title(f"{r['clip']} ({r['size']}, {r['frames']} frames, GOP {r['gop']})")
+        ax.set_xlabel("bits per pixel")
+        ax.set_ylabel("PSNR-YUV (dB)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def run(clips: list[str], frames: int, gop: int, json_out: Path | None, plot_out: Path | None,
+        backend=None, package=None) -> list[dict]:
+    results = [bench_clip(c, frames, gop, backend, package) for c in clips]
+    if json_out:
+        json_out.write_text(json.dumps(results, indent=1))
+    if plot_out:
+        plot(results, plot_out)
+    return results
+
+
+def format_results(results: list[dict]) -> str:
+    lines = []
+    for r in results:
+        lines.append(f"{r['clip']} {r['size']}, {r['frames']} frames, GOP {r['gop']}")
+        for name in ("mlvc", "x264", "x265"):
+            pts = ", ".join(f"{p['bpp']:.3f}/{p['psnr_yuv']:.2f}" for p in r[name])
+            lines.append(f"  {name:5} bpp/PSNR-YUV: {pts}")
+        for k, v in r["bd_rate_percent"].items():
+            lines.append(f"  BD-rate {k}: {v:+.1f}%")
+    return "\n".join(lines)
