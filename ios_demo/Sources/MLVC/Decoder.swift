@@ -63,12 +63,19 @@ public final class Decoder {
     public let options: DecoderOptions
     public let package: ModelPackage
     public let network: NetworkRunner
-    /// Called after each frame's parse path, before g_s (conformance tooling and tests).
+    /// Called after each intra payload's parse path, before g_s, with the frame index: every
+    /// I-frame and the residual of every mode-1 P-frame (conformance tooling and tests).
     public var onParsed: ((Int, ParsedIntraFrame) -> Void)?
+    /// Called after each P-frame's motion path (mode, motion table, decoded motion field), before
+    /// its residual is parsed.
+    public var onParsedInter: ((Int, ParsedInterFrame) -> Void)?
 
     private let data: [UInt8]
     private var records: RecordIterator
     private let codec: IntraCodec
+    private let inter: InterCodec
+    /// The previous decoded picture (H x W x 3), the reference of the next P-frame.
+    private var reference: [UInt8]?
     private var produced = 0
     private var finished = false
 
@@ -127,6 +134,7 @@ public final class Decoder {
         self.network = network
         self.records = RecordIterator(data: bytes, header: header)
         self.codec = IntraCodec(package: package, network: network)
+        self.inter = InterCodec(tables: package.tables)
     }
 
     /// The next frame, nil at the end. After an error the decoder is finished.
@@ -145,21 +153,27 @@ public final class Decoder {
         guard let rec = try records.next() else { return nil }
         let i = produced
         // Same order as the Python decoder: a P frame needs a previous picture (else corrupt), then
-        // the level is checked. Inter decoding itself is not in this port yet (unsupported).
-        if rec.frameType == .inter && produced == 0 {
+        // the level is checked, then the payload.
+        if rec.frameType == .inter && reference == nil {
             throw MLVCError.corruptStream("frame \(i): P-frame without a previous picture")
         }
         guard package.levels[rec.quality] != nil else {
             throw MLVCError.corruptStream("frame \(i): quality level \(rec.quality) is not in the package "
                                           + "(1..\(package.sortedLevels.last ?? 0))")
         }
-        guard rec.frameType == .intra else {
-            throw MLVCError.unsupported("frame \(i): P-frames are not supported by this decoder yet")
-        }
         let w = header.width, h = header.height
-        let parsed = try codec.parse(payload: rec.payload, width: w, height: h, quality: rec.quality)
-        onParsed?(i, parsed)
-        let rgb = try codec.synthesise(parsed.yHat, width: w, height: h)
+        let rgb: [UInt8]
+        switch rec.frameType {
+        case .intra:
+            let parsed = try codec.parse(payload: rec.payload, width: w, height: h, quality: rec.quality)
+            onParsed?(i, parsed)
+            rgb = try codec.synthesise(parsed.yHat, width: w, height: h)
+        case .inter:
+            rgb = try decodeInter(rec, index: i, reference: reference!, width: w, height: h)
+        }
+        // The picture is the next reference even when it fails its hash (verification off or an
+        // approximate runner), as in the Python decoder.
+        reference = rgb
         let md5 = MD5.hash(rgb)
         let ok = md5 == rec.pictureMD5
         if options.verifyHashes && !ok && network.isExact {
@@ -169,6 +183,20 @@ public final class Decoder {
         produced += 1
         return DecodedFrame(index: i, frameType: rec.frameType, quality: rec.quality, width: w, height: h,
                             rgb: rgb, md5: md5, expectedMD5: rec.pictureMD5, verified: ok)
+    }
+
+    /// §4b: motion field, prediction from `ref`, then (mode 1) `clamp(pred + residual, 0, 255)`.
+    private func decodeInter(_ rec: FrameRecord, index i: Int, reference ref: [UInt8], width w: Int,
+                             height h: Int) throws -> [UInt8] {
+        let (motion, residualPayload) = try inter.parse(payload: rec.payload, width: w, height: h)
+        onParsedInter?(i, motion)
+        let pred = MotionCompensation.compensate(reference: ref, width: w, height: h, motion: motion.motion,
+                                                 blocksX: motion.blocksX)
+        guard motion.mode == .residual else { return pred }
+        let parsed = try codec.parse(payload: residualPayload, width: w, height: h, quality: rec.quality)
+        onParsed?(i, parsed)
+        let residual = try codec.synthesiseSigned(parsed.yHat, width: w, height: h)
+        return MotionCompensation.addResidual(pred, residual)
     }
 
     /// Every remaining frame.

@@ -72,9 +72,14 @@ def run_ffmpeg_codec(frames, codec: str, crf: int, gop: int, fps: float, tmp: Pa
     cmd = [_ffmpeg(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
            "-s", f"{w}x{h}", "-r", str(fps), "-i", "-", *params, str(out)]
     raw = b"".join(np.ascontiguousarray(f).tobytes() for f in frames)
-    subprocess.run(cmd, input=raw, check=True, capture_output=True)
+    enc = subprocess.run(cmd, input=raw, capture_output=True)
+    if enc.returncode:
+        raise UnsupportedError(f"ffmpeg {codec} failed: {enc.stderr.decode()[-400:]}")
     dec = subprocess.run([_ffmpeg(), "-loglevel", "error", "-i", str(out), "-f", "rawvideo",
-                          "-pix_fmt", "rgb24", "-"], check=True, capture_output=True).stdout
+                          "-pix_fmt", "rgb24", "-"], capture_output=True)
+    if dec.returncode:
+        raise UnsupportedError(f"ffmpeg decode of {codec} failed: {dec.stderr.decode()[-400:]}")
+    dec = dec.stdout
     frames_out = np.frombuffer(dec, np.uint8).reshape(-1, h, w, 3)
     return out.stat().st_size, list(frames_out[:len(frames)])
 
@@ -123,7 +128,8 @@ def bench_clip(path: str, frames_n: int, gop: int, backend=None, package=None) -
     try:
         import cv2
         cap = cv2.VideoCapture(path)
-        fps = cap.get(cv2.CAP_PROP_FPS) or fps
+        got = cap.get(cv2.CAP_PROP_FPS)
+        fps = got if got and got > 0 else fps
         cap.release()
     except ImportError:
         pass
