@@ -21,8 +21,16 @@ enum Golden {
         let quality: Int
         let md5: String
         let payload_bytes: Int
-        let y_shape: [Int]
-        let z_shape: [Int]
+        /// Intra frames and mode-1 P-frames (their residual): latent / hyper-latent shapes.
+        let y_shape: [Int]?
+        let z_shape: [Int]?
+        /// P-frames only: 0 skip / 1 residual, motion CDF table, motion field shape [BY, BX, 2].
+        let mode: Int?
+        let mv_table: Int?
+        let mv_shape: [Int]?
+
+        /// Whether the frame carries an intra payload (an I-frame, or a P-frame's residual).
+        var hasIntraPayload: Bool { type == "I" || mode == 1 }
     }
 
     struct StreamEntry: Decodable {
@@ -71,19 +79,40 @@ enum Golden {
         try ModelPackage.load(directory: dir)
     }
 
-    /// Everything recorded for frame `index` of stream `name`.
-    struct Frame {
+    /// The recorded parse-path intermediates and network outputs of one intra payload (an I-frame
+    /// or the residual of a mode-1 P-frame): `NAME.fK.{z,hs_mu,hs_sigma_index,y_hat,gs_image}.i8`,
+    /// `NAME.fK.{table_index,y_symbols}.i32`.
+    struct Payload {
         let name: String
         let index: Int
-        let entry: FrameEntry
         let z: Int8Tensor
         let mu: [Int8]
         let sigmaIndex: [Int8]
         let tableIndex: [Int32]
         let ySymbols: [Int32]
         let yHat: Int8Tensor
+        let yShape: [Int]
+        /// g_s output, 1 x PH x PW x 3 int8: `pixel - 128` (I) or the residual (P).
         let image: [Int8]
         let imageShape: [Int]
+
+        var hsOutputs: [String: Int8Tensor] {
+            ["mu": Int8Tensor(shape: yShape, values: mu),
+             "sigma_index": Int8Tensor(shape: yShape, values: sigmaIndex)]
+        }
+
+        var gsOutputs: [String: Int8Tensor] { ["image": Int8Tensor(shape: imageShape, values: image)] }
+    }
+
+    /// Everything recorded for frame `index` of stream `name`.
+    struct Frame {
+        let name: String
+        let index: Int
+        let entry: FrameEntry
+        /// nil for a skip (mode 0) P-frame.
+        let payload: Payload?
+        /// P-frames: the decoded motion field `NAME.fK.mv.i32` (BY x BX x 2); nil for I-frames.
+        let motion: [Int32]?
 
         init(stream: StreamEntry, index: Int, alignment: Int) throws {
             let pre = "\(stream.name).f\(index)"
@@ -91,28 +120,36 @@ enum Golden {
             name = stream.name
             self.index = index
             entry = e
-            z = Int8Tensor(shape: e.z_shape, values: try Golden.i8("\(pre).z.i8"))
-            mu = try Golden.i8("\(pre).hs_mu.i8")
-            sigmaIndex = try Golden.i8("\(pre).hs_sigma_index.i8")
-            tableIndex = try Golden.i32("\(pre).table_index.i32")
-            ySymbols = try Golden.i32("\(pre).y_symbols.i32")
-            yHat = Int8Tensor(shape: e.y_shape, values: try Golden.i8("\(pre).y_hat.i8"))
-            image = try Golden.i8("\(pre).gs_image.i8")
-            let ph = (stream.height + alignment - 1) / alignment * alignment
-            let pw = (stream.width + alignment - 1) / alignment * alignment
-            imageShape = [1, ph, pw, 3]
+            motion = e.type == "P" ? try Golden.i32("\(pre).mv.i32") : nil
+            if e.hasIntraPayload {
+                guard let ys = e.y_shape, let zs = e.z_shape else {
+                    throw MLVCError.invalidArgument("golden index: \(pre) lacks y_shape / z_shape")
+                }
+                let ph = (stream.height + alignment - 1) / alignment * alignment
+                let pw = (stream.width + alignment - 1) / alignment * alignment
+                payload = Payload(name: stream.name, index: index,
+                                  z: Int8Tensor(shape: zs, values: try Golden.i8("\(pre).z.i8")),
+                                  mu: try Golden.i8("\(pre).hs_mu.i8"),
+                                  sigmaIndex: try Golden.i8("\(pre).hs_sigma_index.i8"),
+                                  tableIndex: try Golden.i32("\(pre).table_index.i32"),
+                                  ySymbols: try Golden.i32("\(pre).y_symbols.i32"),
+                                  yHat: Int8Tensor(shape: ys, values: try Golden.i8("\(pre).y_hat.i8")),
+                                  yShape: ys,
+                                  image: try Golden.i8("\(pre).gs_image.i8"),
+                                  imageShape: [1, ph, pw, 3])
+            } else {
+                payload = nil
+            }
         }
-
-        var hsOutputs: [String: Int8Tensor] {
-            ["mu": Int8Tensor(shape: entry.y_shape, values: mu),
-             "sigma_index": Int8Tensor(shape: entry.y_shape, values: sigmaIndex)]
-        }
-
-        var gsOutputs: [String: Int8Tensor] { ["image": Int8Tensor(shape: imageShape, values: image)] }
     }
 
     static func frames(of stream: StreamEntry, alignment: Int) throws -> [Frame] {
         try (0..<stream.frames.count).map { try Frame(stream: stream, index: $0, alignment: alignment) }
+    }
+
+    /// Offset of record `k` in the stream (records are back to back after the header).
+    static func recordOffset(_ stream: StreamEntry, _ k: Int) -> Int {
+        stream.header_bytes + stream.frames[0..<k].reduce(0) { $0 + Container.recordHeaderSize + $1.payload_bytes }
     }
 }
 
@@ -120,13 +157,14 @@ enum Golden {
 /// and g_s about exactly the recorded `y_hat` (frame by frame, in order) and returns the recorded
 /// outputs. A wrong input throws `backend`, so it also fails the decode.
 final class GoldenNetworkRunner: NetworkRunner {
-    let frames: [Golden.Frame]
+    /// The intra payloads, in stream order (skip P-frames make no network calls).
+    let frames: [Golden.Payload]
     let isExact: Bool
     private(set) var hsCalls = 0
     private(set) var gsCalls = 0
 
     init(frames: [Golden.Frame], exact: Bool = true) {
-        self.frames = frames
+        self.frames = frames.compactMap(\.payload)
         self.isExact = exact
     }
 
@@ -156,11 +194,11 @@ final class GoldenNetworkRunner: NetworkRunner {
 
 /// For hostile streams derived from a golden stream: answers any recorded input, in any order.
 final class LookupNetworkRunner: NetworkRunner {
-    let frames: [Golden.Frame]
+    let frames: [Golden.Payload]
     let isExact: Bool
 
     init(frames: [Golden.Frame], exact: Bool = true) {
-        self.frames = frames
+        self.frames = frames.compactMap(\.payload)
         self.isExact = exact
     }
 

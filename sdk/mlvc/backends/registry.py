@@ -43,7 +43,8 @@ class BackendSpec:
     def load(self, graph: Graph, tflite: bytes | None = None) -> Network:
         """A runnable network for `graph` (its `.tflite` is written if not given)."""
         if self.runtime == "numpy":
-            return _NumpyNetwork(graph)
+            return _NumpyNetwork(graph) if self.kernels == "reference-numpy" \
+                else _FloatNetwork(graph)
         from ..intops.tflite_writer import graph_to_tflite
         from .tflite_runner import TFLiteRunner
         return TFLiteRunner(tflite if tflite is not None else graph_to_tflite(graph),
@@ -59,6 +60,15 @@ class _NumpyNetwork:
         return run_graph(self.graph, feeds)
 
 
+class _FloatNetwork:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+
+    def run(self, feeds):
+        from ..intops.float_executor import run_graph_float
+        return run_graph_float(self.graph, feeds)
+
+
 def _default_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
@@ -66,6 +76,9 @@ def _default_threads() -> int:
 SPECS: dict[str, BackendSpec] = {s.name: s for s in (
     BackendSpec("numpy", "numpy", "reference-numpy", 1,
                 "NumPy reference executor: the definition of the integer profile"),
+    BackendSpec("float16", "numpy", "float16", 1,
+                "float16 execution of the same networks: how a GPU/NNAPI/Neural Engine delegate "
+                "computes; approximate by design (drift measurements)"),
     BackendSpec("litert-xnnpack", "litert", "xnnpack", _default_threads(),
                 "LiteRT (ai-edge-litert) with its default XNNPACK kernels"),
     BackendSpec("litert-xnnpack-1t", "litert", "xnnpack", 1, "LiteRT XNNPACK, 1 thread"),

@@ -74,7 +74,8 @@ internal fun hex(b: ByteArray): String = b.joinToString("") { "%02x".format(it) 
 fun pictureMd5(rgb: ByteArray): ByteArray = MessageDigest.getInstance("MD5").digest(rgb)
 
 /**
- * Decodes an MLVC stream and checks every picture against the hash it carries.
+ * Decodes an MLVC stream (I-frames, §4, and P-frames, §4b) and checks every picture against
+ * the hash it carries.
  *
  *     Decoder(bytes, pkg, runner).use { dec -> for (f in dec) show(f.rgb) }
  *
@@ -91,9 +92,16 @@ class Decoder(
     private var data: ByteArray? = data
     val header: StreamHeader = StreamHeader.parse(data)
     private val codec = IntraCodec(pkg, runner)
+    private val inter = InterCodec(codec)
 
-    /** Called with each frame's parse trace before its picture is checked (tests, tooling). */
+    /**
+     * Called with each frame's parse trace before its picture is checked (tests, tooling): the
+     * intra payload of an I-frame, the residual of a mode-1 P-frame (a skip frame has none).
+     */
     var parseObserver: ((Int, ParseTrace) -> Unit)? = null
+
+    /** Called with each P-frame's mode, motion table and decoded motion field (tests, tooling). */
+    var motionObserver: ((Int, MotionTrace) -> Unit)? = null
 
     init {
         if (header.width.toLong() * header.height > options.maxPixels) {
@@ -118,32 +126,46 @@ class Decoder(
         val records = RecordIterator(bytes, header)
         return object : Iterator<DecodedFrame> {
             var index = 0
+            /** The previous decoded picture (H × W × 3): the reference of the next P-frame. */
+            var ref: ByteArray? = null
             override fun hasNext(): Boolean = records.hasNext()
-            override fun next(): DecodedFrame = decodeRecord(index++, records.next())
+            override fun next(): DecodedFrame {
+                val f = decodeRecord(index++, records.next(), ref)
+                // Predict from this picture (verified or not, as the Python decoder), from a
+                // private copy so that a caller writing into frame.rgb cannot change it.
+                ref = f.rgb.copyOf()
+                return f
+            }
         }
     }
 
     /** Decode every frame. */
     fun decodeAll(): List<DecodedFrame> = iterator().asSequence().toList()
 
-    private fun decodeRecord(i: Int, rec: FrameRecord): DecodedFrame {
-        // As the Python SDK (working tree, inter coding in progress): a P-frame with no previous
-        // picture is corrupt; P-frames after an I-frame are not implemented in this port yet.
-        if (rec.frameType == 'P' && i == 0) corrupt("frame $i: P-frame without a previous picture")
-        if (rec.frameType != 'I') unsupported("frame $i: ${rec.frameType}-frames are not supported by this decoder")
+    private fun decodeRecord(i: Int, rec: FrameRecord, previous: ByteArray?): DecodedFrame {
+        if (rec.frameType == 'P' && previous == null) corrupt("frame $i: P-frame without a previous picture")
         if (pkg.exponent(rec.quality) == null) {
             corrupt("frame $i: quality level ${rec.quality} is not in the package (${pkg.levels.keys.sorted()})")
         }
         val h = header.height
         val w = header.width
-        val res = codec.decode(rec.data, rec.payloadOffset, rec.payloadLength, h, w, rec.quality)
-        parseObserver?.invoke(i, res.trace)
-        val md5 = pictureMd5(res.rgb)
+        val rgb: ByteArray
+        if (rec.frameType == 'I') {
+            val res = codec.decode(rec.data, rec.payloadOffset, rec.payloadLength, h, w, rec.quality)
+            parseObserver?.invoke(i, res.trace)
+            rgb = res.rgb
+        } else {
+            val res = inter.decode(rec.data, rec.payloadOffset, rec.payloadLength, previous!!, h, w, rec.quality)
+            motionObserver?.invoke(i, res.motionTrace)
+            res.residualTrace?.let { t -> parseObserver?.invoke(i, t) }
+            rgb = res.rgb
+        }
+        val md5 = pictureMd5(rgb)
         val ok = md5.contentEquals(rec.pictureMd5)
         if (options.verifyHashes && !ok && exact) {
             throw MlvcException(ErrorKind.HASH_MISMATCH, "frame $i: decoded picture hash ${hex(md5)} differs from the stream's ${hex(rec.pictureMd5)}")
         }
-        return DecodedFrame(i, rec.frameType.toString(), rec.quality, w, h, res.rgb, md5, rec.pictureMd5, ok)
+        return DecodedFrame(i, rec.frameType.toString(), rec.quality, w, h, rgb, md5, rec.pictureMd5, ok)
     }
 
     override fun close() {

@@ -78,13 +78,13 @@ class DecoderBehaviourTest {
     @Test
     fun hashMismatchOnExactBackend() {
         expectKind(ErrorKind.HASH_MISMATCH) {
-            Decoder(s.file.readBytes(), Golden.pkg, TamperingRunner(GoldenNetworkRunner(s.frames), true)).decodeAll()
+            Decoder(s.file.readBytes(), Golden.pkg, TamperingRunner(GoldenNetworkRunner(s.networkFrames), true)).decodeAll()
         }
     }
 
     @Test
     fun approximateBackendReportsUnverified() {
-        val frames = Decoder(s.file.readBytes(), Golden.pkg, TamperingRunner(GoldenNetworkRunner(s.frames), false)).decodeAll()
+        val frames = Decoder(s.file.readBytes(), Golden.pkg, TamperingRunner(GoldenNetworkRunner(s.networkFrames), false)).decodeAll()
         assertEquals(s.frames.size, frames.size)
         assertTrue(frames.none { it.verified })
     }
@@ -92,7 +92,7 @@ class DecoderBehaviourTest {
     @Test
     fun verificationOffDoesNotThrow() {
         val o = DecoderOptions.Builder().verifyHashes(false).build()
-        val frames = Decoder(s.file.readBytes(), Golden.pkg, TamperingRunner(GoldenNetworkRunner(s.frames), true), o).decodeAll()
+        val frames = Decoder(s.file.readBytes(), Golden.pkg, TamperingRunner(GoldenNetworkRunner(s.networkFrames), true), o).decodeAll()
         assertTrue(frames.none { it.verified })
     }
 
@@ -119,7 +119,7 @@ class DecoderBehaviourTest {
         for (i in 52 until 56) d[i] = 0xFF.toByte()
         val crc = java.util.zip.CRC32().apply { update(d, 0, 60) }.value
         for (i in 0 until 4) d[60 + i] = (crc ushr (8 * i)).toByte()
-        val frames = Decoder(d, Golden.pkg, GoldenNetworkRunner(s.frames)).decodeAll()
+        val frames = Decoder(d, Golden.pkg, GoldenNetworkRunner(s.networkFrames)).decodeAll()
         assertEquals(s.frames.size, frames.size)
     }
 }

@@ -20,8 +20,17 @@ object Golden {
 
     val pkg: ModelPackage by lazy { ModelPackage.load(dir) }
 
+    /**
+     * One frame of index.json. [yShape] / [zShape] are null for a frame without a parse path
+     * (a skip P-frame); [mode], [mvTable], [mvShape] are null for I-frames.
+     */
     class FrameInfo(val stream: String, val index: Int, val type: String, val quality: Int,
-                    val md5: String, val yShape: IntArray, val zShape: IntArray) {
+                    val md5: String, private val y: IntArray?, private val z: IntArray?,
+                    val mode: Int?, val mvTable: Int?, val mvShape: IntArray?) {
+        /** Whether the frame ran the parse path and networks (I-frame or mode-1 P-frame). */
+        val hasParsePath: Boolean get() = y != null
+        val yShape: IntArray get() = y ?: throw AssertionError("$stream frame $index has no y_shape")
+        val zShape: IntArray get() = z ?: throw AssertionError("$stream frame $index has no z_shape")
         private fun file(kind: String) = File(Golden.dir, "$stream.f$index.$kind")
         fun i8(kind: String): ByteArray = file(kind).readBytes()
         fun i32(kind: String): IntArray {
@@ -34,9 +43,12 @@ object Golden {
 
     class StreamInfo(val name: String, val file: File, val width: Int, val height: Int, val frames: List<FrameInfo>) {
         override fun toString() = name
+        /** The frames that call h_s and g_s, in order (what a strict [GoldenNetworkRunner] expects). */
+        val networkFrames: List<FrameInfo> get() = frames.filter { it.hasParsePath }
     }
 
     private fun ints(v: Any?): IntArray = (v as List<*>).map { (it as Long).toInt() }.toIntArray()
+    private fun intsOrNull(v: Any?): IntArray? = v?.let { ints(it) }
 
     val streams: List<StreamInfo> by lazy {
         (Json.parse(File(dir, "index.json").readText()) as List<*>).map { e ->
@@ -46,7 +58,8 @@ object Golden {
                 (m["frames"] as List<*>).mapIndexed { i, f ->
                     val fm = f as Map<*, *>
                     FrameInfo(name, i, fm["type"] as String, (fm["quality"] as Long).toInt(), fm["md5"] as String,
-                        ints(fm["y_shape"]), ints(fm["z_shape"]))
+                        intsOrNull(fm["y_shape"]), intsOrNull(fm["z_shape"]),
+                        (fm["mode"] as Long?)?.toInt(), (fm["mv_table"] as Long?)?.toInt(), intsOrNull(fm["mv_shape"]))
                 })
         }
     }
@@ -70,7 +83,8 @@ object Golden {
  * Stands in for LiteRT: checks that the port asks h_s about exactly the recorded `z` and g_s
  * about exactly the recorded `y_hat`, then answers with the recorded outputs.
  *
- * Strict mode ([expected] given): frames must come in that order. Lenient mode (null): the
+ * Strict mode ([expected] given): frames must come in that order (only frames with a parse path:
+ * [Golden.StreamInfo.networkFrames]). Lenient mode (null): the
  * answer is looked up by input among all golden frames (hostile streams derived from a golden
  * one); an unknown input gets zeros of the right shape.
  */
@@ -105,6 +119,6 @@ class GoldenNetworkRunner(private val expected: List<Golden.FrameInfo>?) : Netwo
             assertArrayEquals("${f.stream} frame ${f.index}: $kind contents", f.i8(kind), input.data)
             return f
         }
-        return Golden.allFrames.firstOrNull { it.i8(kind).contentEquals(input.data) }
+        return Golden.allFrames.firstOrNull { it.hasParsePath && it.i8(kind).contentEquals(input.data) }
     }
 }
