@@ -111,3 +111,29 @@ def test_decoders_in_threads_agree(small_package):
     [t.start() for t in threads]
     [t.join() for t in threads]
     assert not errors and len({tuple(v) for v in results.values()}) == 1
+
+
+def test_static_scene_p_frames_are_cheap_and_exact(small_package):
+    frame = synthetic_frames(96, 64, 1, 5)[0]
+    stream = mlvc.Encoder(package=small_package, backend="numpy", gop=8).encode([frame] * 4)
+    from mlvc.bitstream.container import StreamHeader, iter_records
+    recs = list(iter_records(stream, StreamHeader.unpack(stream)))
+    assert [r.frame_type for r in recs] == ["I", "P", "P", "P"]
+    assert all(len(r.payload) * 10 < len(recs[0].payload) for r in recs[1:])
+    out = mlvc.Decoder(stream, package=small_package).decode_all()
+    assert all(f.verified for f in out)
+
+
+def test_approximate_backend_parses_exactly_but_is_flagged(small_package):
+    stream = mlvc.Encoder(package=small_package, backend="numpy", gop=2).encode(
+        synthetic_frames(64, 64, 3, 6))
+    dec = mlvc.Decoder(stream, package=small_package, backend="float16")
+    assert not dec.exact
+    frames = dec.decode_all()                  # no HashMismatchError: it is labelled approximate
+    exact = mlvc.Decoder(stream, package=small_package).decode_all()
+    assert len(frames) == 3
+    for a, e in zip(frames, exact):
+        mse = np.mean((a.rgb.astype(float) - e.rgb) ** 2)
+        assert mse < 200                       # close, though not bit-exact
+    with pytest.raises(InvalidArgumentError):
+        mlvc.Encoder(package=small_package, backend="float16")
