@@ -2,8 +2,9 @@
 
     python benchmarks/bench_codec.py [--width 640 --height 272] [--frames 10] [--backend B]
 
-Peak memory is the process's maximum resident set size (ru_maxrss) of a fresh subprocess that
-decodes only, so it includes the interpreter, NumPy and LiteRT themselves.
+Peak memory is the high-water mark of resident memory (VmHWM; ru_maxrss would inherit the
+parent's peak across fork) of a fresh subprocess that decodes only, so it includes the
+interpreter, NumPy and LiteRT themselves.
 """
 import argparse
 import resource
@@ -20,7 +21,8 @@ def decode_peak(stream_path: Path, backend: str) -> float:
     code = (f"import sys; sys.path.insert(0, {str(ROOT / 'sdk')!r}); import resource, mlvc;"
             f"d = mlvc.Decoder.open({str(stream_path)!r}, backend={backend!r});"
             "n = sum(1 for f in d.frames() if f.verified);"
-            "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0];"
+            "print(n, hwm.split()[1])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.split()[1]) / 1024.0
 
@@ -60,7 +62,8 @@ def main():
           f"{enc.backend.name}: {bpp:.3f} bpp")
     print(f"encode {len(frames) / t_enc:.1f} fps, decode {len(frames) / t_dec:.1f} fps")
     print(f"decoder peak RSS (fresh process): {decode_peak(path, enc.backend.name):.0f} MB")
-    print(f"this process max RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(f"encoder+decoder process max RSS: "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     _ = np
 
 

@@ -58,7 +58,7 @@ final class GoldenDecodeTests: XCTestCase {
                     XCTAssertEqual([m.blocksY, m.blocksX, 2], g.entry.mv_shape, "\(what): mv_shape")
                     XCTAssertEqual(m.motion, want, "\(what): motion field differs from .mv.i32")
                     let ref = try XCTUnwrap(previous, what)
-                    prediction = referencePrediction(ref, width: s.width, height: s.height, motion: want,
+                    prediction = naivePrediction(ref, width: s.width, height: s.height, motion: want,
                                                      blocksX: g.entry.mv_shape?[1] ?? 0)
                     checkedP += 1
                 } else {
@@ -95,20 +95,6 @@ final class GoldenDecodeTests: XCTestCase {
         }
         XCTAssertEqual(checkedFrames, streams.reduce(0) { $0 + $1.frames.count })
         XCTAssertEqual(checkedP, streams.reduce(0) { $0 + $1.frames.filter { $0.type == "P" }.count })
-    }
-
-    /// An independent, naive §4b prediction (per pixel, per channel), to check the decoder's.
-    func referencePrediction(_ ref: [UInt8], width w: Int, height h: Int, motion: [Int32], blocksX bx: Int) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: ref.count)
-        for y in 0..<h {
-            for x in 0..<w {
-                let b = ((y / 16) * bx + x / 16) * 2
-                let sy = Swift.min(Swift.max(y + Int(motion[b]), 0), h - 1)
-                let sx = Swift.min(Swift.max(x + Int(motion[b + 1]), 0), w - 1)
-                for ch in 0..<3 { out[(y * w + x) * 3 + ch] = ref[(sy * w + sx) * 3 + ch] }
-            }
-        }
-        return out
     }
 
     func testConvenienceInitLoadsPackageFromOptions() throws {

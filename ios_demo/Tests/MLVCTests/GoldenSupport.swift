@@ -211,6 +211,21 @@ final class LookupNetworkRunner: NetworkRunner {
     }
 }
 
+/// An independent, naive §4b prediction (per pixel, per channel), to check the decoder's:
+/// `ref[clamp(y + dy, 0, H-1), clamp(x + dx, 0, W-1)]` with the vector of 16 x 16 block (y/16, x/16).
+func naivePrediction(_ ref: [UInt8], width w: Int, height h: Int, motion: [Int32], blocksX bx: Int) -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: ref.count)
+    for y in 0..<h {
+        for x in 0..<w {
+            let b = ((y / 16) * bx + x / 16) * 2
+            let sy = min(max(y + Int(motion[b]), 0), h - 1)
+            let sx = min(max(x + Int(motion[b + 1]), 0), w - 1)
+            for ch in 0..<3 { out[(y * w + x) * 3 + ch] = ref[(sy * w + sx) * 3 + ch] }
+        }
+    }
+    return out
+}
+
 extension MLVCError {
     /// Compare error kinds, ignoring messages.
     func sameKind(_ code: String) -> Bool { self.code == code }

@@ -15,6 +15,7 @@ object RunTests {
     val CLASSES = listOf(
         GoldenStreamTest::class.java, InvalidStreamTest::class.java, DecoderOptionsTest::class.java,
         DecoderBehaviourTest::class.java, ModelPackageTest::class.java, RansTest::class.java,
+        InterCorruptStreamTest::class.java, InterDecodingTest::class.java,
     )
 
     @JvmStatic
