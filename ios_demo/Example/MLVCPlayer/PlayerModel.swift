@@ -8,6 +8,8 @@ import MLVC
 final class PlayerModel: ObservableObject {
     struct FrameResult: Identifiable {
         let id: Int
+        /// "I" (intra) or "P" (predicted from the previous decoded picture).
+        let type: String
         let quality: Int
         let md5: String
         let verified: Bool
@@ -16,7 +18,8 @@ final class PlayerModel: ObservableObject {
     @Published var picture: CGImage?
     @Published var results: [FrameResult] = []
     @Published var status = "Idle"
-    /// Exact (CPU only) or fast (g_s on GPU / Neural Engine: pictures may not match the hashes).
+    /// Exact (CPU only) or fast (g_s on GPU / Neural Engine: pictures may not match the hashes, and
+    /// P-frames inherit the error of their reference until the next I-frame).
     @Published var exact = true
 
     private var task: Task<Void, Never>?
@@ -40,7 +43,7 @@ final class PlayerModel: ObservableObject {
                 for try await frame in decoder.frames {
                     if Task.isCancelled { return }
                     let image = PlayerModel.makeImage(frame)
-                    let result = FrameResult(id: frame.index, quality: frame.quality,
+                    let result = FrameResult(id: frame.index, type: frame.frameType.rawValue, quality: frame.quality,
                                              md5: Hex.encode(frame.md5), verified: frame.verified)
                     await MainActor.run {
                         self?.picture = image

@@ -25,7 +25,7 @@ struct PlayerView: View {
                 HStack {
                     Image(systemName: r.verified ? "checkmark.seal.fill" : "xmark.seal.fill")
                         .foregroundStyle(r.verified ? .green : .red)
-                    Text("#\(r.id)  q\(r.quality)")
+                    Text("#\(r.id)  \(r.type)  q\(r.quality)")
                     Spacer()
                     Text(r.md5.prefix(12) + "…").font(.caption.monospaced())
                 }

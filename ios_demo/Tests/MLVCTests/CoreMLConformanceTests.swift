@@ -41,7 +41,9 @@ final class CoreMLConformanceTests: XCTestCase {
     }
 
     func testApproximateSynthesisStillParsesEveryFrame() throws {
-        // g_s on all compute units (GPU / Neural Engine): pictures may differ, symbols may not.
+        // g_s on all compute units (GPU / Neural Engine): pictures may differ (and P-frames carry
+        // their reference's error forward), symbols and motion fields may not: neither depends on
+        // a picture. onParsed sees every I-frame and every mode-1 P-frame residual.
         let package = try Golden.package()
         for s in try Golden.streams() {
             let runner = try CoreMLNetworkRunner(packageDirectory: networkDirectory(for: s, alignment: package.alignment),
@@ -52,9 +54,12 @@ final class CoreMLConformanceTests: XCTestCase {
             decoder.onParsed = { i, p in
                 if let want = try? Golden.i32("\(s.name).f\(i).y_symbols.i32"), want != p.ySymbols { symbolsOK = false }
             }
+            decoder.onParsedInter = { i, m in
+                if let want = try? Golden.i32("\(s.name).f\(i).mv.i32"), want != m.motion { symbolsOK = false }
+            }
             let frames = try decoder.decodeAll()
             XCTAssertEqual(frames.count, s.frames.count, s.name)
-            XCTAssertTrue(symbolsOK, "\(s.name): latent symbols differ (h_s must be exact)")
+            XCTAssertTrue(symbolsOK, "\(s.name): latent symbols or motion fields differ (h_s must be exact)")
             print("\(s.name): \(frames.filter(\.verified).count)/\(frames.count) pictures bit-exact with g_s on .all")
         }
     }

@@ -183,7 +183,7 @@ final class InterFrameTests: XCTestCase {
         var inter: ParsedInterFrame?
         decoder.onParsedInter = { if $0 == c.k { inter = $1 } }
         var residualParsed = false
-        decoder.onParsed = { if $0 == c.k { residualParsed = true } }
+        decoder.onParsed = { i, _ in if i == c.k { residualParsed = true } }
         for _ in 0..<c.k { XCTAssertNotNil(try decoder.next()) }
         let f = try XCTUnwrap(try decoder.next())
         XCTAssertEqual(f.frameType, .inter)

@@ -100,7 +100,7 @@ internal object InterGolden {
 
 /** Hostile variants of the golden inter stream's first mode-1 P-frame: each fails with its kind. */
 @RunWith(Parameterized::class)
-class InterCorruptStreamTest(private val name: String, private val kind: ErrorKind,
+class InterCorruptStreamTest(private val name: String, private val why: String, private val kind: ErrorKind,
                              private val edit: (EditableStream.Rec) -> Boolean) {
     companion object {
         private val T get() = Golden.pkg.tables.numTables
@@ -110,33 +110,37 @@ class InterCorruptStreamTest(private val name: String, private val kind: ErrorKi
         }
         private fun mvLen(p: ByteArray) = EditableStream.le32(p, 2).toLong() and 0xFFFFFFFFL
 
-        private fun case(name: String, kind: ErrorKind, edit: (EditableStream.Rec) -> Boolean) = Triple(name, kind, edit)
+        private class Case(val name: String, val why: String, val kind: ErrorKind, val edit: (EditableStream.Rec) -> Boolean)
+        private fun case(name: String, why: String, kind: ErrorKind, edit: (EditableStream.Rec) -> Boolean) = Case(name, why, kind, edit)
 
-        /** name, kind, edit of the P record (false: not expressible with this package; skipped). */
-        private val CASES: List<Triple<String, ErrorKind, (EditableStream.Rec) -> Boolean>> = listOf(
-            case("inter_mode_2", ErrorKind.CORRUPT_STREAM) { r -> r.payload[0] = 2; true },
-            case("inter_mode_255", ErrorKind.CORRUPT_STREAM) { r -> r.payload[0] = 0xFF.toByte(); true },
-            case("mv_table_T", ErrorKind.CORRUPT_STREAM) { r -> (T <= 255).also { if (it) r.payload[1] = T.toByte() } },
-            case("mv_table_255", ErrorKind.CORRUPT_STREAM) { r -> (T <= 255).also { if (it) r.payload[1] = 0xFF.toByte() } },
-            case("mv_length_past_payload", ErrorKind.CORRUPT_STREAM) { r -> u32(r.payload, 2, r.payload.size - 6L + 1); true },
-            case("mv_length_huge", ErrorKind.CORRUPT_STREAM) { r -> u32(r.payload, 2, 0xFFFFFFFFL); true },
-            case("mv_length_short", ErrorKind.CORRUPT_STREAM) { r -> u32(r.payload, 2, mvLen(r.payload) - 2); true },
-            case("mv_rans_state_zero", ErrorKind.CORRUPT_STREAM) { r -> u32(r.payload, 6 + 6, 0); true },
-            case("skip_frame_with_residual", ErrorKind.CORRUPT_STREAM) { r -> r.payload[0] = InterCodec.MODE_SKIP.toByte(); true },
-            case("skip_frame_one_extra_byte", ErrorKind.CORRUPT_STREAM) { r ->
+        /**
+         * name, a fragment of the expected message (the check that must fire), kind, and the edit
+         * of the P record (returns false when not expressible with this package: skipped).
+         */
+        private val CASES: List<Case> = listOf(
+            case("inter_mode_2", "unknown inter mode", ErrorKind.CORRUPT_STREAM) { r -> r.payload[0] = 2; true },
+            case("inter_mode_255", "unknown inter mode", ErrorKind.CORRUPT_STREAM) { r -> r.payload[0] = 0xFF.toByte(); true },
+            case("mv_table_T", "motion table", ErrorKind.CORRUPT_STREAM) { r -> (T <= 255).also { if (it) r.payload[1] = T.toByte() } },
+            case("mv_table_255", "motion table", ErrorKind.CORRUPT_STREAM) { r -> (T <= 255).also { if (it) r.payload[1] = 0xFF.toByte() } },
+            case("mv_length_past_payload", "motion substream longer", ErrorKind.CORRUPT_STREAM) { r -> u32(r.payload, 2, r.payload.size - 6L + 1); true },
+            case("mv_length_huge", "motion substream longer", ErrorKind.CORRUPT_STREAM) { r -> u32(r.payload, 2, 0xFFFFFFFFL); true },
+            case("mv_length_short", "rANS", ErrorKind.CORRUPT_STREAM) { r -> u32(r.payload, 2, mvLen(r.payload) - 2); true },
+            case("mv_rans_state_zero", "rANS initial state", ErrorKind.CORRUPT_STREAM) { r -> u32(r.payload, 6 + 6, 0); true },
+            case("skip_frame_with_residual", "skip frame carries", ErrorKind.CORRUPT_STREAM) { r -> r.payload[0] = InterCodec.MODE_SKIP.toByte(); true },
+            case("skip_frame_one_extra_byte", "skip frame carries", ErrorKind.CORRUPT_STREAM) { r ->
                 r.payload[0] = InterCodec.MODE_SKIP.toByte()
                 r.payload = r.payload.copyOf(6 + mvLen(r.payload).toInt() + 1); true
             },
-            case("inter_payload_5_bytes", ErrorKind.CORRUPT_STREAM) { r -> r.payload = r.payload.copyOf(5); true },
-            case("inter_payload_empty", ErrorKind.CORRUPT_STREAM) { r -> r.payload = ByteArray(0); true },
-            case("residual_truncated", ErrorKind.CORRUPT_STREAM) { r -> r.payload = r.payload.copyOf(r.payload.size - 1); true },
-            case("p_quality_99", ErrorKind.CORRUPT_STREAM) { r -> r.quality = 99; true },
-            case("p_picture_hash_wrong", ErrorKind.HASH_MISMATCH) { r -> r.md5[0] = (r.md5[0] + 1).toByte(); true },
+            case("inter_payload_5_bytes", "inter payload truncated", ErrorKind.CORRUPT_STREAM) { r -> r.payload = r.payload.copyOf(5); true },
+            case("inter_payload_empty", "inter payload truncated", ErrorKind.CORRUPT_STREAM) { r -> r.payload = ByteArray(0); true },
+            case("residual_truncated", "rANS", ErrorKind.CORRUPT_STREAM) { r -> r.payload = r.payload.copyOf(r.payload.size - 1); true },
+            case("p_quality_99", "quality level", ErrorKind.CORRUPT_STREAM) { r -> r.quality = 99; true },
+            case("p_picture_hash_wrong", "hash", ErrorKind.HASH_MISMATCH) { r -> r.md5[0] = (r.md5[0] + 1).toByte(); true },
         )
 
         @JvmStatic
         @Parameterized.Parameters(name = "{0}")
-        fun cases(): List<Array<Any>> = CASES.map { arrayOf(it.first, it.second, it.third) }
+        fun cases(): List<Array<Any>> = CASES.map { arrayOf(it.name, it.why, it.kind, it.edit) }
     }
 
     @Test
@@ -152,6 +156,7 @@ class InterCorruptStreamTest(private val name: String, private val kind: ErrorKi
             fail("$name: decoded without error, expected ${kind.code}")
         } catch (e: MlvcException) {
             assertEquals("$name: ${e.message}", kind, e.kind)
+            assertTrue("$name: '${e.message}' should mention '$why'", e.message!!.contains(why))
             assertEquals("$name: frames before the edited P-frame decode", InterGolden.pIndex, decoded)
         }
     }
