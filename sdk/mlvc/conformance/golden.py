@@ -99,7 +99,7 @@ def write_golden(out: Path, package_dir: str | None = None) -> None:
         index.append({"name": name, "stream": f"{name}.mlvc", "width": w, "height": h,
                       "gop": gop, "header_bytes": HEADER_SIZE, "frames": frames})
     (out / "index.json").write_text(json.dumps(index, indent=1))
-    write_invalid(out / "invalid", out / f"{CLIPS[0][0]}.mlvc")
+    write_invalid(out / "invalid", out / f"{CLIPS[0][0]}.mlvc", out / "inter_q2_gop3.mlvc")
 
 
 def _intra_files(codec, payload: bytes, w: int, h: int, quality: int, out: Path, pre: str,
@@ -129,12 +129,12 @@ def _intra_files(codec, payload: bytes, w: int, h: int, quality: int, out: Path,
     return img[0, :h, :w]
 
 
-def write_invalid(out: Path, good: Path) -> None:
+def write_invalid(out: Path, good: Path, inter: Path) -> None:
     """Hostile streams, each with the error kind every port must report."""
     from .hostile import invalid_streams
     out.mkdir(parents=True, exist_ok=True)
     cases = []
-    for name, data, kind in invalid_streams(good.read_bytes()):
+    for name, data, kind in invalid_streams(good.read_bytes(), inter.read_bytes()):
         (out / f"{name}.mlvc").write_bytes(data)
         cases.append({"file": f"{name}.mlvc", "error": kind})
     (out / "index.json").write_text(json.dumps(cases, indent=1))

@@ -36,7 +36,36 @@ def _edit_record(good: bytes, rel: int, fmt: str, value) -> bytes:
     return bytes(fix_record_crc(d))
 
 
-def invalid_streams(good: bytes) -> list[tuple[str, bytes, str]]:
+def _second_record_offset(stream: bytes) -> int:
+    (length,) = struct.unpack_from("<I", stream, HEADER_SIZE + 4)
+    return HEADER_SIZE + RECORD_HEADER_SIZE + length
+
+
+def inter_cases(stream: bytes) -> list[tuple[str, bytes, str]]:
+    """Cases on the second record of `stream`, which must be a P-frame."""
+    off = _second_record_offset(stream)
+    assert stream[off] == b"P"[0]
+
+    def edit(rel: int, fmt: str, value) -> bytes:
+        d = bytearray(stream)
+        struct.pack_into(fmt, d, off + RECORD_HEADER_SIZE + rel, value)
+        return bytes(fix_record_crc(d, off))
+
+    (length,) = struct.unpack_from("<I", stream, off + 4)
+    mode = stream[off + RECORD_HEADER_SIZE]
+    d = bytearray(stream)
+    d[off + RECORD_HEADER_SIZE] = 1 - mode        # skip <-> residual: the payload no longer fits
+    return [
+        ("p_unknown_mode", edit(0, "<B", 7), "corrupt_stream"),
+        ("p_mv_table_out_of_range", edit(1, "<B", 250), "corrupt_stream"),
+        ("p_mv_length_huge", edit(2, "<I", 0x7FFFFFF0), "corrupt_stream"),
+        ("p_mode_flipped", bytes(fix_record_crc(d, off)), "corrupt_stream"),
+        ("p_payload_truncated", stream[:off + RECORD_HEADER_SIZE + length // 2],
+         "corrupt_stream"),
+    ]
+
+
+def invalid_streams(good: bytes, inter: bytes | None = None) -> list[tuple[str, bytes, str]]:
     first_payload = HEADER_SIZE + RECORD_HEADER_SIZE
     flipped = bytearray(good)
     flipped[first_payload + 10] ^= 0x10
@@ -68,4 +97,6 @@ def invalid_streams(good: bytes) -> list[tuple[str, bytes, str]]:
         ("picture_hash_wrong", _edit_record(good, 8, "<I", 0x01234567), "hash_mismatch"),
         ("trailing_garbage", good + b"\x00" * 5, "corrupt_stream"),
     ]
+    if inter is not None:
+        cases += inter_cases(inter)
     return cases

@@ -56,7 +56,8 @@ def make_vectors(out: Path, package: str | None = None) -> dict:
     # The source pictures, so that any encoder can be checked for bitstream equality.
     np.savez_compressed(out / "sources.npz", **sources)
     invalid = []
-    for name, data, kind in invalid_streams((out / f"{VECTORS[0][0]}.mlvc").read_bytes()):
+    for name, data, kind in invalid_streams((out / f"{VECTORS[0][0]}.mlvc").read_bytes(),
+                                            (out / f"{VECTORS[2][0]}.mlvc").read_bytes()):
         f = out / "invalid" / f"{name}.mlvc"
         f.parent.mkdir(exist_ok=True)
         f.write_bytes(data)
