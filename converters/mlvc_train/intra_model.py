@@ -35,6 +35,7 @@ NUM_TABLES = 80
 LAMBDAS = (0.0045, 0.013, 0.04, 0.12)   # loss = bpp + lambda_L * MSE (0..255 scale)
 ACC_LIMIT = float(1 << 24)
 LIKELIHOOD_FLOOR = 1e-9
+RELU_BACKWARD_LEAK = 0.0           # training only: gradient slope below 0 for ReLU outputs (0.1 diverged)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,7 +88,13 @@ class ActQ(tf.Module):
         s = pow2(self.exp)
         lo, hi = self.qrange()
         v = tf.clip_by_value(a / s, lo, hi)
-        return ste_round(v) * s
+        out = ste_round(v)
+        if self.relu and RELU_BACKWARD_LEAK > 0:
+            # forward unchanged (exact ReLU + clamp); backward leaks a small gradient below 0 so
+            # ReLU channels that died (all-negative pre-activations) can recover.
+            below = tf.minimum(a / s - lo, 0.0)
+            out = out + RELU_BACKWARD_LEAK * (below - tf.stop_gradient(below))
+        return out * s
 
     def update(self, bmax, mode):
         """mode 0: frozen, 1: EMA update, 2: init (take batch max)."""

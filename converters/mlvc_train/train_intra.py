@@ -38,6 +38,8 @@ def parse():
     p.add_argument("--log-every", type=int, default=250)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--fp32", action="store_true", help="train convs in float32 (default bf16)")
+    p.add_argument("--replan", action="store_true",
+                   help="on --resume: re-plan the LR schedule's step count for this --minutes")
     p.add_argument("--xla", action="store_true", help="jit_compile the train step")
     p.add_argument("--lambdas", default=None, help="comma separated, levels 1..4")
     return p.parse_args()
@@ -78,6 +80,8 @@ def main():
         data.set_state(st["data_rng"])
         elapsed0 = st.get("elapsed", 0.0)
         print("resumed", mgr.latest_checkpoint, "step", int(step.numpy()), flush=True)
+        if args.replan:
+            total_steps.assign(0)
     log = open(os.path.join(args.out, "train.log"), "a")
 
     def logj(d):
