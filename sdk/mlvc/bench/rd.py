@@ -136,9 +136,15 @@ def bench_clip(path: str, frames_n: int, gop: int, backend=None, package=None) -
     res = {"clip": Path(path).name, "frames": len(frames),
            "size": f"{frames[0].shape[1]}x{frames[0].shape[0]}", "gop": gop,
            "mlvc": mlvc_points(frames, gop, backend, package),
+           "mlvc_intra": mlvc_points(frames, 1, backend, package) if gop > 1 else None,
            "x264": ffmpeg_points(frames, "libx264", X264_CRF, gop, fps),
            "x265": ffmpeg_points(frames, "libx265", X265_CRF, gop, fps)}
     res["bd_rate_percent"] = {}
+    if res["mlvc_intra"]:
+        # what P-frames save over coding every frame as intra, at equal quality
+        res["bd_rate_percent"]["gop_vs_all_intra_psnr_yuv"] = bd_rate(
+            [p["bpp"] for p in res["mlvc_intra"]], [p["psnr_yuv"] for p in res["mlvc_intra"]],
+            [p["bpp"] for p in res["mlvc"]], [p["psnr_yuv"] for p in res["mlvc"]])
     for ref in ("x264", "x265"):
         for metric in ("psnr_yuv", "psnr_y"):
             res["bd_rate_percent"][f"vs_{ref}_{metric}"] = bd_rate(
@@ -156,7 +162,10 @@ def plot(results: list[dict], path: Path) -> None:
         raise UnsupportedError("--plot needs matplotlib") from exc
     fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.5), squeeze=False)
     for ax, r in zip(axes[0], results):
-        for name, style in (("mlvc", "o-"), ("x264", "s--"), ("x265", "^--")):
+        for name, style in (("mlvc", "o-"), ("mlvc_intra", "o:"), ("x264", "s--"),
+                            ("x265", "^--")):
+            if not r.get(name):
+                continue
             ax.plot([p["bpp"] for p in r[name]], [p["psnr_yuv"] for p in r[name]], style,
                     label=name)
         ax.set_title(f"{r['clip']} ({r['size']}, {r['frames']} frames, GOP {r['gop']})")
@@ -182,9 +191,11 @@ def format_results(results: list[dict]) -> str:
     lines = []
     for r in results:
         lines.append(f"{r['clip']} {r['size']}, {r['frames']} frames, GOP {r['gop']}")
-        for name in ("mlvc", "x264", "x265"):
+        for name in ("mlvc", "mlvc_intra", "x264", "x265"):
+            if not r.get(name):
+                continue
             pts = ", ".join(f"{p['bpp']:.3f}/{p['psnr_yuv']:.2f}" for p in r[name])
-            lines.append(f"  {name:5} bpp/PSNR-YUV: {pts}")
+            lines.append(f"  {name:10} bpp/PSNR-YUV: {pts}")
         for k, v in r["bd_rate_percent"].items():
             lines.append(f"  BD-rate {k}: {v:+.1f}%")
     return "\n".join(lines)
