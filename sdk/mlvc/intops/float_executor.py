@@ -8,27 +8,13 @@ from __future__ import annotations
 import numpy as np
 
 from .graph import Add, Concat, Conv2D, DepthToSpace, Graph
-from .reference import activation_range, depth_to_space, same_padding
+from .reference import activation_range, correlate, depth_to_space
 
 
 def _conv(x: np.ndarray, op: Conv2D, in_exp: int, dtype) -> np.ndarray:
-    n, h, w, cin = x.shape
-    kh, kw = op.weights.shape[1:3]
-    ho, pt, pb = same_padding(h, kh, op.stride)
-    wo, pl, pr = same_padding(w, kw, op.stride)
-    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
-    wr = (op.weights.astype(np.float64) * np.exp2(op.w_exp)[:, None, None, None]
-          if not op.depthwise else op.weights.astype(np.float64) * np.exp2(op.w_exp))
-    wr = wr.astype(dtype)
-    s = op.stride
-    acc = np.zeros((n, ho, wo, op.out_channels), dtype)
-    for dy in range(kh):
-        for dx in range(kw):
-            tap = xp[:, dy:dy + s * (ho - 1) + 1:s, dx:dx + s * (wo - 1) + 1:s, :]
-            if op.depthwise:
-                acc += tap * wr[0, dy, dx, :]
-            else:
-                acc += (tap.reshape(-1, cin) @ wr[:, dy, dx, :].T).reshape(acc.shape)
+    scale = np.exp2(op.w_exp.astype(np.float64))
+    wr = op.weights.astype(np.float64) * (scale if op.depthwise else scale[:, None, None, None])
+    acc = correlate(x, wr.astype(dtype), op.stride, op.depthwise)
     bias = op.bias.astype(np.float64) * np.exp2(in_exp + op.w_exp.astype(np.float64))
     return acc + bias.astype(dtype)
 

@@ -43,25 +43,31 @@ def same_padding(size: int, k: int, stride: int) -> tuple[int, int, int]:
     return out, total // 2, total - total // 2
 
 
-def conv2d(x: np.ndarray, op: Conv2D, qin: QParams, qout: QParams) -> np.ndarray:
+def correlate(x: np.ndarray, weights: np.ndarray, stride: int, depthwise: bool) -> np.ndarray:
+    """SAME-padded NHWC correlation in x's dtype, one BLAS matmul per kernel tap.
+
+    x must already have its zero point removed (so padding with 0 is padding with zp)."""
     n, h, w, cin = x.shape
-    kh, kw = op.weights.shape[1:3]
-    ho, pt, pb = same_padding(h, kh, op.stride)
-    wo, pl, pr = same_padding(w, kw, op.stride)
-    # Subtracting the zero point first makes padding with zp equal padding with 0.
-    xc = x.astype(np.float32) - np.float32(qin.zp)
-    xp = np.pad(xc, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
-    s = op.stride
-    wf = op.weights.astype(np.float32)
-    cout = op.out_channels
-    acc = np.zeros((n, ho, wo, cout), np.float32)
+    kh, kw = weights.shape[1:3]
+    ho, pt, pb = same_padding(h, kh, stride)
+    wo, pl, pr = same_padding(w, kw, stride)
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    cout = weights.shape[3] if depthwise else weights.shape[0]
+    acc = np.zeros((n, ho, wo, cout), x.dtype)
+    s = stride
     for dy in range(kh):
         for dx in range(kw):
             tap = xp[:, dy:dy + s * (ho - 1) + 1:s, dx:dx + s * (wo - 1) + 1:s, :]
-            if op.depthwise:
-                acc += tap * wf[0, dy, dx, :]
+            if depthwise:
+                acc += tap * weights[0, dy, dx, :]
             else:
-                acc += (tap.reshape(-1, cin) @ wf[:, dy, dx, :].T).reshape(n, ho, wo, cout)
+                acc += (tap.reshape(-1, cin) @ weights[:, dy, dx, :].T).reshape(n, ho, wo, cout)
+    return acc
+
+
+def conv2d(x: np.ndarray, op: Conv2D, qin: QParams, qout: QParams) -> np.ndarray:
+    xc = x.astype(np.float32) - np.float32(qin.zp)
+    acc = correlate(xc, op.weights.astype(np.float32), op.stride, op.depthwise)
     acc_i = acc.astype(np.int64) + op.bias.astype(np.int64)
     shift = (qout.exp - qin.exp - op.w_exp.astype(np.int64))
     lo, hi = activation_range(op.activation, qout)
