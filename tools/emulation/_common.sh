@@ -5,7 +5,7 @@
 EMU_DIR=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 REPO_ROOT=$(cd "$EMU_DIR/../.." && pwd)
 EMU_CACHE=${MLVC_EMU_CACHE:-${HOME:?HOME is unset; set MLVC_EMU_CACHE}/.cache/mlvc-emu}
-EMU_TARGETS="x86-haswell x86-nehalem aarch64-a72 aarch64-a76 tflite-runtime-2.14"
+EMU_TARGETS="x86-haswell x86-nehalem aarch64-a72 aarch64-a76 aarch64-a72-tflite214 tflite-runtime-2.14"
 
 # Pinned runtime versions (kept identical across targets, that's the point).
 LITERT_SPEC="ai-edge-litert==2.3.0"
@@ -30,6 +30,22 @@ is_target() {
 
 # Sysroot of an aarch64 target (per CPU model: /proc/cpuinfo differs).
 aarch64_sysroot() { printf '%s/%s-sysroot' "$EMU_CACHE" "$1"; }
+# CPU model of an aarch64 target: aarch64-a72 or aarch64-a76.
+aarch64_model() {
+    case $1 in
+    aarch64-a72|aarch64-a72-*) printf 'aarch64-a72' ;;
+    aarch64-a76|aarch64-a76-*) printf 'aarch64-a76' ;;
+    *) return 1 ;;
+    esac
+}
+# Python module of the TFLite runtime a target has: ai_edge_litert, or
+# tflite_runtime for the tflite-runtime 2.14 targets.
+runtime_module() {
+    case $1 in
+    tflite-runtime-2.14|*-tflite214) printf 'tflite_runtime' ;;
+    *) printf 'ai_edge_litert' ;;
+    esac
+}
 tflite_venv() { printf '%s/tflite-runtime-2.14-venv' "$EMU_CACHE"; }
 fallback_x86_venv() { printf '%s/x86_64-venv' "$EMU_CACHE"; }
 

@@ -3,7 +3,8 @@
 #
 #   tools/emulation/run.sh TARGET -- ARGS...
 #
-# TARGET: x86-haswell | x86-nehalem | aarch64-a72 | aarch64-a76 | tflite-runtime-2.14
+# TARGET: x86-haswell | x86-nehalem | aarch64-a72 | aarch64-a76 |
+#         aarch64-a72-tflite214 | tflite-runtime-2.14
 # PYTHONPATH gets <repo>/sdk prepended; cwd, stdin/stdout/stderr and the exit
 # code of python are passed through. Harness errors exit with 125.
 set -euo pipefail
@@ -32,11 +33,11 @@ x86-haswell|x86-nehalem)
     if [ "$target" = x86-haswell ]; then cpu=$QEMU_CPU_x86_haswell; else cpu=$QEMU_CPU_x86_nehalem; fi
     exec qemu-x86_64-static -cpu "$cpu" "$py" "$@"
     ;;
-aarch64-a72|aarch64-a76)
+aarch64-*)
     need_cmd qemu-aarch64-static "$target"
     sr=$(aarch64_sysroot "$target")
     [ -f "$sr/.mlvc-emu-complete" ] || die "sysroot $sr missing or incomplete; run: $EMU_DIR/setup.sh $target"
-    if [ "$target" = aarch64-a72 ]; then cpu=$QEMU_CPU_aarch64_a72; else cpu=$QEMU_CPU_aarch64_a76; fi
+    if [ "$(aarch64_model "$target")" = aarch64-a72 ]; then cpu=$QEMU_CPU_aarch64_a72; else cpu=$QEMU_CPU_aarch64_a76; fi
     # Exported too, so a binfmt_misc-registered qemu (if any) uses the same
     # CPU/sysroot for child processes.
     export QEMU_LD_PREFIX="$sr" QEMU_CPU="$cpu"

@@ -112,8 +112,8 @@ make_venv() {
 }
 
 smoke() {
-    local t=$1 mod=ai_edge_litert out
-    [ "$t" = tflite-runtime-2.14 ] && mod=tflite_runtime
+    local t=$1 mod out
+    mod=$(runtime_module "$t")
     out=$("$EMU_DIR/run.sh" "$t" -- -c "import numpy, $mod, platform; print(platform.machine(), 'numpy', numpy.__version__, '$mod', getattr($mod, '__version__', '?'))" 2>&1) ||
         die "$t: smoke test failed:
 $out"
@@ -133,7 +133,8 @@ setup_x86() {
 }
 
 write_cpu_files() { # SYSROOT MODEL
-    local sr=$1 model=$2 part variant rev feats bogo i
+    local sr=$1 model part variant rev feats bogo i
+    model=$(aarch64_model "$2") || die "no CPU model for $2"
     case $model in
     aarch64-a72) part=0xd08 variant=0x0 rev=3 bogo=108.00 # Pi 4 (BCM2711, Cortex-A72 r0p3)
         feats="fp asimd evtstrm aes pmull sha1 sha2 crc32 cpuid" ;;
@@ -149,9 +150,21 @@ write_cpu_files() { # SYSROOT MODEL
     for f in possible present online; do echo "0-$((NCPU - 1))" >"$sr/sys/devices/system/cpu/$f"; done
 }
 
+# aarch64_pip SITE PKG... -- installs aarch64 cp311 wheels (from PyPI) into SITE.
+aarch64_pip() {
+    local site=$1 pip_py g; shift
+    pip_py=$(base_python) || die "no host python3 with pip to download aarch64 wheels"
+    # Bookworm has glibc 2.36; older pips don't expand manylinux_2_36 to the
+    # lower manylinux_2_X tags, so list them all.
+    local pipargs=(-m pip install -q --disable-pip-version-check --no-compile --target "$site"
+        --only-binary=:all: --implementation cp --python-version 3.11 --platform manylinux2014_aarch64)
+    for ((g = 17; g <= 36; g++)); do pipargs+=(--platform "manylinux_2_${g}_aarch64"); done
+    "$pip_py" "${pipargs[@]}" "$@"
+}
+
 # Shared arm64 Debian sysroot + wheels; per-model sysroots are hard-link copies.
 setup_aarch64_base() {
-    local base=$EMU_CACHE/aarch64-base site pins pip_py
+    local base=$EMU_CACHE/aarch64-base site pins
     [ -f "$base/$STAMP" ] && [ $force -eq 0 ] && return 0
     [ -n "${AARCH64_BASE_DONE:-}" ] && return 0
     ensure_apt mmdebstrap:mmdebstrap
@@ -166,33 +179,43 @@ setup_aarch64_base() {
     site=$base/usr/lib/python3/dist-packages   # on the sysroot python's sys.path
     mkdir -p "$site"
     pins=$(host_pins numpy pydantic)
-    pip_py=$(base_python) || die "no host python3 with pip to download aarch64 wheels"
-    # Bookworm has glibc 2.36; older pips don't expand manylinux_2_36 to the
-    # lower manylinux_2_X tags, so list them all.
-    local pipargs=(-m pip install -q --disable-pip-version-check --no-compile --target "$site"
-        --only-binary=:all: --implementation cp --python-version 3.11 --platform manylinux2014_aarch64)
-    local g
-    for ((g = 17; g <= 36; g++)); do pipargs+=(--platform "manylinux_2_${g}_aarch64"); done
     log "aarch64: pip wheels ($pins $LITERT_SPEC, optional $(host_pins opencv-python-headless))"
     # shellcheck disable=SC2086
-    if ! "$pip_py" "${pipargs[@]}" $pins "$LITERT_SPEC" "$(host_pins opencv-python-headless)" 2>/dev/null; then
+    if ! aarch64_pip "$site" $pins "$LITERT_SPEC" "$(host_pins opencv-python-headless)" 2>/dev/null; then
         log "warning: no aarch64 opencv-python-headless wheel matched; installing without it"
         rm -rf "$site" && mkdir -p "$site"
         # shellcheck disable=SC2086
-        "$pip_py" "${pipargs[@]}" $pins "$LITERT_SPEC" || die "pip install of aarch64 wheels failed"
+        aarch64_pip "$site" $pins "$LITERT_SPEC" || die "pip install of aarch64 wheels failed"
     fi
     touch "$base/$STAMP"
     AARCH64_BASE_DONE=1
 }
 
 setup_aarch64() { # TARGET
-    local t=$1 sr
+    local t=$1 sr site pins
     sr=$(aarch64_sysroot "$t")
     ensure_apt qemu-aarch64-static:qemu-user-static
     setup_aarch64_base
     rm -rf "$sr"
     cp -al "$EMU_CACHE/aarch64-base" "$sr"
     rm -f "$sr/$STAMP"
+    if [ "$(runtime_module "$t")" = tflite_runtime ]; then
+        # Same Debian base (hard links), its own wheels: tflite-runtime 2.14
+        # with numpy<2 (tflite-runtime 2.14 breaks on numpy 2), as on older
+        # Raspberry Pi OS images. Same pins as the tflite-runtime-2.14 venv.
+        site=$sr/usr/lib/python3/dist-packages
+        rm -rf "$site" && mkdir -p "$site"   # unlinks only; the base keeps its files
+        pins=$(host_pins pydantic)
+        log "$t: pip wheels ($TFLITE_RUNTIME_SPEC numpy<2 $pins, optional opencv-python-headless)"
+        # shellcheck disable=SC2086
+        if ! aarch64_pip "$site" "$TFLITE_RUNTIME_SPEC" 'numpy<2' $pins opencv-python-headless 2>/dev/null; then
+            log "warning: no aarch64 opencv-python-headless wheel matched numpy<2; installing without it"
+            rm -rf "$site" && mkdir -p "$site"
+            # shellcheck disable=SC2086
+            aarch64_pip "$site" "$TFLITE_RUNTIME_SPEC" 'numpy<2' $pins ||
+                die "pip install of aarch64 wheels for $t failed (no cp311 manylinux aarch64 wheel of $TFLITE_RUNTIME_SPEC?)"
+        fi
+    fi
     write_cpu_files "$sr" "$t"
     touch "$sr/$STAMP"
 }

@@ -110,10 +110,9 @@ def decode(data: bytes | memoryview, tables: np.ndarray, cdf: CdfTables) -> np.n
         active = lanes if j < steps - 1 else n - j * lanes
         xa = x[:active]
         slot = xa & mask16
-        t = tpad[j, :active]
-        sym = lut[base[j, :active] + slot].astype(np.int64)
-        lo, f = cdf.lo_freq(t, sym)
-        xa = f * (xa >> PRECISION) + slot - lo
+        packed = lut[base[j, :active] + slot]
+        sym = packed & 0xFFF
+        xa = (packed >> 32) * (xa >> PRECISION) + slot - ((packed >> 12) & 0xFFFFF)
         need = xa < STATE_LOW
         k = int(np.count_nonzero(need))
         if k:

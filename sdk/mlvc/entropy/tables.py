@@ -54,12 +54,16 @@ class CdfTables:
         return lo, self.cdf_flat[g + 1] - lo
 
     def slot_lookup(self) -> np.ndarray:
-        """slot -> table-local symbol index, for every table (derived from the integers only)."""
+        """(table, slot) -> packed (symbol index, cumulative start, frequency), one int64 each:
+        bits 0-11 symbol, 12-31 start, 32-49 frequency.  Derived from the integers only; one
+        gather per decoded symbol instead of three.  Indexed by table * 2**16 + slot."""
         if self._lut is None:
-            lut = np.empty((self.num_tables, TOTAL), np.int16)
+            lut = np.empty((self.num_tables, TOTAL), np.int64)
             for t in range(self.num_tables):
                 c = self.cdf_flat[self.start[t]:self.start[t] + 2 * self.radius[t] + 2]
-                lut[t] = np.repeat(np.arange(c.size - 1, dtype=np.int16), np.diff(c))
+                f = np.diff(c)
+                packed = np.arange(c.size - 1, dtype=np.int64) | (c[:-1] << 12) | (f << 32)
+                lut[t] = np.repeat(packed, f)
             self._lut = lut.reshape(-1)
         return self._lut
 
