@@ -27,7 +27,8 @@ def test_matrix_emulated_rows_exact():
 
 @pytest.mark.parametrize("target,backend", [
     ("aarch64-a72", "litert-xnnpack"), ("aarch64-a76", "litert-xnnpack"),
-    ("tflite-runtime-2.14", "tflite-runtime"), ("x86-nehalem", "litert-xnnpack")])
+    ("tflite-runtime-2.14", "tflite-runtime"), ("aarch64-a72-tflite214", "tflite-runtime"),
+    ("x86-nehalem", "litert-xnnpack")])
 def test_vectors_decode_and_encode_bit_exact(target, backend):
     cmd = ["bash", str(ROOT / "tools" / "emulation" / "run.sh"), target, "--", "-m", "mlvc.cli",
            "conformance", "--json", "--encode", "--backend", backend]

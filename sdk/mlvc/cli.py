@@ -189,7 +189,7 @@ def cmd_demo(args) -> int:
 def cmd_bench_rd(args) -> int:
     from .bench.rd import format_results, run
     results = run(args.clips, args.frames, args.gop, args.json, args.plot, args.backend,
-                  args.package)
+                  args.package, args.start)
     print(format_results(results))
     return 0
 
@@ -304,7 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
     rd = bench.add_parser("rd", help="rate-distortion against x264 and x265 (ffmpeg)")
-    rd.add_argument("clips", nargs="+")
+    rd.add_argument("clips", nargs="+", help="video files; PATH@N starts at frame N")
+    rd.add_argument("--start", type=int, default=0, help="first frame (default for all clips)")
     rd.add_argument("--frames", type=int, default=30)
     rd.add_argument("--gop", type=int, default=16)
     rd.add_argument("--json", type=Path, default=None)

@@ -120,8 +120,9 @@ def ffmpeg_points(frames, codec: str, crfs, gop: int, fps: float) -> list[dict]:
     return pts
 
 
-def bench_clip(path: str, frames_n: int, gop: int, backend=None, package=None) -> dict:
-    frames = list(open_source(path, max_frames=frames_n))
+def bench_clip(path: str, frames_n: int, gop: int, backend=None, package=None,
+               start: int = 0) -> dict:
+    frames = list(open_source(path, max_frames=start + frames_n))[start:]
     if not frames:
         raise InvalidArgumentError(f"{path}: no frames")
     fps = 25.0
@@ -133,7 +134,7 @@ def bench_clip(path: str, frames_n: int, gop: int, backend=None, package=None) -
         cap.release()
     except ImportError:
         pass
-    res = {"clip": Path(path).name, "frames": len(frames),
+    res = {"clip": Path(path).name, "first_frame": start, "frames": len(frames),
            "size": f"{frames[0].shape[1]}x{frames[0].shape[0]}", "gop": gop,
            "mlvc": mlvc_points(frames, gop, backend, package),
            "mlvc_intra": mlvc_points(frames, 1, backend, package) if gop > 1 else None,
@@ -178,8 +179,13 @@ def plot(results: list[dict], path: Path) -> None:
 
 
 def run(clips: list[str], frames: int, gop: int, json_out: Path | None, plot_out: Path | None,
-        backend=None, package=None) -> list[dict]:
-    results = [bench_clip(c, frames, gop, backend, package) for c in clips]
+        backend=None, package=None, start: int = 0) -> list[dict]:
+    """CLIP may carry its own first frame as PATH@START (e.g. held-out segments)."""
+    results = []
+    for c in clips:
+        path, _, first = c.partition("@")
+        results.append(bench_clip(path, frames, gop, backend, package,
+                                  int(first) if first else start))
     if json_out:
         json_out.write_text(json.dumps(results, indent=1))
     if plot_out:
@@ -190,7 +196,8 @@ def run(clips: list[str], frames: int, gop: int, json_out: Path | None, plot_out
 def format_results(results: list[dict]) -> str:
     lines = []
     for r in results:
-        lines.append(f"{r['clip']} {r['size']}, {r['frames']} frames, GOP {r['gop']}")
+        lines.append(f"{r['clip']} {r['size']}, frames {r['first_frame']}.."
+                     f"{r['first_frame'] + r['frames'] - 1}, GOP {r['gop']}")
         for name in ("mlvc", "mlvc_intra", "x264", "x265"):
             if not r.get(name):
                 continue

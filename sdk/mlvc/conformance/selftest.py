@@ -1,8 +1,9 @@
 """The conformance matrix: the battery through every kernel set and CPU, against the NumPy reference.
 
 In-process rows use the runtimes installed here.  Emulated rows (other x86 ISA levels and aarch64
-Raspberry Pi CPUs under qemu, tflite-runtime 2.14 with numpy<2) run `battery_worker` through
-`tools/emulation/run.sh TARGET` on the same battery files and are compared here.
+Raspberry Pi CPUs under qemu, tflite-runtime 2.14 with numpy<2 natively and on a Pi 4) run
+`battery_worker` through `tools/emulation/run.sh TARGET` on the same battery files and are compared
+here.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ EMULATED = {
     "aarch64-a72-reference": ("aarch64-a72", "litert", "reference", 1),
     "aarch64-a76-xnnpack": ("aarch64-a76", "litert", "xnnpack", 2),
     "aarch64-a76-builtin": ("aarch64-a76", "litert", "builtin", 2),
+    "aarch64-a72-tflite-runtime-2.14": ("aarch64-a72-tflite214", "tflite_runtime", "builtin", 2),
 }
 # Which registry backend each matrix row is evidence for.
 EVIDENCE_FOR = {
@@ -44,7 +46,8 @@ EVIDENCE_FOR = {
     "litert-builtin": ("litert-builtin", "x86-nehalem-builtin", "aarch64-a72-builtin",
                        "aarch64-a76-builtin"),
     "litert-reference": ("litert-reference", "aarch64-a72-reference"),
-    "tflite-runtime": ("tflite-runtime-2.14", "tflite-runtime-2.14-reference"),
+    "tflite-runtime": ("tflite-runtime-2.14", "tflite-runtime-2.14-reference",
+                       "aarch64-a72-tflite-runtime-2.14"),
 }
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
