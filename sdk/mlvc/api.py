@@ -9,6 +9,8 @@ The same nouns and behaviour exist in Kotlin (android_demo/) and Swift (ios_demo
 from __future__ import annotations
 
 import io
+import mmap
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator, Optional
@@ -17,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .backends.registry import BackendSpec, resolve
-from .bitstream.container import (UNKNOWN_FRAME_COUNT, FrameRecord, StreamHeader, StreamWriter,
+from .bitstream.container import (HEADER_SIZE, UNKNOWN_FRAME_COUNT, FrameRecord, StreamHeader, StreamWriter,
                                   iter_records, picture_md5)
 from .codec.inter import InterCodec
 from .codec.intra import IntraCodec
@@ -153,8 +155,9 @@ class Decoder:
 
     def __init__(self, data: bytes, options: DecoderOptions | None = None, **kwargs):
         self.options = options or _options(DecoderOptions, kwargs)
-        self._data = bytes(data)
-        self.header = StreamHeader.unpack(self._data)
+        # bytes, or a read-only mmap from Decoder.open: long files are not read into memory.
+        self._data = data if isinstance(data, (bytes, mmap.mmap)) else bytes(data)
+        self.header = StreamHeader.unpack(self._data[:HEADER_SIZE])
         if self.header.width * self.header.height > self.options.max_pixels:
             raise UnsupportedError(f"picture size {self.header.width}x{self.header.height} "
                                    f"exceeds max_pixels={self.options.max_pixels}")
@@ -173,9 +176,12 @@ class Decoder:
 
     @classmethod
     def open(cls, path: str | Path, options: DecoderOptions | None = None, **kwargs) -> "Decoder":
+        """Decode a file; it is memory-mapped, so its size does not add to the decoder's memory."""
         try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
+            with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        except (OSError, ValueError) as exc:
             raise InvalidArgumentError(f"cannot read {path}: {exc}") from exc
         return cls(data, options, **kwargs)
 
@@ -190,6 +196,8 @@ class Decoder:
         self.close()
 
     def close(self) -> None:
+        if isinstance(self._data, mmap.mmap):
+            self._data.close()
         self._data = b""
 
     def __iter__(self) -> Iterator[DecodedFrame]:
