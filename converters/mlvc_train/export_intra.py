@@ -151,6 +151,7 @@ def check(model, graphs, items, levels=(1, 2, 3, 4)):
         return ref
 
     res = {m: {L: [0.0, 0.0, 0] for L in levels} for m in ("float", "qat", "int")}
+    groups = {}
     for name, img in items:
         h, w = img.shape[:2]
         p = pad_to(img, 64)
@@ -169,10 +170,11 @@ def check(model, graphs, items, levels=(1, 2, 3, 4)):
             bits += bits_np(z.astype(np.int32), sz[None, None, None, :])
             out = run_both("g_s", {"y_hat": yhat}, im.Y_EXP)["image"]
             rec = out[0, :h, :w].astype(np.float64) + 128
-            r = res["int"][L]
-            r[0] += bits
-            r[1] += float(((rec - img) ** 2).sum())
-            r[2] += h * w
+            grp = name.rstrip("0123456789")
+            for r in (res["int"][L], groups.setdefault(grp, {}).setdefault(L, [0.0, 0.0, 0])):
+                r[0] += bits
+                r[1] += float(((rec - img) ** 2).sum())
+                r[2] += h * w
             for mode in ("qat", "float"):
                 o = model.forward(tf.constant(p[None].astype(np.float32)),
                                   tf.constant([d], tf.int32), mode)
@@ -185,6 +187,10 @@ def check(model, graphs, items, levels=(1, 2, 3, 4)):
     table = {m: {f"L{L}": {"bpp": round(v[0] / v[2], 4),
                             "psnr": round(10 * math.log10(255.0 ** 2 / (v[1] / (3 * v[2]))), 3)}
                  for L, v in r.items()} for m, r in res.items()}
+    table["int_per_source"] = {
+        g: {f"L{L}": {"bpp": round(v[0] / v[2], 4),
+                      "psnr": round(10 * math.log10(255.0 ** 2 / (v[1] / (3 * v[2]))), 3)}
+            for L, v in r.items()} for g, r in groups.items()}
     exact = {k: {"differing": v[0], "total": v[1], "fraction": v[0] / max(v[1], 1),
                  "max_abs_diff": v[2]} for k, v in diff.items()}
     return table, exact
@@ -197,6 +203,8 @@ def main():
     ap.add_argument("--out", default="/work/main/build/intra_export")
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--quick", action="store_true", help="check on a held-out subset")
+    ap.add_argument("--crops", action="store_true",
+                    help="check on the 3 in-training evaluation crops (compare with train.log)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     import tensorflow as tf
@@ -226,7 +234,7 @@ def main():
              "z_table_index": zt, "train": summary}
     if args.check:
         from data import heldout
-        items = heldout(full=True)
+        items = heldout(full=not args.crops)
         if args.quick:
             items = [it for it in items if it[0] in ("bikes220", "carphone110", "coffee")]
         t0 = time.time()
