@@ -21,7 +21,7 @@ if [ "${MLVC_SKIP_PORTS:-0}" != 1 ]; then
 fi
 # Totals: pytest's "N passed ... M failed", the Kotlin runner's "N passed, M failed",
 # XCTest's last "Executed N tests, with M failures".
-count() { grep -oE "$2" "$LOGS/$1" 2>/dev/null | tail -1 | grep -oE '[0-9]+' | head -1; }
+count() { { grep -oE "$2" "$LOGS/$1" 2>/dev/null || true; } | tail -1 | { grep -oE '[0-9]+' || true; } | head -1; }
 py_pass=$(count py '[0-9]+ passed'); py_fail=$(count py '[0-9]+ failed')
 kt_pass=$(count kt '^[0-9]+ passed'); kt_fail=$(count kt ', [0-9]+ failed')
 sw_line=$(grep -E 'Executed [0-9]+ tests' "$LOGS/swift" 2>/dev/null | tail -1 || true)
