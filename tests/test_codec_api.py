@@ -137,3 +137,13 @@ def test_approximate_backend_parses_exactly_but_is_flagged(small_package):
         assert mse < 200                       # close, though not bit-exact
     with pytest.raises(InvalidArgumentError):
         mlvc.Encoder(package=small_package, backend="float16")
+
+
+def test_decoded_pictures_are_read_only_references(small_package):
+    stream = mlvc.Encoder(package=small_package, backend="numpy", gop=4).encode(
+        synthetic_frames(32, 32, 2, 7))
+    frames = mlvc.Decoder(stream, package=small_package).frames()
+    first = next(frames)
+    with pytest.raises(ValueError):
+        first.rgb[0, 0, 0] = 1                 # would corrupt the next P-frame's prediction
+    assert next(frames).verified

@@ -58,7 +58,7 @@ class DecodedFrame:
     index: int
     frame_type: str           # "I" or "P"
     quality: int
-    rgb: np.ndarray           # H x W x 3 uint8
+    rgb: np.ndarray           # H x W x 3 uint8, read-only (copy it to draw on it)
     md5: bytes                # hash of `rgb`
     expected_md5: bytes       # hash carried in the stream
     verified: bool            # md5 == expected_md5
@@ -216,6 +216,7 @@ class Decoder:
                 rgb = self.codec.decode(rec.payload, h, w, rec.quality)
             else:
                 rgb = self.inter.decode(rec.payload, ref, h, w, rec.quality)
+            rgb.setflags(write=False)     # it is also the next P-frame's reference
             ref = rgb
             md5 = picture_md5(rgb)
             ok = md5 == rec.picture_md5
