@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 
 DATA_DIR = os.environ.get("MLVC_DATA", "/work/shared/data")
+# Optional folder of extra photographs (training/fetch_photos.sh writes Debian's nature wallpapers)
+PHOTOS_DIR = os.environ.get("MLVC_PHOTOS", "")
 COLOR_STILLS = ["astronaut", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
                 "retina", "colorwheel", "logo"]
 GRAY_STILLS = ["camera", "coins", "brick", "grass", "gravel", "page", "moon", "text", "clock"]
@@ -50,6 +52,18 @@ def load_stills():
     return out
 
 
+def load_photos(folder):
+    """RGB photographs (sorted by name) from a folder; [] when it is unset or empty."""
+    if not folder or not os.path.isdir(folder):
+        return []
+    out = []
+    for name in sorted(os.listdir(folder)):
+        a = cv2.imread(os.path.join(folder, name), cv2.IMREAD_COLOR)
+        if a is not None:
+            out.append(cv2.cvtColor(a, cv2.COLOR_BGR2RGB))
+    return out
+
+
 class TrainData:
     """Random crops (with random down-scaling and flips) from clips and stills."""
 
@@ -62,9 +76,14 @@ class TrainData:
         self.color = [a for n, a, g in stills if not g]
         self.gray = [a for n, a, g in stills if g]
         self.names = [n for n, a, g in stills]
+        self.photos = load_photos(PHOTOS_DIR)
         # source group probabilities
-        self.groups = [(self.bikes, 0.30), (self.carphone, 0.10), (self.color, 0.45),
-                       (self.gray, 0.15)]
+        if self.photos:
+            self.groups = [(self.bikes, 0.25), (self.carphone, 0.10), (self.color, 0.25),
+                           (self.photos, 0.30), (self.gray, 0.10)]
+        else:
+            self.groups = [(self.bikes, 0.30), (self.carphone, 0.10), (self.color, 0.45),
+                           (self.gray, 0.15)]
 
     def sample(self, img):
         r, S = self.rng, self.crop

@@ -246,7 +246,8 @@ class Codec(tf.Module):
 
         mode 'qat': fake-quantised integer profile. noise: None (exact ints for rate) or a
         tf.random.Generator (uniform noise for the rate term, STE rounding for the decoder).
-        mode 'float': float twin (no fake quant; y rounded to the level step only).
+        mode 'float': float twin (no fake quant; y clamped and rounded to the level step only);
+        also the float pre-training phase (straight-through rounding of y and z).
         Returns dict(x_hat [0..255 float], bits_y [B], bits_z [B]).
         """
         qat = mode == "qat"
@@ -261,11 +262,14 @@ class Codec(tf.Module):
             yhat_int = ste(q * step_d, tf.clip_by_value(q * step_d, -128.0, 127.0))
             y_hat = yhat_int * 2.0 ** Y_EXP
         else:
-            q = tf.round(y / pow2(e_l))
+            # float twin / float pre-training: y clamped to the int8 range of its exponent (as
+            # the integer model is), rounded to the level step with a straight-through gradient
+            y = tf.clip_by_value(y, -128 * 2.0 ** Y_EXP, 127 * 2.0 ** Y_EXP)
+            q = ste_round(y / pow2(e_l))
             y_hat = q * pow2(e_l)
         z = self.run_h_a(y_hat, qat, cdt, stats)
         if not qat:
-            z = tf.round(z)
+            z = ste_round(z)
         mu, sig = self.run_h_s(z, qat, cdt, stats)
         x_hat = self.run_g_s(y_hat, qat, cdt, stats)
         if qat:
@@ -277,8 +281,7 @@ class Codec(tf.Module):
         sigma = SIGMA_MIN * tf.pow(2.0, t / TABLES_PER_OCTAVE)
         if noise is not None:
             # y before rounding (clamped to the y range) plus uniform noise, in level-step units
-            y_pre = tf.clip_by_value(y, -128 * 2.0 ** Y_EXP, 127 * 2.0 ** Y_EXP) if not qat else y
-            q_tilde = y_pre / pow2(e_l) + noise.uniform(tf.shape(y), -0.5, 0.5)
+            q_tilde = y / pow2(e_l) + noise.uniform(tf.shape(y), -0.5, 0.5)
             z_tilde = z + noise.uniform(tf.shape(z), -0.5, 0.5)
         else:
             q_tilde, z_tilde = q, z

@@ -6,6 +6,11 @@
 Seeded; checkpoints every --ckpt-minutes (resumable with --resume); JSON-lines log in OUT/train.log.
 One model serves the four quality levels: the level is sampled per batch element and
 loss = bpp + lambda_L * MSE(0..255).
+
+With --float-frac F the first fraction F of the run trains the float twin (no fake quantisation,
+straight-through rounding of y and z): it converges faster and keeps ReLU channels alive. At F the
+activation exponents are calibrated on the float model and QAT fine-tunes the same weights
+through the exact integer-profile quantisers for the rest of the run.
 """
 from __future__ import annotations
 
@@ -42,6 +47,9 @@ def parse():
                    help="on --resume: re-plan the LR schedule's step count for this --minutes")
     p.add_argument("--xla", action="store_true", help="jit_compile the train step")
     p.add_argument("--lambdas", default=None, help="comma separated, levels 1..4")
+    p.add_argument("--float-frac", type=float, default=0.0,
+                   help="fraction of the run spent pre-training the float twin before QAT")
+    p.add_argument("--warmup", type=int, default=200, help="LR warm-up steps")
     return p.parse_args()
 
 
@@ -67,9 +75,10 @@ def main():
     step = tf.Variable(0, dtype=tf.int64, trainable=False)
     total_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
     calib = tf.Variable(1, dtype=tf.int32, trainable=False)     # 1: EMA calibration, 0: frozen
+    qat_on = tf.Variable(0 if args.float_frac > 0 else 1, dtype=tf.int32, trainable=False)
     noise = tf.random.Generator.from_seed(args.seed)
     ckpt = tf.train.Checkpoint(model=model, adam_m=adam_m, adam_v=adam_v, step=step,
-                               total_steps=total_steps, calib=calib, noise=noise)
+                               total_steps=total_steps, calib=calib, noise=noise, qat_on=qat_on)
     mgr = tf.train.CheckpointManager(ckpt, os.path.join(args.out, "ckpt"), max_to_keep=3)
     data = TrainData(args.seed, args.crop)
     state_path = os.path.join(args.out, "state.json")
@@ -92,15 +101,16 @@ def main():
     lam_table = tf.constant(lambdas, tf.float32)
     HW = float(args.crop * args.crop)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, args.crop, args.crop, 3], tf.uint8),
-                                  tf.TensorSpec([None], tf.int32),
-                                  tf.TensorSpec([], tf.float32)], jit_compile=args.xla)
-    def train_step(img, d, lr):
+    def make_train_step(mode):
+      @tf.function(input_signature=[tf.TensorSpec([None, args.crop, args.crop, 3], tf.uint8),
+                                    tf.TensorSpec([None], tf.int32),
+                                    tf.TensorSpec([], tf.float32)], jit_compile=args.xla)
+      def train_step(img, d, lr):
         pix = tf.cast(img, tf.float32)
         lam = tf.gather(lam_table, 3 - d)               # level L = 4 - d -> index 3 - d
         stats = {}
         with tf.GradientTape() as tape:
-            out = model.forward(pix, d, "qat", noise=noise, cdt=cdt, stats=stats)
+            out = model.forward(pix, d, mode, noise=noise, cdt=cdt, stats=stats)
             mse = tf.reduce_mean(tf.square(out["x_hat"] - pix), [1, 2, 3])
             bpp = (out["bits_y"] + out["bits_z"]) / HW
             loss = tf.reduce_mean(bpp + lam * mse)
@@ -114,8 +124,12 @@ def main():
             m.assign(b1 * m + (1 - b1) * g)
             s.assign(b2 * s + (1 - b2) * tf.square(g))
             v.assign_sub(lr * corr * m / (tf.sqrt(s) + 1e-8))
-        model.update_acts(stats, calib)
+        if mode == "qat":
+            model.update_acts(stats, calib)
         return loss, bpp, mse, gnorm
+      return train_step
+
+    train_steps = {"qat": make_train_step("qat"), "float": make_train_step("float")}
 
     @tf.function(input_signature=[tf.TensorSpec([None, args.crop, args.crop, 3], tf.uint8),
                                   tf.TensorSpec([None], tf.int32)])
@@ -125,13 +139,18 @@ def main():
         model.update_acts(stats, tf.constant(2))
         return 0
 
-    @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32),
-                                  tf.TensorSpec([1], tf.int32)])
-    def eval_fn(pix, d):
-        out = model.forward(pix, d, "qat", noise=None, cdt=tf.float32)
-        return out["x_hat"], out["bits_y"] + out["bits_z"]
+    def make_eval(mode):
+        @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32),
+                                      tf.TensorSpec([1], tf.int32)])
+        def eval_fn(pix, d):
+            out = model.forward(pix, d, mode, noise=None, cdt=tf.float32)
+            return out["x_hat"], out["bits_y"] + out["bits_z"]
+        return eval_fn
+
+    eval_fns = {"qat": make_eval("qat"), "float": make_eval("float")}
 
     def evaluate(items):
+        eval_fn = eval_fns["qat" if int(qat_on.numpy()) else "float"]
         res = {}
         for L in (1, 2, 3, 4):
             bits = px = se = 0.0
@@ -147,12 +166,16 @@ def main():
                             "psnr": round(10 * math.log10(255.0 ** 2 / (se / (px * 3))), 3)}
         return res
 
-    if int(step.numpy()) == 0:
+    def calibrate():
         for i in range(12):
             calib_init(tf.constant(data.batch(args.batch)),
                        tf.constant(np.full(args.batch, i % 4), tf.int32))
-        logj({"event": "calib_init", "exps": {k: float(a.exp.numpy())
-                                               for k, a in model.acts.items()}})
+        calib.assign(1)
+        logj({"event": "calib_init", "step": int(step.numpy()),
+              "exps": {k: float(a.exp.numpy()) for k, a in model.acts.items()}})
+
+    if int(step.numpy()) == 0 and int(qat_on.numpy()):
+        calibrate()
 
     hold = heldout(full=False)
     budget = args.minutes * 60.0
@@ -172,7 +195,7 @@ def main():
                   open(state_path, "w"))
         ev = evaluate(hold)
         logj({"event": "eval", "tag": tag, "ckpt": path, "step": int(step.numpy()),
-              "elapsed": round(time.time() - t_start, 1), "heldout_qat": ev,
+              "elapsed": round(time.time() - t_start, 1), "heldout_qat" if int(qat_on.numpy()) else "heldout_float": ev,
               "exps": {k: float(a.exp.numpy()) for k, a in model.acts.items() if not a.fixed}})
 
     while True:
@@ -192,11 +215,16 @@ def main():
                   "total_steps": int(total_steps.numpy())})
         tot = int(total_steps.numpy())
         p = max(el / budget, (s / tot) if tot else 0.0)
-        if calib.numpy() == 1 and p >= args.freeze_frac:
+        if not int(qat_on.numpy()) and p >= args.float_frac:
+            # float pre-training done: calibrate the activation exponents, then QAT
+            save("float_done")
+            qat_on.assign(1)
+            calibrate()
+        if int(qat_on.numpy()) and calib.numpy() == 1 and p >= args.freeze_frac:
             calib.assign(0)
             logj({"event": "freeze", "step": s, "exps": {k: float(a.exp.numpy())
                                                          for k, a in model.acts.items()}})
-        warm = min(1.0, (s + 1) / 200.0)
+        warm = min(1.0, (s + 1) / float(args.warmup))
         if p < 0.45:
             lr = args.lr
         else:
@@ -204,6 +232,7 @@ def main():
             lr = args.lr_min + 0.5 * (args.lr - args.lr_min) * (1 + math.cos(math.pi * min(c, 1)))
         lr *= warm
         dd = data.rng.integers(0, 4, args.batch).astype(np.int32)
+        train_step = train_steps["qat" if int(qat_on.numpy()) else "float"]
         loss, bpp, mse, gn = train_step(tf.constant(data.batch(args.batch)), tf.constant(dd),
                                         tf.constant(lr, tf.float32))
         bpp, mse = bpp.numpy(), mse.numpy()
