@@ -1,0 +1,110 @@
+"""Re-initialise dead ReLU channels of a training checkpoint (in place, as a new checkpoint).
+
+    python converters/mlvc_train/revive_dead.py --out build/train_intra [--crops 32]
+
+A ReLU channel is dead when its pre-activation is <= 0 on every position of a batch of training
+crops: it then gets no gradient and never recovers (docs/training.md measured a third of g_a's and
+g_s's hidden channels dead). Each dead channel gets fresh incoming weights scaled so that its
+pre-activation spread is --scale (2 %) of the live channels' (a small perturbation), a
+bias that makes it positive on 60 % of the positions, and zeroed Adam moments; training then
+resumes from the new checkpoint (train_intra.py --resume). Float phase only: the integer grid is
+re-derived from the float weights by QConv.int_params() anyway.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True, help="training directory (train_intra.py --out)")
+    ap.add_argument("--crops", type=int, default=32)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--scale", type=float, default=0.02,
+                    help="revived pre-activation spread relative to the live channels'")
+    a = ap.parse_args()
+    import tensorflow as tf
+    import intra_model as im
+    from data import TrainData
+
+    st = json.load(open(os.path.join(a.out, "state.json")))
+    model = im.Codec(seed=st["args"]["seed"])
+    tvars = list(model.trainable_variables)
+    adam_m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in tvars]
+    adam_v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in tvars]
+    step = tf.Variable(0, dtype=tf.int64, trainable=False)
+    total_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
+    calib = tf.Variable(1, dtype=tf.int32, trainable=False)
+    qat_on = tf.Variable(0, dtype=tf.int32, trainable=False)
+    noise = tf.random.Generator.from_seed(0)
+    ckpt = tf.train.Checkpoint(model=model, adam_m=adam_m, adam_v=adam_v, step=step,
+                               total_steps=total_steps, calib=calib, noise=noise, qat_on=qat_on)
+    mgr = tf.train.CheckpointManager(ckpt, os.path.join(a.out, "ckpt"), max_to_keep=3)
+    ckpt.restore(mgr.latest_checkpoint).assert_existing_objects_matched()
+    if int(qat_on.numpy()):
+        raise SystemExit("checkpoint is already in the QAT phase; revive only during float training")
+    index = {id(v): i for i, v in enumerate(tvars)}
+
+    data = TrainData(a.seed, 128)
+    x = (tf.constant(data.batch(a.crops).astype(np.float32)) - 128.0) / 128.0
+    rng = np.random.default_rng(a.seed)
+    report = {}
+
+    def revive(conv, inp):
+        """inp: float input of conv; returns conv's output (after revival) for the next layer."""
+        pre = tf.nn.conv2d(inp, conv.w, conv.stride, "SAME") + conv.b
+        pre_np = pre.numpy().reshape(-1, conv.cout)
+        dead = np.where(pre_np.max(axis=0) <= 0)[0]
+        live = np.setdiff1d(np.arange(conv.cout), dead)
+        report[conv.lname] = int(dead.size)
+        if dead.size and live.size:
+            w, b = conv.w.numpy(), conv.b.numpy()
+            target = a.scale * float(pre_np[:, live].std(axis=0).mean())
+            fresh = rng.standard_normal((conv.k, conv.k, conv.cin, dead.size)).astype(np.float32)
+            w_try = w.copy()
+            w_try[..., dead] = fresh
+            z = tf.nn.conv2d(inp, tf.constant(w_try[..., dead]), conv.stride, "SAME").numpy()
+            z = z.reshape(-1, dead.size)
+            scale = target / np.maximum(z.std(axis=0), 1e-12)
+            w[..., dead] = fresh * scale
+            b[dead] = -np.quantile(z * scale, 0.4, axis=0)
+            conv.w.assign(w)
+            conv.b.assign(b)
+            for var, sl in ((conv.w, (Ellipsis, dead)), (conv.b, (dead,))):
+                i = index[id(var)]
+                for mom in (adam_m[i], adam_v[i]):
+                    v = mom.numpy()
+                    v[sl] = 0.0
+                    mom.assign(v)
+        return tf.nn.relu(tf.nn.conv2d(inp, conv.w, conv.stride, "SAME") + conv.b)
+
+    h = x
+    for c in model.g_a[:3]:
+        h = revive(c, h)
+    y = model.g_a[3](h, False)
+    y = tf.clip_by_value(y, -128 * 2.0 ** im.Y_EXP, 127 * 2.0 ** im.Y_EXP)
+    v = tf.round(y)          # level 2 (step 1): a mid-range decoder input
+    for c in model.g_s[:3]:
+        v = tf.nn.depth_to_space(revive(c, v), 2)
+    u = tf.round(model.run_h_a(tf.round(y), False))
+    for c in model.h_s[:2]:
+        u = tf.nn.depth_to_space(revive(c, u), 2)
+    revive(model.h_s[2], u)
+    path = mgr.save(checkpoint_number=int(step.numpy()))
+    line = {"event": "revive_dead", "step": int(step.numpy()), "ckpt": path, "dead": report,
+            "crops": a.crops, "seed": a.seed}
+    with open(os.path.join(a.out, "train.log"), "a") as f:
+        f.write(json.dumps(line) + "\n")
+    print(json.dumps(line))
+
+
+if __name__ == "__main__":
+    main()
