@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+MIN_CALIB_STEPS = 500     # EMA steps of activation calibration before the exponents may freeze
 sys.path.insert(0, HERE)
 
 
@@ -166,7 +167,10 @@ def main():
                             "psnr": round(10 * math.log10(255.0 ** 2 / (se / (px * 3))), 3)}
         return res
 
+    calib_step = [0]
+
     def calibrate():
+        calib_step[0] = int(step.numpy())
         for i in range(12):
             calib_init(tf.constant(data.batch(args.batch)),
                        tf.constant(np.full(args.batch, i % 4), tf.int32))
@@ -214,13 +218,17 @@ def main():
             logj({"event": "plan", "steps_per_s": round(rate, 2),
                   "total_steps": int(total_steps.numpy())})
         tot = int(total_steps.numpy())
-        p = max(el / budget, (s / tot) if tot else 0.0)
+        # progress of this run: with --replan the fractions (float phase, freeze, LR decay) count
+        # from the resume step, not from step 0 of the first run
+        s0 = start_step if args.replan else 0
+        p = max(el / budget, ((s - s0) / (tot - s0)) if tot > s0 else 0.0)
         if not int(qat_on.numpy()) and p >= args.float_frac:
             # float pre-training done: calibrate the activation exponents, then QAT
             save("float_done")
             qat_on.assign(1)
             calibrate()
-        if int(qat_on.numpy()) and calib.numpy() == 1 and p >= args.freeze_frac:
+        if (int(qat_on.numpy()) and calib.numpy() == 1 and p >= args.freeze_frac
+                and s - calib_step[0] >= MIN_CALIB_STEPS):
             calib.assign(0)
             logj({"event": "freeze", "step": s, "exps": {k: float(a.exp.numpy())
                                                          for k, a in model.acts.items()}})
