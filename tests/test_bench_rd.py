@@ -9,12 +9,26 @@ from mlvc.bench.rd import bd_rate, quality
 from mlvc.cli import main
 
 
-def test_bd_rate_known_answers():
+@pytest.mark.parametrize("method", ["pchip", "poly"])
+def test_bd_rate_known_answers(method):
     r = [0.1, 0.2, 0.4, 0.8]
     p = [30.0, 33.0, 36.0, 39.0]
-    assert abs(bd_rate(r, p, r, p)) < 1e-9
-    assert abs(bd_rate(r, p, [x / 2 for x in r], p) + 50.0) < 1e-6
-    assert abs(bd_rate(r, p, [x * 1.1 for x in r], p) - 10.0) < 1e-6
+    assert abs(bd_rate(r, p, r, p, method)) < 1e-9
+    assert abs(bd_rate(r, p, [x / 2 for x in r], p, method) + 50.0) < 1e-6
+    assert abs(bd_rate(r, p, [x * 1.1 for x in r], p, method) - 10.0) < 1e-6
+
+
+def test_bd_rate_pchip_on_saturating_curves():
+    # Two saturating RD curves (PSNR nearly flat at the top rates); the test curve needs fewer
+    # bits than the reference at every quality, by 25-45 % where they overlap.
+    r_ref, p_ref = [0.287, 0.580, 0.990, 1.401], [26.16, 28.19, 28.87, 29.07]
+    r_tst, p_tst = [0.267, 0.541, 0.943, 1.326], [26.96, 28.76, 29.43, 29.56]
+    got = bd_rate(r_ref, p_ref, r_tst, p_tst)
+    assert -50.0 < got < -20.0
+    # the polynomial fit does not see it (the cubic swings through the flat top)
+    assert bd_rate(r_ref, p_ref, r_tst, p_tst, "poly") > got + 10.0
+    with pytest.raises(Exception, match="unknown BD-rate method"):
+        bd_rate(r_ref, p_ref, r_tst, p_tst, "linear")
 
 
 def test_quality_metrics():

@@ -24,18 +24,35 @@ X264_CRF = (20, 25, 30, 35, 40, 45)
 X265_CRF = (22, 27, 32, 37, 42, 47)
 
 
-def bd_rate(r_ref, p_ref, r_test, p_test) -> float:
+def bd_rate(r_ref, p_ref, r_test, p_test, method: str = "pchip") -> float:
     """Bjontegaard delta rate (%) of test against reference at equal quality (negative: test
-    needs fewer bits).  Cubic fit of log-rate over PSNR, integrated on the overlapping range."""
+    needs fewer bits): mean log-rate difference over the overlapping PSNR range.
+
+    method "pchip" interpolates log-rate over PSNR piecewise-cubically (monotone Hermite, the
+    interpolation of JVET's common-test-condition sheets); "poly" is the original cubic
+    polynomial fit (VCEG-M33), which swings wildly when a curve saturates (nearly equal PSNR for
+    the top rates), as learned codecs' often do."""
     lr, lt = np.log(np.asarray(r_ref, float)), np.log(np.asarray(r_test, float))
     pr, pt = np.asarray(p_ref, float), np.asarray(p_test, float)
     lo, hi = max(pr.min(), pt.min()), min(pr.max(), pt.max())
     if hi <= lo or len(pr) < 2 or len(pt) < 2:
         return float("nan")
-    deg = min(3, len(pr) - 1, len(pt) - 1)
-    ir, it = np.polyint(np.polyfit(pr, lr, deg)), np.polyint(np.polyfit(pt, lt, deg))
-    avg_r = (np.polyval(ir, hi) - np.polyval(ir, lo)) / (hi - lo)
-    avg_t = (np.polyval(it, hi) - np.polyval(it, lo)) / (hi - lo)
+    if method == "pchip":
+        from scipy.interpolate import PchipInterpolator
+
+        def mean_log_rate(p, lg):
+            order = np.argsort(p, kind="stable")
+            p, lg = p[order], lg[order]
+            keep = np.concatenate([[True], np.diff(p) > 0])     # PSNR must increase strictly
+            return float(PchipInterpolator(p[keep], lg[keep]).integrate(lo, hi)) / (hi - lo)
+        avg_r, avg_t = mean_log_rate(pr, lr), mean_log_rate(pt, lt)
+    elif method == "poly":
+        deg = min(3, len(pr) - 1, len(pt) - 1)
+        ir, it = np.polyint(np.polyfit(pr, lr, deg)), np.polyint(np.polyfit(pt, lt, deg))
+        avg_r = (np.polyval(ir, hi) - np.polyval(ir, lo)) / (hi - lo)
+        avg_t = (np.polyval(it, hi) - np.polyval(it, lo)) / (hi - lo)
+    else:
+        raise InvalidArgumentError(f"unknown BD-rate method {method!r} (pchip, poly)")
     return float((np.exp(avg_t - avg_r) - 1) * 100)
 
 
@@ -140,18 +157,22 @@ def bench_clip(path: str, frames_n: int, gop: int, backend=None, package=None,
            "mlvc_intra": mlvc_points(frames, 1, backend, package) if gop > 1 else None,
            "x264": ffmpeg_points(frames, "libx264", X264_CRF, gop, fps),
            "x265": ffmpeg_points(frames, "libx265", X265_CRF, gop, fps)}
-    res["bd_rate_percent"] = {}
-    if res["mlvc_intra"]:
-        # what P-frames save over coding every frame as intra, at equal quality
-        res["bd_rate_percent"]["gop_vs_all_intra_psnr_yuv"] = bd_rate(
-            [p["bpp"] for p in res["mlvc_intra"]], [p["psnr_yuv"] for p in res["mlvc_intra"]],
-            [p["bpp"] for p in res["mlvc"]], [p["psnr_yuv"] for p in res["mlvc"]])
-    for ref in ("x264", "x265"):
-        for metric in ("psnr_yuv", "psnr_y"):
-            res["bd_rate_percent"][f"vs_{ref}_{metric}"] = bd_rate(
-                [p["bpp"] for p in res[ref]], [p[metric] for p in res[ref]],
-                [p["bpp"] for p in res["mlvc"]], [p[metric] for p in res["mlvc"]])
+    for method, key in (("pchip", "bd_rate_percent"), ("poly", "bd_rate_percent_poly")):
+        bd = res[key] = {}
+        if res["mlvc_intra"]:
+            # what P-frames save over coding every frame as intra, at equal quality
+            bd["gop_vs_all_intra_psnr_yuv"] = curve_bd_rate(res["mlvc_intra"], res["mlvc"],
+                                                            "psnr_yuv", method)
+        for ref in ("x264", "x265"):
+            for metric in ("psnr_yuv", "psnr_y"):
+                bd[f"vs_{ref}_{metric}"] = curve_bd_rate(res[ref], res["mlvc"], metric, method)
     return res
+
+
+def curve_bd_rate(ref: list[dict], test: list[dict], metric: str, method: str = "pchip") -> float:
+    """bd_rate() of two lists of RD points ({"bpp": ..., metric: ...})."""
+    return bd_rate([p["bpp"] for p in ref], [p[metric] for p in ref],
+                   [p["bpp"] for p in test], [p[metric] for p in test], method)
 
 
 def plot(results: list[dict], path: Path) -> None:
