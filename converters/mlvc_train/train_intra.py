@@ -8,7 +8,7 @@ One model serves the four quality levels: the level is sampled per batch element
 loss = bpp + lambda_L * MSE(0..255).
 
 With --float-frac F the first fraction F of the run trains the float twin (no fake quantisation,
-straight-through rounding of y and z): it converges faster and keeps ReLU channels alive. At F the
+straight-through rounding of y and z), which reaches a given PSNR in fewer steps. At F the
 activation exponents are calibrated on the float model and QAT fine-tunes the same weights
 through the exact integer-profile quantisers for the rest of the run.
 """
@@ -103,32 +103,32 @@ def main():
     HW = float(args.crop * args.crop)
 
     def make_train_step(mode):
-      @tf.function(input_signature=[tf.TensorSpec([None, args.crop, args.crop, 3], tf.uint8),
-                                    tf.TensorSpec([None], tf.int32),
-                                    tf.TensorSpec([], tf.float32)], jit_compile=args.xla)
-      def train_step(img, d, lr):
-        pix = tf.cast(img, tf.float32)
-        lam = tf.gather(lam_table, 3 - d)               # level L = 4 - d -> index 3 - d
-        stats = {}
-        with tf.GradientTape() as tape:
-            out = model.forward(pix, d, mode, noise=noise, cdt=cdt, stats=stats)
-            mse = tf.reduce_mean(tf.square(out["x_hat"] - pix), [1, 2, 3])
-            bpp = (out["bits_y"] + out["bits_z"]) / HW
-            loss = tf.reduce_mean(bpp + lam * mse)
-        grads = tape.gradient(loss, tvars)
-        grads, gnorm = tf.clip_by_global_norm(grads, 10.0)
-        step.assign_add(1)
-        t = tf.cast(step, tf.float32)
-        b1, b2 = 0.9, 0.999
-        corr = tf.sqrt(1.0 - tf.pow(b2, t)) / (1.0 - tf.pow(b1, t))
-        for v, g, m, s in zip(tvars, grads, adam_m, adam_v):
-            m.assign(b1 * m + (1 - b1) * g)
-            s.assign(b2 * s + (1 - b2) * tf.square(g))
-            v.assign_sub(lr * corr * m / (tf.sqrt(s) + 1e-8))
-        if mode == "qat":
-            model.update_acts(stats, calib)
-        return loss, bpp, mse, gnorm
-      return train_step
+        @tf.function(input_signature=[tf.TensorSpec([None, args.crop, args.crop, 3], tf.uint8),
+                                      tf.TensorSpec([None], tf.int32),
+                                      tf.TensorSpec([], tf.float32)], jit_compile=args.xla)
+        def train_step(img, d, lr):
+            pix = tf.cast(img, tf.float32)
+            lam = tf.gather(lam_table, 3 - d)               # level L = 4 - d -> index 3 - d
+            stats = {}
+            with tf.GradientTape() as tape:
+                out = model.forward(pix, d, mode, noise=noise, cdt=cdt, stats=stats)
+                mse = tf.reduce_mean(tf.square(out["x_hat"] - pix), [1, 2, 3])
+                bpp = (out["bits_y"] + out["bits_z"]) / HW
+                loss = tf.reduce_mean(bpp + lam * mse)
+            grads = tape.gradient(loss, tvars)
+            grads, gnorm = tf.clip_by_global_norm(grads, 10.0)
+            step.assign_add(1)
+            t = tf.cast(step, tf.float32)
+            b1, b2 = 0.9, 0.999
+            corr = tf.sqrt(1.0 - tf.pow(b2, t)) / (1.0 - tf.pow(b1, t))
+            for v, g, m, s in zip(tvars, grads, adam_m, adam_v):
+                m.assign(b1 * m + (1 - b1) * g)
+                s.assign(b2 * s + (1 - b2) * tf.square(g))
+                v.assign_sub(lr * corr * m / (tf.sqrt(s) + 1e-8))
+            if mode == "qat":
+                model.update_acts(stats, calib)
+            return loss, bpp, mse, gnorm
+        return train_step
 
     train_steps = {"qat": make_train_step("qat"), "float": make_train_step("float")}
 
@@ -198,8 +198,9 @@ def main():
                    "step": int(step.numpy()), "lambdas": lambdas, "args": vars(args)},
                   open(state_path, "w"))
         ev = evaluate(hold)
+        phase = "heldout_qat" if int(qat_on.numpy()) else "heldout_float"
         logj({"event": "eval", "tag": tag, "ckpt": path, "step": int(step.numpy()),
-              "elapsed": round(time.time() - t_start, 1), "heldout_qat" if int(qat_on.numpy()) else "heldout_float": ev,
+              "elapsed": round(time.time() - t_start, 1), phase: ev,
               "exps": {k: float(a.exp.numpy()) for k, a in model.acts.items() if not a.fixed}})
 
     while True:
