@@ -35,21 +35,13 @@ def main():
     import intra_model as im
     from data import TrainData
 
+    from train_intra import training_state
+
     st = json.load(open(os.path.join(a.out, "state.json")))
-    model = im.Codec(seed=st["args"]["seed"])
-    tvars = list(model.trainable_variables)
-    adam_m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in tvars]
-    adam_v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in tvars]
-    step = tf.Variable(0, dtype=tf.int64, trainable=False)
-    total_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
-    calib = tf.Variable(1, dtype=tf.int32, trainable=False)
-    qat_on = tf.Variable(0, dtype=tf.int32, trainable=False)
-    noise = tf.random.Generator.from_seed(0)
-    ckpt = tf.train.Checkpoint(model=model, adam_m=adam_m, adam_v=adam_v, step=step,
-                               total_steps=total_steps, calib=calib, noise=noise, qat_on=qat_on)
-    mgr = tf.train.CheckpointManager(ckpt, os.path.join(a.out, "ckpt"), max_to_keep=3)
-    ckpt.restore(mgr.latest_checkpoint).assert_existing_objects_matched()
-    if int(qat_on.numpy()):
+    ts = training_state(st["args"]["seed"], a.out, qat_on=False)
+    model, tvars, adam_m, adam_v = ts.model, ts.tvars, ts.adam_m, ts.adam_v
+    ts.ckpt.restore(ts.mgr.latest_checkpoint).assert_existing_objects_matched()
+    if int(ts.qat_on.numpy()):
         raise SystemExit("checkpoint is already in the QAT phase; revive only during float training")
     index = {id(v): i for i, v in enumerate(tvars)}
 
@@ -69,9 +61,7 @@ def main():
             w, b = conv.w.numpy(), conv.b.numpy()
             target = a.scale * float(pre_np[:, live].std(axis=0).mean())
             fresh = rng.standard_normal((conv.k, conv.k, conv.cin, dead.size)).astype(np.float32)
-            w_try = w.copy()
-            w_try[..., dead] = fresh
-            z = tf.nn.conv2d(inp, tf.constant(w_try[..., dead]), conv.stride, "SAME").numpy()
+            z = tf.nn.conv2d(inp, tf.constant(fresh), conv.stride, "SAME").numpy()
             z = z.reshape(-1, dead.size)
             scale = target / np.maximum(z.std(axis=0), 1e-12)
             w[..., dead] = fresh * scale
@@ -98,8 +88,9 @@ def main():
     for c in model.h_s[:2]:
         u = tf.nn.depth_to_space(revive(c, u), 2)
     revive(model.h_s[2], u)
-    path = mgr.save(checkpoint_number=int(step.numpy()))
-    line = {"event": "revive_dead", "step": int(step.numpy()), "ckpt": path, "dead": report,
+    step = int(ts.step.numpy())
+    path = ts.mgr.save(checkpoint_number=step)
+    line = {"event": "revive_dead", "step": step, "ckpt": path, "dead": report,
             "crops": a.crops, "seed": a.seed}
     with open(os.path.join(a.out, "train.log"), "a") as f:
         f.write(json.dumps(line) + "\n")

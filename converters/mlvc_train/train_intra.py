@@ -54,6 +54,29 @@ def parse():
     return p.parse_args()
 
 
+def training_state(seed, out, qat_on=True):
+    """The model, Adam moments, counters and noise generator, with their checkpoint manager in
+    OUT/ckpt: the one definition of the training checkpoint's layout (revive_dead.py uses it)."""
+    from types import SimpleNamespace
+
+    import tensorflow as tf
+    import intra_model as im
+    ts = SimpleNamespace(model=im.Codec(seed=seed))
+    ts.tvars = list(ts.model.trainable_variables)
+    ts.adam_m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in ts.tvars]
+    ts.adam_v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in ts.tvars]
+    ts.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+    ts.total_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
+    ts.calib = tf.Variable(1, dtype=tf.int32, trainable=False)   # 1: EMA calibration, 0: frozen
+    ts.qat_on = tf.Variable(1 if qat_on else 0, dtype=tf.int32, trainable=False)
+    ts.noise = tf.random.Generator.from_seed(seed)
+    ts.ckpt = tf.train.Checkpoint(model=ts.model, adam_m=ts.adam_m, adam_v=ts.adam_v,
+                                  step=ts.step, total_steps=ts.total_steps, calib=ts.calib,
+                                  noise=ts.noise, qat_on=ts.qat_on)
+    ts.mgr = tf.train.CheckpointManager(ts.ckpt, os.path.join(out, "ckpt"), max_to_keep=3)
+    return ts
+
+
 def main():
     args = parse()
     os.makedirs(args.out, exist_ok=True)
@@ -69,18 +92,10 @@ def main():
                else im.LAMBDAS)
     cdt = tf.float32 if args.fp32 else tf.bfloat16
 
-    model = im.Codec(seed=args.seed)
-    tvars = list(model.trainable_variables)
-    adam_m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in tvars]
-    adam_v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in tvars]
-    step = tf.Variable(0, dtype=tf.int64, trainable=False)
-    total_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
-    calib = tf.Variable(1, dtype=tf.int32, trainable=False)     # 1: EMA calibration, 0: frozen
-    qat_on = tf.Variable(0 if args.float_frac > 0 else 1, dtype=tf.int32, trainable=False)
-    noise = tf.random.Generator.from_seed(args.seed)
-    ckpt = tf.train.Checkpoint(model=model, adam_m=adam_m, adam_v=adam_v, step=step,
-                               total_steps=total_steps, calib=calib, noise=noise, qat_on=qat_on)
-    mgr = tf.train.CheckpointManager(ckpt, os.path.join(args.out, "ckpt"), max_to_keep=3)
+    ts = training_state(args.seed, args.out, qat_on=args.float_frac <= 0)
+    model, tvars, adam_m, adam_v = ts.model, ts.tvars, ts.adam_m, ts.adam_v
+    step, total_steps, calib, qat_on, noise = ts.step, ts.total_steps, ts.calib, ts.qat_on, ts.noise
+    ckpt, mgr = ts.ckpt, ts.mgr
     data = TrainData(args.seed, args.crop)
     state_path = os.path.join(args.out, "state.json")
     elapsed0 = 0.0

@@ -39,7 +39,10 @@ def bd_rate(r_ref, p_ref, r_test, p_test, method: str = "pchip") -> float:
     if hi <= lo or len(pr) < 2 or len(pt) < 2:
         return float("nan")
     if method == "pchip":
-        from scipy.interpolate import PchipInterpolator
+        try:
+            from scipy.interpolate import PchipInterpolator
+        except ImportError as e:
+            raise UnsupportedError("BD-rate (pchip) needs scipy: pip install 'mlvc[train]'") from e
 
         def mean_log_rate(p, lg):
             order = np.argsort(p, kind="stable")
