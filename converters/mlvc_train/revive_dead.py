@@ -7,8 +7,10 @@ crops: it then gets no gradient and never recovers (docs/training.md measured a 
 g_s's hidden channels dead). Each dead channel gets fresh incoming weights scaled so that its
 pre-activation spread is --scale (2 %) of the live channels' (a small perturbation), a
 bias that makes it positive on 60 % of the positions, and zeroed Adam moments; training then
-resumes from the new checkpoint (train_intra.py --resume). Float phase only: the integer grid is
-re-derived from the float weights by QConv.int_params() anyway.
+resumes from the new checkpoint (train_intra.py --resume). Float phase by default; --allow-qat
+revives a QAT checkpoint too (QConv.int_params() re-derives each channel's integer grid and
+exponent from its float weights, so a fresh small channel gets a fitting small exponent).
+--dry-run only counts the dead channels.
 """
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--scale", type=float, default=0.02,
                     help="revived pre-activation spread relative to the live channels'")
+    ap.add_argument("--allow-qat", action="store_true", help="also revive a QAT-phase checkpoint")
+    ap.add_argument("--dry-run", action="store_true", help="count dead channels, change nothing")
     a = ap.parse_args()
     import tensorflow as tf
     import intra_model as im
@@ -41,8 +45,8 @@ def main():
     ts = training_state(st["args"]["seed"], a.out, qat_on=False)
     model, tvars, adam_m, adam_v = ts.model, ts.tvars, ts.adam_m, ts.adam_v
     ts.ckpt.restore(ts.mgr.latest_checkpoint).assert_existing_objects_matched()
-    if int(ts.qat_on.numpy()):
-        raise SystemExit("checkpoint is already in the QAT phase; revive only during float training")
+    if int(ts.qat_on.numpy()) and not (a.allow_qat or a.dry_run):
+        raise SystemExit("checkpoint is in the QAT phase; pass --allow-qat to revive it anyway")
     index = {id(v): i for i, v in enumerate(tvars)}
 
     data = TrainData(a.seed, 128)
@@ -57,7 +61,7 @@ def main():
         dead = np.where(pre_np.max(axis=0) <= 0)[0]
         live = np.setdiff1d(np.arange(conv.cout), dead)
         report[conv.lname] = int(dead.size)
-        if dead.size and live.size:
+        if dead.size and live.size and not a.dry_run:
             w, b = conv.w.numpy(), conv.b.numpy()
             target = a.scale * float(pre_np[:, live].std(axis=0).mean())
             fresh = rng.standard_normal((conv.k, conv.k, conv.cin, dead.size)).astype(np.float32)
@@ -89,6 +93,9 @@ def main():
         u = tf.nn.depth_to_space(revive(c, u), 2)
     revive(model.h_s[2], u)
     step = int(ts.step.numpy())
+    if a.dry_run:
+        print(json.dumps({"event": "dead_count", "step": step, "dead": report, "crops": a.crops}))
+        return
     path = ts.mgr.save(checkpoint_number=step)
     line = {"event": "revive_dead", "step": step, "ckpt": path, "dead": report,
             "crops": a.crops, "seed": a.seed}

@@ -50,7 +50,11 @@ def parse():
     p.add_argument("--lambdas", default=None, help="comma separated, levels 1..4")
     p.add_argument("--float-frac", type=float, default=0.0,
                    help="fraction of the run spent pre-training the float twin before QAT")
-    p.add_argument("--warmup", type=int, default=200, help="LR warm-up steps")
+    p.add_argument("--warmup", type=int, default=200,
+                   help="LR warm-up steps (from the start of this run, resumes included)")
+    p.add_argument("--recalibrate", action="store_true",
+                   help="on --resume in QAT: EMA-calibrate the activation exponents again (>= "
+                        "MIN_CALIB_STEPS steps, until --freeze-frac) before freezing them")
     return p.parse_args()
 
 
@@ -183,6 +187,10 @@ def main():
         return res
 
     calib_step = [0]
+    if args.resume and args.recalibrate and int(qat_on.numpy()):
+        calib_step[0] = int(step.numpy())
+        calib.assign(1)
+        logj({"event": "recalibrate", "step": calib_step[0]})
 
     def calibrate():
         calib_step[0] = int(step.numpy())
@@ -248,7 +256,7 @@ def main():
             calib.assign(0)
             logj({"event": "freeze", "step": s, "exps": {k: float(a.exp.numpy())
                                                          for k, a in model.acts.items()}})
-        warm = min(1.0, (s + 1) / float(args.warmup))
+        warm = min(1.0, (s - start_step + 1) / float(args.warmup))
         if p < 0.45:
             lr = args.lr
         else:
