@@ -64,6 +64,16 @@ def test_quality_out_of_range_is_rejected(tmp_path, small_package):
     assert r.returncode == 2 and "quality" in r.stderr
 
 
+@pytest.mark.parametrize("flag,value", [("--gop", "0"), ("--rd-levels", "0"), ("--fps-num", "0")])
+def test_out_of_range_encoder_options_are_typed_errors(tmp_path, small_package, flag, value):
+    src = tmp_path / "in.npz"
+    np.savez(src, frames=np.stack(synthetic_frames(16, 16, 1, 0)))
+    r = run_cli("encode", str(src), "-o", str(tmp_path / "x.mlvc"), flag, value,
+                "--package", small_package)
+    assert r.returncode == 2, r.stderr
+    assert "invalid_argument" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_import_does_not_pull_tensorflow_or_runtime():
     code = ("import sys, mlvc; bad=[m for m in ('tensorflow','ai_edge_litert','cv2') "
             "if m in sys.modules]; print(bad)")

@@ -43,6 +43,9 @@ class EncoderOptions(BaseModel):
     fps_num: int = Field(30, ge=1, le=1_000_000)
     fps_den: int = Field(1, ge=1, le=1_000_000)
     gop: int = Field(16, ge=1, le=10_000, description="an I-frame every `gop` frames (1: intra)")
+    inter_rd_levels: int = Field(2, ge=1, le=32, description=(
+        "P-frames: residual levels tried (the requested one and the next coarser ones), the "
+        "frame's level chosen by rate-distortion cost; 1: always the requested level"))
 
 
 class DecoderOptions(BaseModel):
@@ -91,7 +94,7 @@ class Encoder:
         if self.options.quality not in levels:
             raise InvalidArgumentError(f"quality {self.options.quality} not in 1..{max(levels)}")
         self.codec = IntraCodec(self.package, self.backend, self.backend)
-        self.inter = InterCodec(self.codec)
+        self.inter = InterCodec(self.codec, rd_levels=self.options.inter_rd_levels)
 
     def _check_picture(self, rgb: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
         rgb = np.asarray(rgb)
@@ -130,9 +133,9 @@ class Encoder:
             else:
                 p = self.inter.encode(rgb, ref, q)
                 ref = p.reconstruction
-                rec = FrameRecord("P", q, picture_md5(ref), p.payload)
+                rec = FrameRecord("P", p.level, picture_md5(ref), p.payload)
             writer.write(rec)
-            records.append(FrameRecord(rec.frame_type, q, rec.picture_md5, b""))
+            records.append(FrameRecord(rec.frame_type, rec.quality, rec.picture_md5, b""))
             if progress:
                 progress(i + 1, len(rec.payload))
         if writer is None:

@@ -45,12 +45,14 @@ def _frame_count_hint(args) -> int | None:
 
 
 def cmd_encode(args) -> int:
-    from .api import Encoder, EncoderOptions
+    from .api import Encoder, EncoderOptions, _options
     from .io.video import open_source
     if args.camera is None and not args.input:
         raise _usage("encode needs INPUT or --camera N")
-    opts = EncoderOptions(quality=args.quality, backend=args.backend, package=args.package,
-                          fps_num=args.fps_num, fps_den=args.fps_den, gop=args.gop)
+    # _options: an out-of-range option is a typed InvalidArgumentError (exit code), not a trace
+    opts = _options(EncoderOptions, dict(
+        quality=args.quality, backend=args.backend, package=args.package, fps_num=args.fps_num,
+        fps_den=args.fps_den, gop=args.gop, inter_rd_levels=args.rd_levels))
     enc = Encoder(opts)
     frames = open_source(args.input, camera=args.camera, max_frames=args.frames)
     prog = _Progress(args.frames, "encode", sys.stderr.isatty() and not args.quiet)
@@ -257,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--frames", type=int, default=None, help="encode at most N frames")
     e.add_argument("--gop", type=int, default=16,
                    help="an I-frame every N frames, P-frames between (1: all intra)")
+    e.add_argument("--rd-levels", type=int, default=2,
+                   help="P-frames: residual levels tried, the requested and coarser ones, chosen "
+                        "by rate-distortion cost (1: always --quality)")
     e.add_argument("--backend", default=None)
     e.add_argument("--package", default=None, help="model package directory")
     e.add_argument("--fps-num", type=int, default=30)

@@ -106,39 +106,68 @@ class CodedInter:
     payload: bytes
     reconstruction: np.ndarray
     mode: int
+    level: int            # the level the frame record carries (the residual's level)
+
+
+def sse(a: np.ndarray, b: np.ndarray) -> int:
+    return int(np.sum((a.astype(np.int32) - b) ** 2))
 
 
 class InterCodec:
-    def __init__(self, intra: IntraCodec, search: int = 12):
+    """P-frame coding.  The encoder decides per frame, by rate-distortion cost
+    J = bits + lambda / 3 * SSE (the training objective bpp + lambda * MSE, summed over the
+    picture; lambda of the requested level), between skip and the residual coded at the
+    requested level or up to `rd_levels - 1` coarser ones.  The frame record carries the chosen
+    level, so every decoder already follows the choice: it is the encoder's alone."""
+
+    def __init__(self, intra: IntraCodec, search: int = 12, rd_levels: int = 2):
         self.intra = intra
         self.tables = intra.package.tables
         self.search = search
-        # "auto": code the residual only when it lowers the error; "residual" / "skip" force a
-        # mode (test streams use them to cover both paths).
+        self.rd_levels = rd_levels
+        lambdas = intra.m.training.get("lambdas") or []
+        levels = intra.package.levels
+        # a package without its training lambdas gets no level search, only skip-or-residual
+        self.lambdas = (dict(zip(levels, (float(v) for v in lambdas)))
+                        if len(lambdas) == len(levels) else {})
+        # "auto": the rate-distortion decision; "residual" / "skip" force a mode at the
+        # requested level (test streams use them to cover both paths).
         self.mode_policy = "auto"
 
     def encode(self, rgb: np.ndarray, ref: np.ndarray, level: int) -> CodedInter:
-        h, w = rgb.shape[:2]
         mv = estimate_motion(rgb, ref, self.search)
         deltas = mv_deltas(mv)
         t = choose_mv_table(deltas, self.tables)
         flat = deltas.reshape(-1).astype(np.int64)
         tab = np.full(flat.size, t, np.int64)
         mv_bytes = rans.encode(flat + self.tables.radius[t], tab, self.tables)
+        head = lambda mode: struct.pack("<BBI", mode, t, len(mv_bytes)) + mv_bytes  # noqa: E731
         pred = compensate(ref, mv)
+        skip = CodedInter(head(MODE_SKIP), pred, MODE_SKIP, level)
+        if self.mode_policy == "skip":
+            return skip
         resid = np.clip(rgb.astype(np.int16) - pred, -128, 127).astype(np.int8)
-        payload_res, rec_res, _, _ = self.intra.encode_signed(resid, level)
-        coded = np.clip(pred.astype(np.int16) + rec_res, 0, 255).astype(np.uint8)
-        err_skip = np.sum((pred.astype(np.int32) - rgb) ** 2)
-        err_coded = np.sum((coded.astype(np.int32) - rgb) ** 2)
-        # Skip when coding the residual does not reduce the error (e.g. a static scene).
-        mode = MODE_RESIDUAL if err_coded < err_skip else MODE_SKIP
-        if self.mode_policy != "auto":
-            mode = MODE_RESIDUAL if self.mode_policy == "residual" else MODE_SKIP
-        head = struct.pack("<BBI", mode, t, len(mv_bytes)) + mv_bytes
-        if mode == MODE_SKIP:
-            return CodedInter(head, pred, mode)
-        return CodedInter(head + payload_res, coded, mode)
+        y = self.intra.analyse(resid)
+        lam = self.lambdas.get(level)
+        if self.mode_policy == "residual" or lam is None:
+            cand = [level]
+        else:
+            cand = [v for v in sorted(self.intra.package.levels, reverse=True)
+                    if v <= level][:max(1, self.rd_levels)]
+        options = []
+        for lv in cand:
+            payload_res, rec_res, _, _ = self.intra.encode_signed(resid, lv, y)
+            coded = np.clip(pred.astype(np.int16) + rec_res, 0, 255).astype(np.uint8)
+            options.append(CodedInter(head(MODE_RESIDUAL) + payload_res, coded, MODE_RESIDUAL,
+                                      lv))
+        if self.mode_policy == "residual":
+            return options[0]
+        options.append(skip)
+        if lam is None:
+            # no lambda known: code the residual only when it lowers the error
+            return min(options, key=lambda c: sse(c.reconstruction, rgb))
+        return min(options, key=lambda c: 8 * len(c.payload) + lam / 3.0 * sse(c.reconstruction,
+                                                                               rgb))
 
     def decode(self, payload: bytes, ref: np.ndarray, h: int, w: int, level: int) -> np.ndarray:
         if len(payload) < 6:

@@ -102,13 +102,19 @@ class IntraCodec:
         rgb_rec = to_pixels(rec)
         return CodedFrame(payload, rgb_rec, picture_md5(rgb_rec), sz, sy)
 
-    def encode_signed(self, x: np.ndarray, level: int):
-        """Code an H x W x 3 int8 signal (a picture - 128, or an inter residual).
+    def analyse(self, x: np.ndarray) -> np.ndarray:
+        """g_a of an H x W x 3 int8 signal: the latent y, the same for every level."""
+        return self._net("g_a").run({"image": pad_to(x, self.m.alignment)[None]})["y"]
+
+    def encode_signed(self, x: np.ndarray, level: int, y: np.ndarray | None = None):
+        """Code an H x W x 3 int8 signal (a picture - 128, or an inter residual); `y`: its
+        analyse() output when the caller already has it (coding one signal at several levels).
 
         Returns the payload, the int8 signal every decoder rebuilds, and the symbols."""
         h, w = x.shape[:2]
         exp, d = self._shift(level)
-        y = self._net("g_a").run({"image": pad_to(x, self.m.alignment)[None]})["y"]
+        if y is None:
+            y = self.analyse(x)
         q = round_shift(y, d)
         z = self._net("h_a").run({"y": rebuild_latent(q, d)})["z"]
         tables = self.package.tables
