@@ -45,26 +45,87 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return (r[..., 0] + 2 * r[..., 1] + r[..., 2]) >> 2
 
 
-def estimate_motion(cur: np.ndarray, ref: np.ndarray, search: int = 12) -> np.ndarray:
-    """Full-search block matching (sum of absolute differences on luma), ties to the smallest
-    vector so that static content gets zero motion."""
-    h, w = cur.shape[:2]
-    by, bx = block_grid(h, w)
-    ph, pw = by * BLOCK, bx * BLOCK
-    c = np.pad(luma(cur), ((0, ph - h), (0, pw - w)), mode="edge")
-    r = np.pad(luma(ref), ((search, search + ph - h), (search, search + pw - w)), mode="edge")
+MV_COST = 4        # SAD units per pixel of displacement: keeps the field smooth (cheaper vectors)
+COARSE = 4         # the coarse search runs on 4x4-averaged luma (a 16x16 block is 4x4 there)
+REFINE = 3         # full-resolution search window around zero
+PROPAGATE = 2      # passes of neighbour-vector candidates
+
+
+def _full_search(c: np.ndarray, r: np.ndarray, block: int, search: int):
+    """Exhaustive block matching of `c` against `r` (both already padded to whole blocks) over
+    +-search; ties go to the smaller vector.  Returns (best cost, mv) per block."""
+    ph, pw = c.shape
+    by, bx = ph // block, pw // block
+    rp = np.pad(r, search, mode="edge")
     best = np.full((by, bx), np.iinfo(np.int64).max, np.int64)
     mv = np.zeros((by, bx, 2), np.int32)
     offsets = sorted(((dy, dx) for dy in range(-search, search + 1)
                       for dx in range(-search, search + 1)), key=lambda v: (abs(v[0]) + abs(v[1]), v))
     for dy, dx in offsets:
-        shifted = r[search + dy:search + dy + ph, search + dx:search + dx + pw]
-        sad = np.abs(c - shifted).reshape(by, BLOCK, bx, BLOCK).sum(axis=(1, 3))
-        # a small cost per pixel of displacement keeps the field smooth (cheaper vectors)
-        sad = sad + 4 * (abs(dy) + abs(dx))
+        shifted = rp[search + dy:search + dy + ph, search + dx:search + dx + pw]
+        sad = np.abs(c - shifted).reshape(by, block, bx, block).sum(axis=(1, 3), dtype=np.int64)
+        sad = sad + MV_COST * (abs(dy) + abs(dx))
         better = sad < best
         best[better] = sad[better]
         mv[better] = (dy, dx)
+    return best, mv
+
+
+def _block_sad(c: np.ndarray, ref: np.ndarray, mv: np.ndarray) -> np.ndarray:
+    """SAD of every 16x16 block of `c` (padded luma) against `ref` (unpadded luma) displaced by
+    that block's own vector, with the decoder's edge clamping (compensate())."""
+    h, w = ref.shape
+    by, bx = mv.shape[:2]
+    ys = np.arange(by * BLOCK)[:, None] + np.repeat(np.repeat(mv[:, :, 0], BLOCK, 0), BLOCK, 1)
+    xs = np.arange(bx * BLOCK)[None, :] + np.repeat(np.repeat(mv[:, :, 1], BLOCK, 0), BLOCK, 1)
+    pred = ref[np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1)]
+    return np.abs(c - pred).reshape(by, BLOCK, bx, BLOCK).sum(axis=(1, 3), dtype=np.int64)
+
+
+def estimate_motion(cur: np.ndarray, ref: np.ndarray, search: int = 32) -> np.ndarray:
+    """Hierarchical block matching on luma (SAD + MV_COST * |mv|_1), vectors up to about
+    +-search pixels: a full search over +-search/4 on 4x4-averaged luma, then full-resolution
+    searches of +-COARSE/2 around the coarse vector and of +-REFINE around zero (so small
+    motion is not lost to the coarse grid), then the neighbours' vectors as candidates and a
+    +-1 refinement.  Deterministic integer arithmetic; ties go to the earlier, smaller
+    candidate so static content gets zero motion."""
+    h, w = cur.shape[:2]
+    by, bx = block_grid(h, w)
+    ph, pw = by * BLOCK, bx * BLOCK
+    c = np.pad(luma(cur), ((0, ph - h), (0, pw - w)), mode="edge")
+    rl = luma(ref)
+    r = np.pad(rl, ((0, ph - h), (0, pw - w)), mode="edge")
+
+    def down(a):
+        return a.reshape(ph // COARSE, COARSE, pw // COARSE, COARSE).sum(axis=(1, 3))
+
+    _, coarse = _full_search(down(c), down(r), BLOCK // COARSE, -(-search // COARSE))
+    coarse *= COARSE
+    # around zero: one uniform shift for all blocks (fast slices); around the coarse vector:
+    # +-COARSE/2 covers the coarse grid's spacing (per-block gathers)
+    best, mv = _full_search(c, r, BLOCK, REFINE)
+    half = COARSE // 2
+    window = sorted(((dy, dx) for dy in range(-half, half + 1)
+                     for dx in range(-half, half + 1)), key=lambda v: (abs(v[0]) + abs(v[1]), v))
+
+    def consider(cand):
+        cost = _block_sad(c, rl, cand) + MV_COST * np.abs(cand).sum(axis=2)
+        better = cost < best
+        best[better] = cost[better]
+        mv[better] = cand[better]
+
+    for dy, dx in window:
+        consider(coarse + np.array((dy, dx), np.int32))
+    # where the coarse level was ambiguous (fine texture averages away), a neighbour's vector
+    # usually is the block's own: propagate them, then refine +-1 around the result
+    for _ in range(PROPAGATE):
+        p = np.pad(mv, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        for nb in (p[1:-1, :-2], p[:-2, 1:-1], p[1:-1, 2:], p[2:, 1:-1]):
+            consider(nb.copy())
+    centre = mv.copy()
+    for dy, dx in sorted(((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)),
+                         key=lambda v: (abs(v[0]) + abs(v[1]), v))[1:]:
+        consider(centre + np.array((dy, dx), np.int32))
     return mv
 
 
@@ -120,7 +181,7 @@ class InterCodec:
     requested level or up to `rd_levels - 1` coarser ones.  The frame record carries the chosen
     level, so every decoder already follows the choice: it is the encoder's alone."""
 
-    def __init__(self, intra: IntraCodec, search: int = 12, rd_levels: int = 2):
+    def __init__(self, intra: IntraCodec, search: int = 32, rd_levels: int = 2):
         self.intra = intra
         self.tables = intra.package.tables
         self.search = search
