@@ -51,6 +51,12 @@ REFINE = 3         # full-resolution search window around zero
 PROPAGATE = 2      # passes of neighbour-vector candidates
 
 
+def _offsets(radius: int) -> list[tuple[int, int]]:
+    """Every (dy, dx) with |dy|, |dx| <= radius, smallest |dy| + |dx| first (tie order)."""
+    return sorted(((dy, dx) for dy in range(-radius, radius + 1)
+                   for dx in range(-radius, radius + 1)), key=lambda v: (abs(v[0]) + abs(v[1]), v))
+
+
 def _full_search(c: np.ndarray, r: np.ndarray, block: int, search: int):
     """Exhaustive block matching of `c` against `r` (both already padded to whole blocks) over
     +-search; ties go to the smaller vector.  Returns (best cost, mv) per block."""
@@ -59,9 +65,7 @@ def _full_search(c: np.ndarray, r: np.ndarray, block: int, search: int):
     rp = np.pad(r, search, mode="edge")
     best = np.full((by, bx), np.iinfo(np.int64).max, np.int64)
     mv = np.zeros((by, bx, 2), np.int32)
-    offsets = sorted(((dy, dx) for dy in range(-search, search + 1)
-                      for dx in range(-search, search + 1)), key=lambda v: (abs(v[0]) + abs(v[1]), v))
-    for dy, dx in offsets:
+    for dy, dx in _offsets(search):
         shifted = rp[search + dy:search + dy + ph, search + dx:search + dx + pw]
         sad = np.abs(c - shifted).reshape(by, block, bx, block).sum(axis=(1, 3), dtype=np.int64)
         sad = sad + MV_COST * (abs(dy) + abs(dx))
@@ -104,9 +108,6 @@ def estimate_motion(cur: np.ndarray, ref: np.ndarray, search: int = 32) -> np.nd
     # around zero: one uniform shift for all blocks (fast slices); around the coarse vector:
     # +-COARSE/2 covers the coarse grid's spacing (per-block gathers)
     best, mv = _full_search(c, r, BLOCK, REFINE)
-    half = COARSE // 2
-    window = sorted(((dy, dx) for dy in range(-half, half + 1)
-                     for dx in range(-half, half + 1)), key=lambda v: (abs(v[0]) + abs(v[1]), v))
 
     def consider(cand):
         cost = _block_sad(c, rl, cand) + MV_COST * np.abs(cand).sum(axis=2)
@@ -114,7 +115,7 @@ def estimate_motion(cur: np.ndarray, ref: np.ndarray, search: int = 32) -> np.nd
         best[better] = cost[better]
         mv[better] = cand[better]
 
-    for dy, dx in window:
+    for dy, dx in _offsets(COARSE // 2):
         consider(coarse + np.array((dy, dx), np.int32))
     # where the coarse level was ambiguous (fine texture averages away), a neighbour's vector
     # usually is the block's own: propagate them, then refine +-1 around the result
@@ -123,8 +124,7 @@ def estimate_motion(cur: np.ndarray, ref: np.ndarray, search: int = 32) -> np.nd
         for nb in (p[1:-1, :-2], p[:-2, 1:-1], p[1:-1, 2:], p[2:, 1:-1]):
             consider(nb.copy())
     centre = mv.copy()
-    for dy, dx in sorted(((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)),
-                         key=lambda v: (abs(v[0]) + abs(v[1]), v))[1:]:
+    for dy, dx in _offsets(1)[1:]:
         consider(centre + np.array((dy, dx), np.int32))
     return mv
 
