@@ -42,17 +42,48 @@ def test_level_search_lowers_the_p_frame_cost(sample):
     assert p_cost(search, sample, lam) <= p_cost(fixed, sample, lam)
 
 
-def test_p_frames_take_coarser_levels_and_decode_exactly(sample):
-    stream = mlvc.Encoder(quality=4, gop=4, backend="numpy", inter_rd_levels=4).encode(sample)
-    recs = records(stream)
-    assert [r.frame_type for r in recs] == ["I", "P", "P", "P"]
-    assert recs[0].quality == 4 and all(1 <= r.quality <= 4 for r in recs[1:])
-    # this clip's residuals cost less at a coarser level for the level-4 lambda (measured);
-    # the decoder follows each record's level
-    assert any(r.quality < 4 for r in recs[1:])
-    out = mlvc.Decoder(stream, backend="numpy").decode_all()
-    assert [f.quality for f in out] == [r.quality for r in recs]
+def test_choice_minimises_the_rate_distortion_cost(sample):
+    enc = mlvc.Encoder(quality=4, backend="numpy", inter_rd_levels=4)
+    ref = enc.codec.encode(sample[0], 4).reconstruction
+    lam = enc.inter.lambdas[4]
+
+    def cost(c):
+        return 8 * len(c.payload) + lam / 3.0 * sse(c.reconstruction, sample[1])
+
+    chosen = enc.inter.encode(sample[1], ref, 4)
+    enc.inter.mode_policy = "residual"
+    forced = [enc.inter.encode(sample[1], ref, lv) for lv in (1, 2, 3, 4)]
+    enc.inter.mode_policy = "skip"
+    forced.append(enc.inter.encode(sample[1], ref, 4))
+    assert [c.level for c in forced] == [1, 2, 3, 4, 4]
+    assert cost(chosen) == min(cost(c) for c in forced)
+    assert any(chosen.payload == c.payload for c in forced)
+
+
+def test_decoder_follows_each_records_level(sample):
+    """A stream whose P-frames carry other levels than its I-frame (as the encoder's choice
+    makes them) decodes exactly, each frame at its record's level."""
+    import io
+
+    from mlvc.bitstream.container import FrameRecord, StreamWriter, picture_md5
+    enc = mlvc.Encoder(quality=4, backend="numpy")
+    enc.inter.mode_policy = "residual"
+    h, w = sample[0].shape[:2]
+    buf = io.BytesIO()
+    writer = StreamWriter(buf, StreamHeader(enc.package.model_id, enc.package.manifest.stream_hash,
+                                            w, h, 30, 1, 4))
+    coded = enc.codec.encode(sample[0], 4)
+    writer.write(FrameRecord("I", 4, coded.md5, coded.payload))
+    ref = coded.reconstruction
+    for i, lv in zip((1, 2, 3), (1, 3, 2)):
+        p = enc.inter.encode(sample[i], ref, lv)
+        ref = p.reconstruction
+        writer.write(FrameRecord("P", lv, picture_md5(ref), p.payload))
+    writer.close()
+    out = mlvc.Decoder(buf.getvalue(), backend="numpy").decode_all()
+    assert [f.quality for f in out] == [4, 1, 3, 2]
     assert all(f.verified for f in out)
+    assert np.array_equal(out[-1].rgb, ref)
 
 
 def test_package_without_lambdas_keeps_the_requested_level(sample):

@@ -1,9 +1,10 @@
 """Inter (P) frames: block motion compensation from the previous decoded picture, and the
 motion-compensated residual coded with the intra networks (docs/bitstream.md §4b).
 
-Motion vectors are integers and compensation is an integer copy with edge clamping, so the
-prediction is identical on every decoder; everything that decides symbols stays on the exact
-parse path.  The encoder searches on a luma proxy, (R + 2G + B) / 4, with full search.
+Motion vectors are integers in whole or half pixels; compensation is an integer copy or an
+integer bilinear average with edge clamping, so the prediction is identical on every decoder;
+everything that decides symbols stays on the exact parse path.  The encoder searches on a luma
+proxy, (R + 2G + B) / 4 (hierarchical search, then half-pixel refinement).
 """
 from __future__ import annotations
 
@@ -18,26 +19,44 @@ from ..errors import CorruptStreamError
 from .intra import IntraCodec
 
 BLOCK = 16
-MODE_SKIP = 0          # prediction only
-MODE_RESIDUAL = 1      # prediction + coded residual
+RESIDUAL_BIT = 1       # mode bit 0: a coded residual follows the motion substream
+HALF_PEL_BIT = 2       # mode bit 1: vectors are in half pixels (bilinear interpolation)
+MODES = (0, 1, 2, 3)   # 0: skip, 1: residual (whole pixels); 2, 3: the same in half pixels
 
 
 def block_grid(h: int, w: int) -> tuple[int, int]:
     return -(-h // BLOCK), -(-w // BLOCK)
 
 
-def compensate(ref: np.ndarray, mv: np.ndarray) -> np.ndarray:
-    """Prediction: for each 16x16 block, the block of `ref` displaced by (dy, dx), with
-    coordinates clamped to the picture (edge replication).  mv: [by, bx, 2] int."""
+def _per_pixel(mv: np.ndarray, c: int) -> np.ndarray:
+    """Component c of each block's vector, repeated over the block's pixels."""
+    return np.repeat(np.repeat(mv[:, :, c], BLOCK, 0), BLOCK, 1)
+
+
+def compensate(ref: np.ndarray, mv: np.ndarray, half_pel: bool = False) -> np.ndarray:
+    """Prediction: for each 16x16 block, the block of `ref` (H x W x C, or H x W) displaced by
+    its vector (dy, dx), coordinates clamped to the picture (edge replication).  mv: [by, bx, 2]
+    int, in whole pixels, or with `half_pel` in half pixels: with iy = dy >> 1, fy = dy & 1 (and
+    the same for x) the prediction is the integer bilinear average
+    (A(2-fy)(2-fx) + B(2-fy)fx + C fy(2-fx) + D fy fx + 2) >> 2 of the four clamped neighbours
+    A = ref[y+iy, x+ix], B = ref[y+iy, x+ix+1], C = ref[y+iy+1, x+ix], D = ref[y+iy+1, x+ix+1]."""
     h, w = ref.shape[:2]
     by, bx = mv.shape[:2]
-    ys = np.arange(by * BLOCK)
-    xs = np.arange(bx * BLOCK)
-    dy = np.repeat(np.repeat(mv[:, :, 0], BLOCK, 0), BLOCK, 1)
-    dx = np.repeat(np.repeat(mv[:, :, 1], BLOCK, 0), BLOCK, 1)
-    yy = np.clip(ys[:, None] + dy, 0, h - 1)
-    xx = np.clip(xs[None, :] + dx, 0, w - 1)
-    return ref[yy, xx][:h, :w]
+    dy, dx = _per_pixel(mv, 0), _per_pixel(mv, 1)
+    ys = np.arange(by * BLOCK)[:, None]
+    xs = np.arange(bx * BLOCK)[None, :]
+    if not half_pel:
+        return ref[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)][:h, :w]
+    y0, x0 = ys + (dy >> 1), xs + (dx >> 1)
+    fy, fx = (dy & 1).astype(np.int16), (dx & 1).astype(np.int16)
+    if ref.ndim == 3:
+        fy, fx = fy[..., None], fx[..., None]
+    ya, yb = np.clip(y0, 0, h - 1), np.clip(y0 + 1, 0, h - 1)
+    xa, xb = np.clip(x0, 0, w - 1), np.clip(x0 + 1, 0, w - 1)
+    r = ref.astype(np.int16)             # 4 * 255 + 2 fits int16
+    acc = (r[ya, xa] * ((2 - fy) * (2 - fx)) + r[ya, xb] * ((2 - fy) * fx)
+           + r[yb, xa] * (fy * (2 - fx)) + r[yb, xb] * (fy * fx) + 2) >> 2
+    return acc[:h, :w].astype(ref.dtype)
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -129,6 +148,30 @@ def estimate_motion(cur: np.ndarray, ref: np.ndarray, search: int = 32) -> np.nd
     return mv
 
 
+def refine_half_pel(cur: np.ndarray, ref: np.ndarray, mv: np.ndarray) -> np.ndarray:
+    """Half-pixel refinement of whole-pixel vectors: each block tries the 8 half-pixel
+    neighbours of 2 * mv on luma (SAD of the interpolated prediction + MV_COST / 2 per half
+    pixel).  Returns vectors in half pixels."""
+    h, w = cur.shape[:2]
+    by, bx = mv.shape[:2]
+    ph, pw = by * BLOCK, bx * BLOCK
+    c = np.pad(luma(cur), ((0, ph - h), (0, pw - w)), mode="edge")
+    rl = luma(ref)
+    centre = 2 * mv.astype(np.int32)
+    best = np.full((by, bx), np.iinfo(np.int64).max, np.int64)
+    out = centre.copy()
+    for dy, dx in _offsets(1):
+        cand = centre + np.array((dy, dx), np.int32)
+        pred = np.pad(compensate(rl, cand, half_pel=True), ((0, ph - h), (0, pw - w)),
+                      mode="edge").astype(np.int32)
+        cost = np.abs(c - pred).reshape(by, BLOCK, bx, BLOCK).sum(axis=(1, 3), dtype=np.int64)
+        cost = cost + (MV_COST // 2) * np.abs(cand).sum(axis=2)
+        better = cost < best
+        best[better] = cost[better]
+        out[better] = cand[better]
+    return out
+
+
 def mv_deltas(mv: np.ndarray) -> np.ndarray:
     """Vectors minus their left neighbour's (the first column: minus the block above)."""
     pred = np.zeros_like(mv)
@@ -181,11 +224,13 @@ class InterCodec:
     requested level or up to `rd_levels - 1` coarser ones.  The frame record carries the chosen
     level, so every decoder already follows the choice: it is the encoder's alone."""
 
-    def __init__(self, intra: IntraCodec, search: int = 32, rd_levels: int = 2):
+    def __init__(self, intra: IntraCodec, search: int = 32, rd_levels: int = 2,
+                 half_pel: bool = True):
         self.intra = intra
         self.tables = intra.package.tables
         self.search = search
         self.rd_levels = rd_levels
+        self.half_pel = half_pel     # False: whole-pixel vectors (modes 0/1; test streams)
         lambdas = intra.m.training.get("lambdas") or []
         levels = intra.package.levels
         # a package without its training lambdas gets no level search, only skip-or-residual
@@ -197,14 +242,17 @@ class InterCodec:
 
     def encode(self, rgb: np.ndarray, ref: np.ndarray, level: int) -> CodedInter:
         mv = estimate_motion(rgb, ref, self.search)
+        hp = HALF_PEL_BIT if self.half_pel else 0
+        if hp:
+            mv = refine_half_pel(rgb, ref, mv)
         deltas = mv_deltas(mv)
         t = choose_mv_table(deltas, self.tables)
         flat = deltas.reshape(-1).astype(np.int64)
         tab = np.full(flat.size, t, np.int64)
         mv_bytes = rans.encode(flat + self.tables.radius[t], tab, self.tables)
         head = lambda mode: struct.pack("<BBI", mode, t, len(mv_bytes)) + mv_bytes  # noqa: E731
-        pred = compensate(ref, mv)
-        skip = CodedInter(head(MODE_SKIP), pred, MODE_SKIP, level)
+        pred = compensate(ref, mv, bool(hp))
+        skip = CodedInter(head(hp), pred, hp, level)
         if self.mode_policy == "skip":
             return skip
         resid = np.clip(rgb.astype(np.int16) - pred, -128, 127).astype(np.int8)
@@ -219,8 +267,8 @@ class InterCodec:
         for lv in cand:
             payload_res, rec_res, _, _ = self.intra.encode_signed(resid, lv, y)
             coded = np.clip(pred.astype(np.int16) + rec_res, 0, 255).astype(np.uint8)
-            options.append(CodedInter(head(MODE_RESIDUAL) + payload_res, coded, MODE_RESIDUAL,
-                                      lv))
+            options.append(CodedInter(head(hp | RESIDUAL_BIT) + payload_res, coded,
+                                      hp | RESIDUAL_BIT, lv))
         if self.mode_policy == "residual":
             return options[0]
         options.append(skip)
@@ -234,7 +282,7 @@ class InterCodec:
         if len(payload) < 6:
             raise CorruptStreamError("inter payload truncated")
         mode, t, mvlen = struct.unpack_from("<BBI", payload, 0)
-        if mode not in (MODE_SKIP, MODE_RESIDUAL):
+        if mode not in MODES:
             raise CorruptStreamError(f"unknown inter mode {mode}")
         if t >= self.tables.num_tables:
             raise CorruptStreamError(f"motion table {t} does not exist")
@@ -246,9 +294,9 @@ class InterCodec:
         k = rans.decode(memoryview(payload)[6:6 + mvlen], tab, self.tables)
         deltas = (k - self.tables.radius[t]).reshape(by, bx, 2).astype(np.int32)
         mv = mv_from_deltas(deltas)
-        pred = compensate(ref, mv)
+        pred = compensate(ref, mv, bool(mode & HALF_PEL_BIT))
         rest = memoryview(payload)[6 + mvlen:]
-        if mode == MODE_SKIP:
+        if not mode & RESIDUAL_BIT:
             if len(rest):
                 raise CorruptStreamError("skip frame carries residual bytes")
             return pred

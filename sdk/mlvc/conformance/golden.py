@@ -21,16 +21,17 @@ import numpy as np
 
 from ..api import Encoder
 from ..bitstream.container import HEADER_SIZE, StreamHeader, iter_records
-from ..codec.inter import MODE_RESIDUAL, block_grid, compensate, mv_from_deltas
+from ..codec.inter import HALF_PEL_BIT, RESIDUAL_BIT, block_grid, compensate, mv_from_deltas
 from ..codec.intra import rebuild_latent
 from ..entropy import rans
 from ..package.loader import load_package
 
-CLIPS = (  # name, width, height, frames, quality, GOP
+CLIPS = (  # name, width, height, frames, quality, GOP; inter clips in half pixels but one
     ("tiny_q1", 64, 64, 2, 1, 1),
     ("odd_q3", 53, 37, 2, 3, 1),
     ("wide_q4", 150, 70, 1, 4, 1),
     ("inter_q2_gop3", 72, 40, 4, 2, 3),
+    ("inter_wholepel_q3_gop3", 56, 40, 3, 3, 3),
 )
 
 
@@ -68,6 +69,7 @@ def write_golden(out: Path, package_dir: str | None = None) -> None:
     for k, (name, w, h, n, q, gop) in enumerate(CLIPS):
         enc = Encoder(package=package_dir, quality=q, backend="numpy", gop=gop)
         enc.inter.mode_policy = "residual"      # exercise the residual path in every P-frame
+        enc.inter.half_pel = "wholepel" not in name
         stream = enc.encode(synthetic_frames(w, h, n, k))
         (out / f"{name}.mlvc").write_bytes(stream)
         header = StreamHeader.unpack(stream)
@@ -88,8 +90,8 @@ def write_golden(out: Path, package_dir: str | None = None) -> None:
                 mv = mv_from_deltas((k_mv - pkg.tables.radius[table]).reshape(by, bx, 2))
                 _raw(out / f"{pre}.mv.i32", mv.astype(np.int32))
                 entry.update(mode=mode, mv_table=table, mv_shape=[by, bx, 2])
-                picture = compensate(ref, mv)
-                if mode == MODE_RESIDUAL:
+                picture = compensate(ref, mv, bool(mode & HALF_PEL_BIT))
+                if mode & RESIDUAL_BIT:
                     r = _intra_files(enc.codec, rec.payload[6 + mvlen:], w, h, rec.quality, out,
                                      pre, entry)
                     picture = np.clip(picture.astype(np.int16) + r, 0, 255).astype(np.uint8)

@@ -54,7 +54,7 @@ def inter_cases(stream: bytes) -> list[tuple[str, bytes, str]]:
     (length,) = struct.unpack_from("<I", stream, off + 4)
     mode = stream[off + RECORD_HEADER_SIZE]
     d = bytearray(stream)
-    d[off + RECORD_HEADER_SIZE] = 1 - mode        # skip <-> residual: the payload no longer fits
+    d[off + RECORD_HEADER_SIZE] = mode ^ 1        # skip <-> residual: the payload no longer fits
     return [
         ("p_unknown_mode", edit(0, "<B", 7), "corrupt_stream"),
         ("p_mv_table_out_of_range", edit(1, "<B", 250), "corrupt_stream"),
