@@ -96,11 +96,15 @@ class Decoder(
 
     /**
      * Called with each frame's parse trace before its picture is checked (tests, tooling): the
-     * intra payload of an I-frame, the residual of a mode-1 P-frame (a skip frame has none).
+     * intra payload of an I-frame, the residual of a P-frame with one (mode 1 or 3; a skip frame,
+     * mode 0 or 2, has none).
      */
     var parseObserver: ((Int, ParseTrace) -> Unit)? = null
 
-    /** Called with each P-frame's mode, motion table and decoded motion field (tests, tooling). */
+    /**
+     * Called with each P-frame's mode (0..3, [InterCodec.RESIDUAL_BIT] / [InterCodec.HALF_PEL_BIT]),
+     * motion table and decoded motion field (tests, tooling).
+     */
     var motionObserver: ((Int, MotionTrace) -> Unit)? = null
 
     init {

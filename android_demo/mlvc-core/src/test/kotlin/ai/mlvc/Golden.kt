@@ -27,7 +27,7 @@ object Golden {
     class FrameInfo(val stream: String, val index: Int, val type: String, val quality: Int,
                     val md5: String, private val y: IntArray?, private val z: IntArray?,
                     val mode: Int?, val mvTable: Int?, val mvShape: IntArray?) {
-        /** Whether the frame ran the parse path and networks (I-frame or mode-1 P-frame). */
+        /** Whether the frame ran the parse path and networks (I-frame, or P-frame of mode 1 or 3). */
         val hasParsePath: Boolean get() = y != null
         val yShape: IntArray get() = y ?: throw AssertionError("$stream frame $index has no y_shape")
         val zShape: IntArray get() = z ?: throw AssertionError("$stream frame $index has no z_shape")

@@ -41,11 +41,12 @@ class GoldenStreamTest(private val s: Golden.StreamInfo) {
                 assertEquals("$where mv_table", g.mvTable, m.mvTable)
                 assertArrayEquals("$where mv_shape", g.mvShape, intArrayOf(m.blocksY, m.blocksX, 2))
                 assertArrayEquals("$where motion field", g.i32("mv.i32"), m.motion)
+                assertEquals("$where: a residual iff mode bit 0", m.hasResidual, g.hasParsePath)
             } else {
                 assertFalse("$where: I-frame with a motion trace", motions.containsKey(f.index))
             }
             if (g.hasParsePath) {
-                // I-frame, or the residual of a mode-1 P-frame.
+                // I-frame, or the residual of a P-frame with one (mode 1 or 3).
                 val t = traces[f.index] ?: throw AssertionError("$where: no parse trace")
                 assertArrayEquals("$where z", g.i8("z.i8"), t.zHat.data)
                 assertArrayEquals("$where table index", g.i32("table_index.i32"), t.tableIndex)

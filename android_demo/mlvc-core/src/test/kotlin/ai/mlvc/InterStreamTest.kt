@@ -5,6 +5,7 @@ import java.nio.ByteOrder
 import java.util.zip.CRC32
 import org.junit.Assert.assertArrayEquals
 import org.junit.Assert.assertEquals
+import org.junit.Assert.assertFalse
 import org.junit.Assert.assertNotEquals
 import org.junit.Assert.assertTrue
 import org.junit.Assert.fail
@@ -60,48 +61,106 @@ class EditableStream(bytes: ByteArray) {
     }
 }
 
-/** The first golden stream with a mode-1 P-frame (skips the inter tests when there is none). */
-internal object InterGolden {
+/**
+ * The golden P-frames the inter tests edit: the first P-frame of [mode] in the first golden stream
+ * that has one (skips a test when there is none). [WHOLE_PEL] (mode 1) and [HALF_PEL] (mode 3).
+ */
+internal class InterGolden private constructor(val mode: Int) {
     val stream: Golden.StreamInfo? by lazy {
-        Golden.streams.firstOrNull { s -> s.frames.any { it.type == "P" && it.mode == InterCodec.MODE_RESIDUAL } }
+        Golden.streams.firstOrNull { s -> s.frames.any { it.type == "P" && it.mode == mode } }
     }
-    val pIndex: Int get() = stream!!.frames.indexOfFirst { it.type == "P" && it.mode == InterCodec.MODE_RESIDUAL }
+    val pIndex: Int get() = stream!!.frames.indexOfFirst { it.type == "P" && it.mode == mode }
+    val halfPel: Boolean get() = (mode and InterCodec.HALF_PEL_BIT) != 0
+    val missing: String get() = "no golden stream with a mode-$mode P-frame"
 
     fun edit(): EditableStream = EditableStream(stream!!.file.readBytes())
 
-    /** The spec's per-pixel prediction (§4b), written independently of [InterCodec.compensate]. */
-    fun naiveCompensate(ref: ByteArray, h: Int, w: Int, mv: IntArray): ByteArray {
-        val bx = (w + 15) / 16
-        val out = ByteArray(h * w * 3)
-        for (y in 0 until h) for (x in 0 until w) {
-            val b = (y / 16) * bx + x / 16
-            val sy = minOf(maxOf(y.toLong() + mv[2 * b], 0L), h - 1L).toInt()
-            val sx = minOf(maxOf(x.toLong() + mv[2 * b + 1], 0L), w - 1L).toInt()
-            for (c in 0 until 3) out[(y * w + x) * 3 + c] = ref[(sy * w + sx) * 3 + c]
-        }
-        return out
-    }
+    override fun toString() = "mode $mode"
 
-    /** The Python `mv_from_deltas`: cumulative sum down column 0, then along each row. */
-    fun naiveFromDeltas(d: IntArray, by: Int, bx: Int): IntArray {
-        val mv = IntArray(d.size)
-        for (c in 0..1) {
-            var acc = 0
-            for (i in 0 until by) {
-                acc += d[2 * (i * bx) + c]
-                var row = acc
-                mv[2 * (i * bx) + c] = row
-                for (j in 1 until bx) { row += d[2 * (i * bx + j) + c]; mv[2 * (i * bx + j) + c] = row }
+    companion object {
+        /** Whole-pixel vectors with a residual (mode 1). */
+        val WHOLE_PEL = InterGolden(InterCodec.MODE_RESIDUAL)
+        /** Half-pixel vectors with a residual (mode 3). */
+        val HALF_PEL = InterGolden(InterCodec.MODE_HALF_PEL_RESIDUAL)
+        val RESIDUAL_MODES = listOf(WHOLE_PEL, HALF_PEL)
+
+        /** The spec's per-pixel prediction (§4b), written independently of [InterCodec.compensate]. */
+        fun naiveCompensate(ref: ByteArray, h: Int, w: Int, mv: IntArray): ByteArray {
+            val bx = (w + 15) / 16
+            val out = ByteArray(h * w * 3)
+            for (y in 0 until h) for (x in 0 until w) {
+                val b = (y / 16) * bx + x / 16
+                val sy = minOf(maxOf(y.toLong() + mv[2 * b], 0L), h - 1L).toInt()
+                val sx = minOf(maxOf(x.toLong() + mv[2 * b + 1], 0L), w - 1L).toInt()
+                for (c in 0 until 3) out[(y * w + x) * 3 + c] = ref[(sy * w + sx) * 3 + c]
             }
+            return out
         }
-        return mv
+
+        /**
+         * The spec's per-pixel half-pixel prediction (§4b, mode bit 1), written independently of
+         * [InterCodec.compensate]: iy = floor(dy / 2), fy = dy − 2·iy ∈ {0, 1}, the four clamped
+         * neighbours A, B, C, D and (A(2−fy)(2−fx) + B(2−fy)fx + C fy(2−fx) + D fy fx + 2) >> 2.
+         */
+        fun naiveCompensateHalfPel(ref: ByteArray, h: Int, w: Int, mv: IntArray): ByteArray {
+            val bx = (w + 15) / 16
+            val out = ByteArray(h * w * 3)
+            fun px(yy: Long, xx: Long, c: Int): Long {
+                val sy = minOf(maxOf(yy, 0L), h - 1L).toInt()
+                val sx = minOf(maxOf(xx, 0L), w - 1L).toInt()
+                return (ref[(sy * w + sx) * 3 + c].toLong() and 0xFF)
+            }
+            for (y in 0 until h) for (x in 0 until w) {
+                val b = (y / 16) * bx + x / 16
+                val dy = mv[2 * b].toLong()
+                val dx = mv[2 * b + 1].toLong()
+                val iy = Math.floorDiv(dy, 2L)
+                val ix = Math.floorDiv(dx, 2L)
+                val fy = dy - 2 * iy
+                val fx = dx - 2 * ix
+                check(fy in 0L..1L && fx in 0L..1L)
+                for (c in 0 until 3) {
+                    val a = px(y + iy, x + ix, c)
+                    val bb = px(y + iy, x + ix + 1, c)
+                    val cc = px(y + iy + 1, x + ix, c)
+                    val d = px(y + iy + 1, x + ix + 1, c)
+                    val sum = a * (2 - fy) * (2 - fx) + bb * (2 - fy) * fx + cc * fy * (2 - fx) + d * fy * fx + 2
+                    out[(y * w + x) * 3 + c] = (sum / 4).toByte()   // sum >= 2: / 4 is >> 2
+                }
+            }
+            return out
+        }
+
+        fun naivePrediction(ref: ByteArray, h: Int, w: Int, mv: IntArray, mode: Int): ByteArray =
+            if ((mode and InterCodec.HALF_PEL_BIT) != 0) naiveCompensateHalfPel(ref, h, w, mv) else naiveCompensate(ref, h, w, mv)
+
+        /** The Python `mv_from_deltas`: cumulative sum down column 0, then along each row. */
+        fun naiveFromDeltas(d: IntArray, by: Int, bx: Int): IntArray {
+            val mv = IntArray(d.size)
+            for (c in 0..1) {
+                var acc = 0
+                for (i in 0 until by) {
+                    acc += d[2 * (i * bx) + c]
+                    var row = acc
+                    mv[2 * (i * bx) + c] = row
+                    for (j in 1 until bx) { row += d[2 * (i * bx + j) + c]; mv[2 * (i * bx + j) + c] = row }
+                }
+            }
+            return mv
+        }
     }
 }
 
-/** Hostile variants of the golden inter stream's first mode-1 P-frame: each fails with its kind. */
+/**
+ * Hostile variants of the first mode-1 (whole-pixel) and the first mode-3 (half-pixel) golden
+ * P-frame: each fails with its kind.
+ */
 @RunWith(Parameterized::class)
-class InterCorruptStreamTest(private val name: String, private val why: String, private val kind: ErrorKind,
-                             private val edit: (EditableStream.Rec) -> Boolean) {
+class InterCorruptStreamTest(private val name: String, private val goldenMode: Int, private val why: String,
+                             private val kind: ErrorKind,
+                             private val edit: (EditableStream.Rec, Golden.FrameInfo) -> Boolean) {
+    private val target = InterGolden.RESIDUAL_MODES.single { it.mode == goldenMode }
+
     companion object {
         private val T get() = Golden.pkg.tables.numTables
 
@@ -109,46 +168,71 @@ class InterCorruptStreamTest(private val name: String, private val why: String, 
             for (i in 0 until 4) p[o + i] = (v ushr (8 * i)).toByte()
         }
         private fun mvLen(p: ByteArray) = EditableStream.le32(p, 2).toLong() and 0xFFFFFFFFL
+        private fun mode(r: EditableStream.Rec) = r.payload[0].toInt() and 0xFF
 
-        private class Case(val name: String, val why: String, val kind: ErrorKind, val edit: (EditableStream.Rec) -> Boolean)
-        private fun case(name: String, why: String, kind: ErrorKind, edit: (EditableStream.Rec) -> Boolean) = Case(name, why, kind, edit)
+        private class Case(val name: String, val why: String, val kind: ErrorKind,
+                           val edit: (EditableStream.Rec, Golden.FrameInfo) -> Boolean)
+        private fun case(name: String, why: String, kind: ErrorKind, edit: (EditableStream.Rec, Golden.FrameInfo) -> Boolean) =
+            Case(name, why, kind, edit)
 
         /**
          * name, a fragment of the expected message (the check that must fire), kind, and the edit
-         * of the P record (returns false when not expressible with this package: skipped).
+         * of the P record, given its golden frame (returns false when not expressible with this
+         * package or frame: skipped).
          */
         private val CASES: List<Case> = listOf(
-            case("inter_mode_2", "unknown inter mode", ErrorKind.CORRUPT_STREAM) { r -> r.payload[0] = 2; true },
-            case("inter_mode_255", "unknown inter mode", ErrorKind.CORRUPT_STREAM) { r -> r.payload[0] = 0xFF.toByte(); true },
-            case("mv_table_T", "motion table", ErrorKind.CORRUPT_STREAM) { r -> (T <= 255).also { if (it) r.payload[1] = T.toByte() } },
-            case("mv_table_255", "motion table", ErrorKind.CORRUPT_STREAM) { r -> (T <= 255).also { if (it) r.payload[1] = 0xFF.toByte() } },
-            case("mv_length_past_payload", "motion substream longer", ErrorKind.CORRUPT_STREAM) { r -> u32(r.payload, 2, r.payload.size - 6L + 1); true },
-            case("mv_length_huge", "motion substream longer", ErrorKind.CORRUPT_STREAM) { r -> u32(r.payload, 2, 0xFFFFFFFFL); true },
-            case("mv_length_short", "rANS", ErrorKind.CORRUPT_STREAM) { r -> u32(r.payload, 2, mvLen(r.payload) - 2); true },
-            case("mv_rans_state_zero", "rANS initial state", ErrorKind.CORRUPT_STREAM) { r -> u32(r.payload, 6 + 6, 0); true },
-            case("skip_frame_with_residual", "skip frame carries", ErrorKind.CORRUPT_STREAM) { r -> r.payload[0] = InterCodec.MODE_SKIP.toByte(); true },
-            case("skip_frame_one_extra_byte", "skip frame carries", ErrorKind.CORRUPT_STREAM) { r ->
-                r.payload[0] = InterCodec.MODE_SKIP.toByte()
+            case("inter_mode_4", "unknown inter mode 4", ErrorKind.CORRUPT_STREAM) { r, _ -> r.payload[0] = 4; true },
+            case("inter_mode_5", "unknown inter mode 5", ErrorKind.CORRUPT_STREAM) { r, _ -> r.payload[0] = 5; true },
+            case("inter_mode_7", "unknown inter mode 7", ErrorKind.CORRUPT_STREAM) { r, _ -> r.payload[0] = 7; true },
+            case("inter_mode_8", "unknown inter mode 8", ErrorKind.CORRUPT_STREAM) { r, _ -> r.payload[0] = 8; true },
+            case("inter_mode_255", "unknown inter mode 255", ErrorKind.CORRUPT_STREAM) { r, _ -> r.payload[0] = 0xFF.toByte(); true },
+            case("mv_table_T", "motion table", ErrorKind.CORRUPT_STREAM) { r, _ -> (T <= 255).also { if (it) r.payload[1] = T.toByte() } },
+            case("mv_table_255", "motion table", ErrorKind.CORRUPT_STREAM) { r, _ -> (T <= 255).also { if (it) r.payload[1] = 0xFF.toByte() } },
+            case("mv_length_past_payload", "motion substream longer", ErrorKind.CORRUPT_STREAM) { r, _ -> u32(r.payload, 2, r.payload.size - 6L + 1); true },
+            case("mv_length_huge", "motion substream longer", ErrorKind.CORRUPT_STREAM) { r, _ -> u32(r.payload, 2, 0xFFFFFFFFL); true },
+            case("mv_length_short", "rANS", ErrorKind.CORRUPT_STREAM) { r, _ -> u32(r.payload, 2, mvLen(r.payload) - 2); true },
+            case("mv_rans_state_zero", "rANS initial state", ErrorKind.CORRUPT_STREAM) { r, _ -> u32(r.payload, 6 + 6, 0); true },
+            // The residual bit cleared (mode 1 → 0, mode 3 → 2): the residual is left behind.
+            case("skip_frame_with_residual", "skip frame carries", ErrorKind.CORRUPT_STREAM) { r, _ ->
+                r.payload[0] = (mode(r) and InterCodec.RESIDUAL_BIT.inv()).toByte(); true
+            },
+            case("whole_pel_skip_with_residual", "skip frame carries", ErrorKind.CORRUPT_STREAM) { r, _ ->
+                r.payload[0] = InterCodec.MODE_SKIP.toByte(); true
+            },
+            case("half_pel_skip_with_residual", "skip frame carries", ErrorKind.CORRUPT_STREAM) { r, _ ->
+                r.payload[0] = InterCodec.MODE_HALF_PEL_SKIP.toByte(); true
+            },
+            case("skip_frame_one_extra_byte", "skip frame carries 1 residual bytes", ErrorKind.CORRUPT_STREAM) { r, _ ->
+                r.payload[0] = (mode(r) and InterCodec.RESIDUAL_BIT.inv()).toByte()
                 r.payload = r.payload.copyOf(6 + mvLen(r.payload).toInt() + 1); true
             },
-            case("inter_payload_5_bytes", "inter payload truncated", ErrorKind.CORRUPT_STREAM) { r -> r.payload = r.payload.copyOf(5); true },
-            case("inter_payload_empty", "inter payload truncated", ErrorKind.CORRUPT_STREAM) { r -> r.payload = ByteArray(0); true },
-            case("residual_truncated", "rANS", ErrorKind.CORRUPT_STREAM) { r -> r.payload = r.payload.copyOf(r.payload.size - 1); true },
-            case("p_quality_99", "quality level", ErrorKind.CORRUPT_STREAM) { r -> r.quality = 99; true },
-            case("p_picture_hash_wrong", "hash", ErrorKind.HASH_MISMATCH) { r -> r.md5[0] = (r.md5[0] + 1).toByte(); true },
+            // Vectors read in the other unit: a different prediction, so the picture hash fails
+            // (not expressible when every vector is zero: the prediction would not change).
+            case("half_pel_bit_flipped", "hash", ErrorKind.HASH_MISMATCH) { r, g ->
+                g.i32("mv.i32").any { it != 0 }.also { if (it) r.payload[0] = (mode(r) xor InterCodec.HALF_PEL_BIT).toByte() }
+            },
+            case("inter_payload_5_bytes", "inter payload truncated", ErrorKind.CORRUPT_STREAM) { r, _ -> r.payload = r.payload.copyOf(5); true },
+            case("inter_payload_empty", "inter payload truncated", ErrorKind.CORRUPT_STREAM) { r, _ -> r.payload = ByteArray(0); true },
+            case("residual_truncated", "rANS", ErrorKind.CORRUPT_STREAM) { r, _ -> r.payload = r.payload.copyOf(r.payload.size - 1); true },
+            case("p_quality_99", "quality level", ErrorKind.CORRUPT_STREAM) { r, _ -> r.quality = 99; true },
+            case("p_picture_hash_wrong", "hash", ErrorKind.HASH_MISMATCH) { r, _ -> r.md5[0] = (r.md5[0] + 1).toByte(); true },
         )
 
         @JvmStatic
         @Parameterized.Parameters(name = "{0}")
-        fun cases(): List<Array<Any>> = CASES.map { arrayOf(it.name, it.why, it.kind, it.edit) }
+        fun cases(): List<Array<Any>> = InterGolden.RESIDUAL_MODES.flatMap { t ->
+            CASES.map { arrayOf("${it.name} [$t]", t.mode, it.why, it.kind, it.edit) }
+        }
     }
 
     @Test
     fun failsWithKind() {
-        assumeTrue("no golden stream with a mode-1 P-frame", InterGolden.stream != null)
-        val es = InterGolden.edit()
-        val rec = es.records[InterGolden.pIndex]
-        assumeTrue("$name cannot be expressed with this package", edit(rec))
+        assumeTrue(target.missing, target.stream != null)
+        val es = target.edit()
+        val p = target.pIndex
+        val rec = es.records[p]
+        assertEquals("$name: golden mode", target.mode, mode(rec))
+        assumeTrue("$name cannot be expressed with this package / frame", edit(rec, target.stream!!.frames[p]))
         val data = es.bytes()
         var decoded = 0
         try {
@@ -157,16 +241,18 @@ class InterCorruptStreamTest(private val name: String, private val why: String, 
         } catch (e: MlvcException) {
             assertEquals("$name: ${e.message}", kind, e.kind)
             assertTrue("$name: '${e.message}' should mention '$why'", e.message!!.contains(why))
-            assertEquals("$name: frames before the edited P-frame decode", InterGolden.pIndex, decoded)
+            assertEquals("$name: frames before the edited P-frame decode", p, decoded)
         }
     }
 }
 
 class InterDecodingTest {
+    private val sizes = listOf(1 to 1, 1 to 40, 40 to 1, 2 to 2, 16 to 16, 37 to 53, 17 to 33, 40 to 72, 5 to 100)
+
     @Test
     fun compensateMatchesTheSpecFormula() {
         val rnd = java.util.Random(7)
-        for ((h, w) in listOf(1 to 1, 16 to 16, 37 to 53, 17 to 33, 40 to 72, 5 to 100)) {
+        for ((h, w) in sizes) {
             val by = (h + 15) / 16
             val bx = (w + 15) / 16
             val ref = ByteArray(h * w * 3).also { rnd.nextBytes(it) }
@@ -175,8 +261,84 @@ class InterDecodingTest {
                 if (range == Int.MAX_VALUE / 2) { mv[0] = Int.MIN_VALUE; mv[mv.size - 1] = Int.MAX_VALUE }
                 assertArrayEquals("${h}x$w range $range", InterGolden.naiveCompensate(ref, h, w, mv),
                     InterCodec.compensate(ref, h, w, mv))
+                assertArrayEquals("${h}x$w range $range: halfPel = false is the default",
+                    InterCodec.compensate(ref, h, w, mv), InterCodec.compensate(ref, h, w, mv, halfPel = false))
             }
             assertArrayEquals("zero motion copies", ref, InterCodec.compensate(ref, h, w, IntArray(2 * by * bx)))
+            assertArrayEquals("zero half-pel motion copies", ref, InterCodec.compensate(ref, h, w, IntArray(2 * by * bx), halfPel = true))
+        }
+    }
+
+    /** Half-pixel compensation vs the per-pixel §4b formula: odd, negative and far-outside vectors. */
+    @Test
+    fun halfPelCompensateMatchesTheSpecFormula() {
+        val rnd = java.util.Random(13)
+        val special = intArrayOf(-1, 1, -3, 3, -2, 2, 0, -31, 31, -33, 33, -201, 199,
+            Int.MIN_VALUE, Int.MIN_VALUE + 1, Int.MAX_VALUE, Int.MAX_VALUE - 1, -1_000_000_001, 1_000_000_001)
+        for ((h, w) in sizes) {
+            val by = (h + 15) / 16
+            val bx = (w + 15) / 16
+            val ref = ByteArray(h * w * 3).also { rnd.nextBytes(it) }
+            for (range in listOf(1, 3, 20, 300, Int.MAX_VALUE / 2, -1)) {
+                repeat(3) { rep ->
+                    val mv = IntArray(2 * by * bx) {
+                        when (range) {
+                            -1 -> special[rnd.nextInt(special.size)]
+                            else -> rnd.nextInt(2 * range + 1) - range
+                        }
+                    }
+                    // Negative odd vectors in both components, and the extremes, always present.
+                    mv[0] = -(2 * rnd.nextInt(range.coerceIn(1, 1000)) + 1)
+                    mv[1] = -(2 * rnd.nextInt(range.coerceIn(1, 1000)) + 1)
+                    if (range == Int.MAX_VALUE / 2) { mv[mv.size - 2] = Int.MIN_VALUE + 1; mv[mv.size - 1] = Int.MAX_VALUE }
+                    assertArrayEquals("${h}x$w range $range #$rep", InterGolden.naiveCompensateHalfPel(ref, h, w, mv),
+                        InterCodec.compensate(ref, h, w, mv, halfPel = true))
+                }
+            }
+            // Every block with the same vector, each of the 4 sub-pixel phases, across the edges.
+            for (dy in -5..5) for (dx in listOf(-2 * w - 1, -5, -4, -1, 0, 1, 2, 5, 2 * w + 1)) {
+                val mv = IntArray(2 * by * bx) { if (it % 2 == 0) dy else dx }
+                assertArrayEquals("${h}x$w ($dy, $dx)", InterGolden.naiveCompensateHalfPel(ref, h, w, mv),
+                    InterCodec.compensate(ref, h, w, mv, halfPel = true))
+            }
+        }
+    }
+
+    /** The formula by hand on a 2 × 2 picture: rounding, the floor of negative vectors, clamping. */
+    @Test
+    fun halfPelWorkedExample() {
+        // R = G = B; rows (0, 1) / (2, 4).
+        val ref = byteArrayOf(0, 0, 0, 1, 1, 1, 2, 2, 2, 4, 4, 4)
+        fun pred(dy: Int, dx: Int) = InterCodec.compensate(ref, 2, 2, intArrayOf(dy, dx), halfPel = true)
+            .filterIndexed { i, _ -> i % 3 == 0 }.map { it.toInt() }
+        assertEquals(listOf(0, 1, 2, 4), pred(0, 0))
+        // (1, 1): the average of the 2 × 2 neighbourhood, clamped at the bottom / right edge.
+        assertEquals(listOf((0 + 1 + 2 + 4 + 2) / 4, (1 + 1 + 4 + 4 + 2) / 4, (2 + 4 + 2 + 4 + 2) / 4, 4), pred(1, 1))
+        // (−1, −1): iy = ix = −1, fy = fx = 1: the neighbourhood up and left, clamped at the top / left.
+        assertEquals(listOf(0, (0 + 1 + 0 + 1 + 2) / 4, (0 + 0 + 2 + 2 + 2) / 4, (0 + 1 + 2 + 4 + 2) / 4), pred(-1, -1))
+        // (0, 1): horizontal half pixel, (2A + 2B + 2) >> 2.
+        assertEquals(listOf((2 * 0 + 2 * 1 + 2) / 4, 1, (2 * 2 + 2 * 4 + 2) / 4, 4), pred(0, 1))
+        // (−1, 0): vertical half pixel upwards.
+        assertEquals(listOf(0, 1, (2 * 0 + 2 * 2 + 2) / 4, (2 * 1 + 2 * 4 + 2) / 4), pred(-1, 0))
+        // (2, −2): even, the whole-pixel copy of (1, −1).
+        assertEquals(listOf(2, 2, 2, 2), pred(2, -2))
+    }
+
+    /** Even half-pixel vectors give exactly the whole-pixel compensation of mv / 2. */
+    @Test
+    fun evenHalfPelVectorsAreWholePixelCopies() {
+        val rnd = java.util.Random(17)
+        for ((h, w) in sizes) {
+            val by = (h + 15) / 16
+            val bx = (w + 15) / 16
+            val ref = ByteArray(h * w * 3).also { rnd.nextBytes(it) }
+            for (range in listOf(0, 1, 3, 20, 300, Int.MAX_VALUE / 2 - 1)) {
+                val whole = IntArray(2 * by * bx) { if (range == 0) 0 else rnd.nextInt(2 * range + 1) - range }
+                if (range > 1000) { whole[0] = Int.MIN_VALUE / 2; whole[whole.size - 1] = Int.MAX_VALUE / 2 }
+                val half = IntArray(whole.size) { 2 * whole[it] }
+                assertArrayEquals("${h}x$w range $range", InterCodec.compensate(ref, h, w, whole),
+                    InterCodec.compensate(ref, h, w, half, halfPel = true))
+            }
         }
     }
 
@@ -191,40 +353,98 @@ class InterDecodingTest {
         }
     }
 
-    /** The golden P-frame turned into a skip frame: picture = prediction, no network call. */
+    /**
+     * Every golden P-frame, recomputed from the decoded previous picture with the per-pixel §4b
+     * formulas of its mode (whole or half pixels) plus the recorded g_s residual (cropped), has
+     * the golden picture MD5.
+     */
     @Test
-    fun skipFrameIsThePrediction() {
-        val s = InterGolden.stream
-        assumeTrue("no golden stream with a mode-1 P-frame", s != null)
-        val p = InterGolden.pIndex
+    fun goldenPFramesFollowTheSpecFormulas() {
+        var checked = 0
+        for (s in Golden.streams) {
+            if (s.frames.none { it.type == "P" }) continue
+            val frames = Decoder(s.file.readBytes(), Golden.pkg, GoldenNetworkRunner(s.networkFrames)).decodeAll()
+            for (g in s.frames) {
+                if (g.type != "P") continue
+                val h = s.height
+                val w = s.width
+                val mode = g.mode!!
+                assertTrue("${s.name} frame ${g.index}: mode $mode in 0..3", mode in 0..3)
+                val pic = InterGolden.naivePrediction(frames[g.index - 1].rgb, h, w, g.i32("mv.i32"), mode)
+                assertEquals("${s.name} frame ${g.index}: parse path iff residual bit", (mode and InterCodec.RESIDUAL_BIT) != 0, g.hasParsePath)
+                if (g.hasParsePath) {
+                    val pw = g.yShape[2] * 16
+                    val img = g.i8("gs_image.i8")
+                    for (y in 0 until h) for (x in 0 until w) for (c in 0 until 3) {
+                        val i = (y * w + x) * 3 + c
+                        pic[i] = ((pic[i].toInt() and 0xFF) + img[(y * pw + x) * 3 + c]).coerceIn(0, 255).toByte()
+                    }
+                }
+                assertEquals("${s.name} frame ${g.index} (mode $mode) md5", g.md5, md5Hex(pic))
+                checked++
+            }
+        }
+        assumeTrue("no golden P-frames", checked > 0)
+    }
+
+    /** The golden half-pixel frames really interpolate: some vector component is odd. */
+    @Test
+    fun goldenHalfPelFramesHaveOddVectors() {
+        val hp = Golden.allFrames.filter { it.type == "P" && ((it.mode ?: 0) and InterCodec.HALF_PEL_BIT) != 0 }
+        assumeTrue("no golden half-pixel P-frames", hp.isNotEmpty())
+        assertTrue("an odd half-pixel vector component in ${hp.map { "${it.stream} f${it.index}" }}",
+            hp.any { f -> f.i32("mv.i32").any { (it and 1) != 0 } })
+    }
+
+    /** The golden P-frame turned into a skip frame: picture = prediction, no network call. */
+    private fun skipFrameIsThePrediction(target: InterGolden) {
+        val s = target.stream
+        assumeTrue(target.missing, s != null)
+        val p = target.pIndex
         val prev = Decoder(s!!.file.readBytes(), Golden.pkg, GoldenNetworkRunner(s.networkFrames)).decodeAll()[p - 1]
         val g = s.frames[p]
-        val pred = InterGolden.naiveCompensate(prev.rgb, s.height, s.width, g.i32("mv.i32"))
-        val es = InterGolden.edit().truncate(p + 1)
+        val skipMode = target.mode and InterCodec.RESIDUAL_BIT.inv()
+        val pred = InterGolden.naivePrediction(prev.rgb, s.height, s.width, g.i32("mv.i32"), skipMode)
+        val es = target.edit().truncate(p + 1)
         val r = es.records[p]
-        r.payload[0] = InterCodec.MODE_SKIP.toByte()
+        assertEquals(target.mode, r.payload[0].toInt() and 0xFF)
+        r.payload[0] = skipMode.toByte()
         r.payload = r.payload.copyOf(6 + EditableStream.le32(r.payload, 2))
         r.md5 = java.security.MessageDigest.getInstance("MD5").digest(pred)
         val runner = GoldenNetworkRunner(s.networkFrames.filter { it.index < p })
         val traced = HashSet<Int>()
+        val motions = HashMap<Int, MotionTrace>()
         val frames = Decoder(es.bytes(), Golden.pkg, runner).use { dec ->
             dec.parseObserver = { i, _ -> traced += i }
+            dec.motionObserver = { i, m -> motions[i] = m }
             dec.decodeAll()
         }
         assertEquals(p + 1, frames.size)
         assertEquals("network calls", 2 * s.networkFrames.count { it.index < p }, runner.calls)
         assertTrue("skip frame has no parse trace", p !in traced)
+        val m = motions.getValue(p)
+        assertEquals(skipMode, m.mode)
+        assertFalse(m.hasResidual)
+        assertEquals(target.halfPel, m.halfPel)
+        assertArrayEquals(g.i32("mv.i32"), m.motion)
         assertArrayEquals("skip picture = prediction", pred, frames[p].rgb)
         assertTrue(frames[p].verified)
         assertEquals("P", frames[p].frameType)
     }
 
-    /** Writing into a returned picture must not change the next P-frame's reference. */
+    /** Mode 1 → mode 0 (whole-pixel skip). */
     @Test
-    fun predictionUsesThePrivateReference() {
-        val s = InterGolden.stream
-        assumeTrue("no golden stream with a mode-1 P-frame", s != null)
-        val p = InterGolden.pIndex
+    fun skipFrameIsThePrediction() = skipFrameIsThePrediction(InterGolden.WHOLE_PEL)
+
+    /** Mode 3 → mode 2 (half-pixel skip): the interpolated prediction. */
+    @Test
+    fun halfPelSkipFrameIsThePrediction() = skipFrameIsThePrediction(InterGolden.HALF_PEL)
+
+    /** Writing into a returned picture must not change the next P-frame's reference. */
+    private fun predictionUsesThePrivateReference(target: InterGolden) {
+        val s = target.stream
+        assumeTrue(target.missing, s != null)
+        val p = target.pIndex
         val iter = Decoder(s!!.file.readBytes(), Golden.pkg, GoldenNetworkRunner(s.networkFrames)).iterator()
         var f = iter.next()
         while (f.index < p - 1) f = iter.next()
@@ -233,6 +453,12 @@ class InterDecodingTest {
         assertEquals(p, pf.index)
         assertTrue("P-frame verified after the caller overwrote its reference", pf.verified)
     }
+
+    @Test
+    fun predictionUsesThePrivateReference() = predictionUsesThePrivateReference(InterGolden.WHOLE_PEL)
+
+    @Test
+    fun halfPelPredictionUsesThePrivateReference() = predictionUsesThePrivateReference(InterGolden.HALF_PEL)
 
     /** A P-frame directly after the first I-frame, and one after another P-frame, both decode. */
     @Test
@@ -243,5 +469,16 @@ class InterDecodingTest {
         assertEquals(s.frames.map { it.type }, frames.map { it.frameType })
         assertTrue(frames.all { it.verified })
         assertNotEquals("the stream has P-frames", 0, frames.count { it.frameType == "P" })
+    }
+
+    /** The mode byte's bits and the compatibility names. */
+    @Test
+    fun modeConstants() {
+        assertEquals(1, InterCodec.RESIDUAL_BIT)
+        assertEquals(2, InterCodec.HALF_PEL_BIT)
+        assertEquals(0, InterCodec.MODE_SKIP)
+        assertEquals(1, InterCodec.MODE_RESIDUAL)
+        assertEquals(2, InterCodec.MODE_HALF_PEL_SKIP)
+        assertEquals(3, InterCodec.MODE_HALF_PEL_RESIDUAL)
     }
 }
