@@ -64,7 +64,8 @@ public final class Decoder {
     public let package: ModelPackage
     public let network: NetworkRunner
     /// Called after each intra payload's parse path, before g_s, with the frame index: every
-    /// I-frame and the residual of every mode-1 P-frame (conformance tooling and tests).
+    /// I-frame and the residual of every P-frame that has one (modes 1 and 3; conformance tooling
+    /// and tests).
     public var onParsed: ((Int, ParsedIntraFrame) -> Void)?
     /// Called after each P-frame's motion path (mode, motion table, decoded motion field), before
     /// its residual is parsed.
@@ -185,14 +186,15 @@ public final class Decoder {
                             rgb: rgb, md5: md5, expectedMD5: rec.pictureMD5, verified: ok)
     }
 
-    /// §4b: motion field, prediction from `ref`, then (mode 1) `clamp(pred + residual, 0, 255)`.
+    /// §4b: motion field, prediction from `ref` (whole or half pixels, mode bit 1), then (with a
+    /// residual, mode bit 0: modes 1 and 3) `clamp(pred + residual, 0, 255)`.
     private func decodeInter(_ rec: FrameRecord, index i: Int, reference ref: [UInt8], width w: Int,
                              height h: Int) throws -> [UInt8] {
         let (motion, residualPayload) = try inter.parse(payload: rec.payload, width: w, height: h)
         onParsedInter?(i, motion)
         let pred = MotionCompensation.compensate(reference: ref, width: w, height: h, motion: motion.motion,
-                                                 blocksX: motion.blocksX)
-        guard motion.mode == .residual else { return pred }
+                                                 blocksX: motion.blocksX, halfPel: motion.mode.halfPel)
+        guard motion.mode.hasResidual else { return pred }
         let parsed = try codec.parse(payload: residualPayload, width: w, height: h, quality: rec.quality)
         onParsed?(i, parsed)
         let residual = try codec.synthesiseSigned(parsed.yHat, width: w, height: h)

@@ -1,9 +1,21 @@
-/// Inter (P) frame coding mode (docs/bitstream.md §4b).
+/// Inter (P) frame coding mode (docs/bitstream.md §4b): the payload's mode byte is a bit field,
+/// bit 0 = a residual follows the motion substream (else skip: prediction only), bit 1 = the
+/// vectors are in half pixels (bilinear prediction, else whole pixels). Any other value is a
+/// corrupt stream ("unknown inter mode N").
 public enum InterMode: UInt8, Equatable {
-    /// Prediction only; nothing may follow the motion substream.
+    /// Whole-pixel prediction only; nothing may follow the motion substream.
     case skip = 0
-    /// Prediction + a residual coded as an intra payload (§3).
+    /// Whole-pixel prediction + a residual coded as an intra payload (§3).
     case residual = 1
+    /// Half-pixel prediction only; nothing may follow the motion substream.
+    case skipHalfPel = 2
+    /// Half-pixel prediction + a residual coded as an intra payload (§3).
+    case residualHalfPel = 3
+
+    /// Mode bit 0: a residual (intra payload) follows the motion substream.
+    public var hasResidual: Bool { rawValue & 1 != 0 }
+    /// Mode bit 1: vectors are in half pixels.
+    public var halfPel: Bool { rawValue & 2 != 0 }
 }
 
 /// Everything a P-frame's motion path produced (docs/bitstream.md §4b), before any residual.
@@ -14,7 +26,8 @@ public struct ParsedInterFrame: Equatable {
     /// Block grid: `BY = ceil(H/16)`, `BX = ceil(W/16)`.
     public let blocksY: Int
     public let blocksX: Int
-    /// Decoded motion field (vectors, not deltas), BY x BX x 2, per block (dy, dx), row-major.
+    /// Decoded motion field (vectors, not deltas), BY x BX x 2, per block (dy, dx), row-major; in
+    /// whole pixels, or in half pixels when `mode.halfPel`.
     public let motion: [Int32]
 }
 
@@ -47,24 +60,81 @@ public enum MotionCompensation {
         return mv
     }
 
-    /// Prediction: `pred[y, x] = ref[clamp(y + dy, 0, H-1), clamp(x + dx, 0, W-1)]` per channel,
-    /// (dy, dx) the vector of the 16 x 16 block holding (y, x). `ref` is H x W x 3 RGB bytes.
+    /// Prediction, per pixel (y, x) and channel, (dy, dx) the vector of the 16 x 16 block holding
+    /// (y, x); `ref` is H x W x 3 RGB bytes.
+    ///
+    /// Whole pixels (`halfPel == false`): `pred[y, x] = ref[clamp(y + dy, 0, H-1), clamp(x + dx, 0, W-1)]`.
+    ///
+    /// Half pixels (`halfPel == true`): with `iy = dy >> 1`, `fy = dy & 1`, `ix = dx >> 1`,
+    /// `fx = dx & 1` (floor / two's complement, also for negative vectors) and the clamped
+    /// neighbours `A = ref[y+iy, x+ix]`, `B = ref[y+iy, x+ix+1]`, `C = ref[y+iy+1, x+ix]`,
+    /// `D = ref[y+iy+1, x+ix+1]`:
+    /// `pred = (A(2-fy)(2-fx) + B(2-fy)fx + C fy(2-fx) + D fy fx + 2) >> 2`. Even vectors give the
+    /// whole-pixel copy of (dy/2, dx/2).
+    ///
+    /// Any Int32 vector is safe (no arithmetic can overflow): each block's vector is widened to
+    /// Int and clamped to just beyond the picture, which leaves every clamped coordinate, so the
+    /// prediction, unchanged.
     public static func compensate(reference ref: [UInt8], width w: Int, height h: Int,
-                                  motion mv: [Int32], blocksX bx: Int) -> [UInt8] {
+                                  motion mv: [Int32], blocksX bx: Int, halfPel: Bool = false) -> [UInt8] {
         precondition(ref.count == w * h * 3, "reference picture has \(ref.count) bytes for \(w) x \(h) x 3")
+        let by = (h + block - 1) / block
+        precondition(mv.count >= by * bx * 2 && bx * block >= w,
+                     "motion field: \(mv.count) values for \(by) x \(bx) x 2 blocks of a \(w) x \(h) picture")
         var pred = [UInt8](repeating: 0, count: w * h * 3)
+        if w == 0 || h == 0 { return pred }
+        // Beyond +-(size + 2) pixels (+-2 (size + 2) half pixels) every coordinate clamps to the
+        // same edge, so vectors are clamped to that range first: y + dy stays far from Int's limits.
+        let limY = h + 2, limX = w + 2
         ref.withUnsafeBufferPointer { src in
             pred.withUnsafeMutableBufferPointer { dst in
-                for y in 0..<h {
-                    let rowBlock = (y / block) * bx
-                    for x in 0..<w {
-                        let o = (rowBlock + x / block) * 2
-                        let sy = min(max(y + Int(mv[o]), 0), h - 1)
-                        let sx = min(max(x + Int(mv[o + 1]), 0), w - 1)
-                        let s = (sy * w + sx) * 3, t = (y * w + x) * 3
-                        dst[t] = src[s]
-                        dst[t + 1] = src[s + 1]
-                        dst[t + 2] = src[s + 2]
+                if !halfPel {
+                    for y in 0..<h {
+                        let rowBlock = (y / block) * bx
+                        let t0 = y * w * 3
+                        for j in 0..<bx {
+                            let x0 = j * block
+                            if x0 >= w { break }
+                            let x1 = min(x0 + block, w)
+                            let o = (rowBlock + j) * 2
+                            let dy = min(max(Int(mv[o]), -limY), limY)
+                            let dx = min(max(Int(mv[o + 1]), -limX), limX)
+                            let srow = min(max(y + dy, 0), h - 1) * w * 3
+                            for x in x0..<x1 {
+                                let s = srow + min(max(x + dx, 0), w - 1) * 3, t = t0 + x * 3
+                                dst[t] = src[s]
+                                dst[t + 1] = src[s + 1]
+                                dst[t + 2] = src[s + 2]
+                            }
+                        }
+                    }
+                } else {
+                    for y in 0..<h {
+                        let rowBlock = (y / block) * bx
+                        let t0 = y * w * 3
+                        for j in 0..<bx {
+                            let x0 = j * block
+                            if x0 >= w { break }
+                            let x1 = min(x0 + block, w)
+                            let o = (rowBlock + j) * 2
+                            let dy = min(max(Int(mv[o]), -2 * limY), 2 * limY)
+                            let dx = min(max(Int(mv[o + 1]), -2 * limX), 2 * limX)
+                            let iy = dy >> 1, fy = dy & 1, ix = dx >> 1, fx = dx & 1
+                            let ra = min(max(y + iy, 0), h - 1) * w * 3
+                            let rc = min(max(y + iy + 1, 0), h - 1) * w * 3
+                            let wa = (2 - fy) * (2 - fx), wb = (2 - fy) * fx
+                            let wc = fy * (2 - fx), wd = fy * fx
+                            for x in x0..<x1 {
+                                let ca = min(max(x + ix, 0), w - 1) * 3
+                                let cb = min(max(x + ix + 1, 0), w - 1) * 3
+                                let t = t0 + x * 3
+                                for c in 0..<3 {
+                                    let v = Int(src[ra + ca + c]) * wa + Int(src[ra + cb + c]) * wb
+                                        + Int(src[rc + ca + c]) * wc + Int(src[rc + cb + c]) * wd + 2
+                                    dst[t + c] = UInt8(truncatingIfNeeded: v >> 2)   // <= (4 * 255 + 2) >> 2 = 255
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -83,8 +153,8 @@ public enum MotionCompensation {
     }
 }
 
-/// Parses P-frame payloads (§4b): mode, motion table, motion substream. The residual (mode 1) is
-/// the remaining bytes, decoded by `IntraCodec` as an intra payload.
+/// Parses P-frame payloads (§4b): mode, motion table, motion substream. The residual (modes 1 and
+/// 3, `InterMode.hasResidual`) is the remaining bytes, decoded by `IntraCodec` as an intra payload.
 final class InterCodec {
     static let headerSize = 6      // u8 mode, u8 mv_table, u32 M
     let tables: CdfTables
@@ -93,9 +163,9 @@ final class InterCodec {
         self.tables = tables
     }
 
-    /// Returns the motion field and the residual payload (empty for a skip frame). Checks, in the
-    /// Python reference's order: header present, mode, table, motion length, motion substream,
-    /// no bytes after a skip frame.
+    /// Returns the motion field and the residual payload (empty for a skip frame, mode 0 or 2).
+    /// Checks, in the Python reference's order: header present, mode (0...3), table, motion
+    /// length, motion substream, no bytes after a skip frame (either skip mode).
     func parse(payload: ArraySlice<UInt8>, width: Int, height: Int) throws -> (ParsedInterFrame, ArraySlice<UInt8>) {
         guard payload.count >= InterCodec.headerSize else {
             throw MLVCError.corruptStream("inter payload truncated")
@@ -121,7 +191,7 @@ final class InterCodec {
         let deltas = k.map { $0 - r }
         let mv = MotionCompensation.vectors(fromDeltas: deltas, blocksY: by, blocksX: bx)
         let rest = payload[(m0 + mvlen)...]
-        if mode == .skip && !rest.isEmpty {
+        if !mode.hasResidual && !rest.isEmpty {
             throw MLVCError.corruptStream("skip frame carries \(rest.count) residual bytes")
         }
         return (ParsedInterFrame(mode: mode, mvTable: t, blocksY: by, blocksX: bx, motion: mv), rest)

@@ -1,5 +1,5 @@
 /// Everything an intra payload's parse path produced (docs/bitstream.md §4 steps 3-6): an intra
-/// frame, or the residual of a mode-1 P-frame (§4b).
+/// frame, or the residual of a mode-1 / mode-3 P-frame (§4b).
 public struct ParsedIntraFrame {
     /// Hyper-latent `z` (h_s input), 1 x PH/64 x PW/64 x Nz.
     public let zHat: Int8Tensor

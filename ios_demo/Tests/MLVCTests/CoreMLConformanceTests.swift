@@ -43,7 +43,7 @@ final class CoreMLConformanceTests: XCTestCase {
     func testApproximateSynthesisStillParsesEveryFrame() throws {
         // g_s on all compute units (GPU / Neural Engine): pictures may differ (and P-frames carry
         // their reference's error forward), symbols and motion fields may not: neither depends on
-        // a picture. onParsed sees every I-frame and every mode-1 P-frame residual.
+        // a picture. onParsed sees every I-frame and every P-frame residual (modes 1, 3).
         let package = try Golden.package()
         for s in try Golden.streams() {
             let runner = try CoreMLNetworkRunner(packageDirectory: networkDirectory(for: s, alignment: package.alignment),

@@ -59,7 +59,7 @@ final class GoldenDecodeTests: XCTestCase {
                     XCTAssertEqual(m.motion, want, "\(what): motion field differs from .mv.i32")
                     let ref = try XCTUnwrap(previous, what)
                     prediction = naivePrediction(ref, width: s.width, height: s.height, motion: want,
-                                                     blocksX: g.entry.mv_shape?[1] ?? 0)
+                                                 blocksX: g.entry.mv_shape?[1] ?? 0, halfPel: g.entry.halfPel)
                     checkedP += 1
                 } else {
                     XCTAssertNil(parsedInter[i], what)
@@ -75,7 +75,8 @@ final class GoldenDecodeTests: XCTestCase {
                     XCTAssertNil(parsed[i], "\(what): a skip frame has no residual")
                 }
                 // Every pixel, recomputed here from the recorded g_s output: I: image + 128;
-                // P: clamp(prediction + image, 0, 255) (skip: prediction).
+                // P: clamp(prediction + image, 0, 255) (skip: prediction), the prediction whole- or
+                // half-pixel as the mode says.
                 let pw = g.payload?.imageShape[2] ?? 0
                 var mismatches = 0
                 for r in 0..<s.height {

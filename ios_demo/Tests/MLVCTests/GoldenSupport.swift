@@ -21,16 +21,20 @@ enum Golden {
         let quality: Int
         let md5: String
         let payload_bytes: Int
-        /// Intra frames and mode-1 P-frames (their residual): latent / hyper-latent shapes.
+        /// Intra frames and P-frames with a residual (modes 1, 3): latent / hyper-latent shapes.
         let y_shape: [Int]?
         let z_shape: [Int]?
-        /// P-frames only: 0 skip / 1 residual, motion CDF table, motion field shape [BY, BX, 2].
+        /// P-frames only: mode (bit 0: residual, else skip; bit 1: vectors in half pixels, so
+        /// 0 / 1 whole-pixel skip / residual, 2 / 3 half-pixel), motion CDF table, motion field
+        /// shape [BY, BX, 2].
         let mode: Int?
         let mv_table: Int?
         let mv_shape: [Int]?
 
         /// Whether the frame carries an intra payload (an I-frame, or a P-frame's residual).
-        var hasIntraPayload: Bool { type == "I" || mode == 1 }
+        var hasIntraPayload: Bool { type == "I" || (mode ?? 0) & 1 != 0 }
+        /// P-frames: whether the vectors (and `.mv.i32`) are in half pixels (mode bit 1).
+        var halfPel: Bool { (mode ?? 0) & 2 != 0 }
     }
 
     struct StreamEntry: Decodable {
@@ -80,7 +84,7 @@ enum Golden {
     }
 
     /// The recorded parse-path intermediates and network outputs of one intra payload (an I-frame
-    /// or the residual of a mode-1 P-frame): `NAME.fK.{z,hs_mu,hs_sigma_index,y_hat,gs_image}.i8`,
+    /// or the residual of a mode-1 / mode-3 P-frame): `NAME.fK.{z,hs_mu,hs_sigma_index,y_hat,gs_image}.i8`,
     /// `NAME.fK.{table_index,y_symbols}.i32`.
     struct Payload {
         let name: String
@@ -109,9 +113,10 @@ enum Golden {
         let name: String
         let index: Int
         let entry: FrameEntry
-        /// nil for a skip (mode 0) P-frame.
+        /// nil for a skip (mode 0 or 2) P-frame.
         let payload: Payload?
-        /// P-frames: the decoded motion field `NAME.fK.mv.i32` (BY x BX x 2); nil for I-frames.
+        /// P-frames: the decoded motion field `NAME.fK.mv.i32` (BY x BX x 2; in half pixels for
+        /// modes 2 / 3); nil for I-frames.
         let motion: [Int32]?
 
         init(stream: StreamEntry, index: Int, alignment: Int) throws {
@@ -212,8 +217,11 @@ final class LookupNetworkRunner: NetworkRunner {
 }
 
 /// An independent, naive §4b prediction (per pixel, per channel), to check the decoder's:
-/// `ref[clamp(y + dy, 0, H-1), clamp(x + dx, 0, W-1)]` with the vector of 16 x 16 block (y/16, x/16).
-func naivePrediction(_ ref: [UInt8], width w: Int, height h: Int, motion: [Int32], blocksX bx: Int) -> [UInt8] {
+/// `ref[clamp(y + dy, 0, H-1), clamp(x + dx, 0, W-1)]` with the vector of 16 x 16 block (y/16, x/16);
+/// with `halfPel`, `naiveHalfPelPrediction`.
+func naivePrediction(_ ref: [UInt8], width w: Int, height h: Int, motion: [Int32], blocksX bx: Int,
+                     halfPel: Bool = false) -> [UInt8] {
+    if halfPel { return naiveHalfPelPrediction(ref, width: w, height: h, motion: motion, blocksX: bx) }
     var out = [UInt8](repeating: 0, count: ref.count)
     for y in 0..<h {
         for x in 0..<w {
@@ -224,6 +232,43 @@ func naivePrediction(_ ref: [UInt8], width w: Int, height h: Int, motion: [Int32
         }
     }
     return out
+}
+
+/// The §4b half-pixel formula, written out per pixel and channel straight from the spec (no
+/// vector clamping, 64-bit Int arithmetic): `iy = dy >> 1`, `fy = dy & 1` (and x), the four
+/// clamped neighbours A, B, C, D and `(A(2-fy)(2-fx) + B(2-fy)fx + C fy(2-fx) + D fy fx + 2) >> 2`.
+func naiveHalfPelPrediction(_ ref: [UInt8], width w: Int, height h: Int, motion: [Int32],
+                            blocksX bx: Int) -> [UInt8] {
+    func clamp(_ v: Int, _ hi: Int) -> Int { min(max(v, 0), hi) }
+    func px(_ y: Int, _ x: Int, _ ch: Int) -> Int { Int(ref[(clamp(y, h - 1) * w + clamp(x, w - 1)) * 3 + ch]) }
+    var out = [UInt8](repeating: 0, count: ref.count)
+    for y in 0..<h {
+        for x in 0..<w {
+            let b = ((y / 16) * bx + x / 16) * 2
+            let dy = Int(motion[b]), dx = Int(motion[b + 1])
+            let iy = dy >> 1, fy = dy & 1, ix = dx >> 1, fx = dx & 1
+            for ch in 0..<3 {
+                let a = px(y + iy, x + ix, ch), bb = px(y + iy, x + ix + 1, ch)
+                let c = px(y + iy + 1, x + ix, ch), d = px(y + iy + 1, x + ix + 1, ch)
+                let v = (a * (2 - fy) * (2 - fx) + bb * (2 - fy) * fx + c * fy * (2 - fx) + d * fy * fx + 2) >> 2
+                out[(y * w + x) * 3 + ch] = UInt8(v)
+            }
+        }
+    }
+    return out
+}
+
+/// Deterministic pseudo-random numbers (SplitMix64) for reproducible randomised tests.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }
 
 extension MLVCError {

@@ -3,8 +3,9 @@ import XCTest
 @testable import MLVC
 
 /// P-frames (docs/bitstream.md §4b): motion-vector prediction, block compensation with clamped
-/// coordinates, residual addition, and every inter corrupt-stream check, on streams derived from
-/// the first golden stream that has a mode-1 P-frame (found through `index.json`).
+/// coordinates (whole and half pixels), residual addition, and every inter corrupt-stream check, on
+/// streams derived from the first golden P-frame with a whole-pixel residual (mode 1) and the first
+/// with a half-pixel residual (mode 3), found through `index.json`.
 final class InterFrameTests: XCTestCase {
     // MARK: - arithmetic
 
@@ -53,6 +54,129 @@ final class InterFrameTests: XCTestCase {
                        [255, 0, 97, 0, 255])
     }
 
+    func testInterModeIsABitFieldOfFourModes() throws {
+        for v in 0...255 {
+            let m = InterMode(rawValue: UInt8(v))
+            if v < 4 {
+                let mode = try XCTUnwrap(m, "mode \(v)")
+                XCTAssertEqual(mode.hasResidual, v & 1 != 0, "mode \(v)")
+                XCTAssertEqual(mode.halfPel, v & 2 != 0, "mode \(v)")
+            } else {
+                XCTAssertNil(m, "mode \(v) must not exist")
+            }
+        }
+        XCTAssertEqual([InterMode.skip, .residual, .skipHalfPel, .residualHalfPel].map(\.rawValue), [0, 1, 2, 3])
+    }
+
+    func testHalfPelCompensationKnownAnswers() {
+        // 2 x 2 picture, one block. R: 10 20 / 31 45; G: 255 everywhere (the largest sum, 4 * 255 + 2,
+        // still gives 255); B: 0 1 / 0 0 (rounding: +2 before >> 2).
+        let ref: [UInt8] = [10, 255, 0, 20, 255, 1,
+                            31, 255, 0, 45, 255, 0]
+        func pred(_ dy: Int32, _ dx: Int32) -> [UInt8] {
+            MotionCompensation.compensate(reference: ref, width: 2, height: 2, motion: [dy, dx], blocksX: 1,
+                                          halfPel: true)
+        }
+        func channel(_ p: [UInt8], _ c: Int) -> [UInt8] { stride(from: c, to: p.count, by: 3).map { p[$0] } }
+        // (1, 1): iy = ix = 0, fy = fx = 1, the average of the four (clamped) neighbours.
+        XCTAssertEqual(channel(pred(1, 1), 0), [27, 33, 38, 45])   // (sum + 2) >> 2: 108, 132, 154, 182
+        XCTAssertEqual(channel(pred(1, 1), 1), [255, 255, 255, 255])
+        XCTAssertEqual(channel(pred(1, 1), 2), [0, 1, 0, 0])       // (1 + 2) >> 2, (1 + 1 + 2) >> 2
+        // (-1, -1): iy = ix = -1 (floor), fy = fx = 1.
+        XCTAssertEqual(channel(pred(-1, -1), 0), [10, 15, 21, 27])
+        // (0, 1): horizontal half pixel only, weights 2 / 2: (2A + 2B + 2) >> 2.
+        XCTAssertEqual(channel(pred(0, 1), 0), [15, 20, 38, 45])
+        XCTAssertEqual(channel(pred(0, 1), 2), [1, 1, 0, 0])
+        // (-1, 0): vertical only, rows y - 1 and y.
+        XCTAssertEqual(channel(pred(-1, 0), 0), [10, 20, 21, 33])
+        // Even vectors are whole-pixel copies: (2, -2) = whole (1, -1).
+        XCTAssertEqual(pred(2, -2), MotionCompensation.compensate(reference: ref, width: 2, height: 2,
+                                                                   motion: [1, -1], blocksX: 1))
+        XCTAssertEqual(channel(pred(2, -2), 0), [31, 31, 31, 31])
+    }
+
+    /// Random vectors: small ones (negative odd ones included), ones far outside the picture, and
+    /// the Int32 extremes.
+    private func randomVectors(count: Int, width w: Int, height h: Int, even: Bool,
+                               using rng: inout SplitMix64) -> [Int32] {
+        let edge = 2 * (max(w, h) + 2)
+        let special: [Int32] = [-1, -3, 1, 3, -5, Int32.min, Int32.max, Int32.min + 1, Int32.max - 1,
+                                Int32(edge), Int32(-edge), Int32(edge + 1), Int32(-edge - 1), Int32(edge - 1),
+                                Int32(-edge + 1), 1 << 30, -(1 << 30), 0x7FFF_0000, -0x7FFF_0001]
+        return (0..<count).map { _ -> Int32 in
+            var v: Int32
+            switch Int.random(in: 0..<10, using: &rng) {
+            case 0..<5: v = Int32.random(in: -9...9, using: &rng)
+            case 5..<7: v = Int32.random(in: Int32(-edge - 8)...Int32(edge + 8), using: &rng)
+            case 7: v = Int32.random(in: Int32.min...Int32.max, using: &rng)
+            default: v = special[Int.random(in: 0..<special.count, using: &rng)]
+            }
+            if even { v &= ~1 }
+            return v
+        }
+    }
+
+    private func randomPicture(width w: Int, height h: Int, using rng: inout SplitMix64) -> [UInt8] {
+        (0..<(w * h * 3)).map { _ in
+            // Mostly full range, sometimes the extremes (largest / smallest sums).
+            switch Int.random(in: 0..<8, using: &rng) {
+            case 0: return 0
+            case 1: return 255
+            default: return UInt8.random(in: 0...255, using: &rng)
+            }
+        }
+    }
+
+    private let testSizes = [(1, 1), (2, 3), (3, 2), (16, 16), (17, 16), (20, 18), (33, 17), (5, 37), (72, 40)]
+
+    func testHalfPelCompensationMatchesTheSpecFormula() {
+        var rng = SplitMix64(seed: 0x4D4C_5643_4850_454C)
+        var odd = 0, negativeOdd = 0, outside = 0
+        for (w, h) in testSizes {
+            let (by, bx) = MotionCompensation.blockGrid(width: w, height: h)
+            for trial in 0..<6 {
+                let ref = randomPicture(width: w, height: h, using: &rng)
+                var mv = randomVectors(count: by * bx * 2, width: w, height: h, even: false, using: &rng)
+                if trial == 0 { mv[0] = -1; mv[1] = -3 }          // negative odd in both components
+                for v in mv {
+                    if v & 1 != 0 { odd += 1; if v < 0 { negativeOdd += 1 } }
+                    if Int(v).magnitude > 2 * UInt(max(w, h)) { outside += 1 }
+                }
+                let got = MotionCompensation.compensate(reference: ref, width: w, height: h, motion: mv,
+                                                        blocksX: bx, halfPel: true)
+                let want = naiveHalfPelPrediction(ref, width: w, height: h, motion: mv, blocksX: bx)
+                XCTAssertEqual(got, want, "\(w) x \(h), trial \(trial), motion \(mv)")
+                // The whole-pixel path takes the same hostile vectors without trapping, too.
+                let whole = MotionCompensation.compensate(reference: ref, width: w, height: h, motion: mv,
+                                                          blocksX: bx)
+                XCTAssertEqual(whole, naivePrediction(ref, width: w, height: h, motion: mv, blocksX: bx),
+                               "whole pixels: \(w) x \(h), trial \(trial), motion \(mv)")
+            }
+        }
+        XCTAssertGreaterThan(negativeOdd, 20)
+        XCTAssertGreaterThan(odd, negativeOdd)
+        XCTAssertGreaterThan(outside, 20)
+    }
+
+    func testEvenHalfPelVectorsAreTheWholePixelCompensationOfHalfTheVector() {
+        var rng = SplitMix64(seed: 0x4556_454E)
+        for (w, h) in testSizes {
+            let (by, bx) = MotionCompensation.blockGrid(width: w, height: h)
+            for trial in 0..<4 {
+                let ref = randomPicture(width: w, height: h, using: &rng)
+                var mv = randomVectors(count: by * bx * 2, width: w, height: h, even: true, using: &rng)
+                if trial == 0 { mv[0] = Int32.min; mv[1] = Int32.max - 1 }
+                let half = mv.map { $0 / 2 }                     // exact: every value is even
+                let got = MotionCompensation.compensate(reference: ref, width: w, height: h, motion: mv,
+                                                        blocksX: bx, halfPel: true)
+                let whole = MotionCompensation.compensate(reference: ref, width: w, height: h, motion: half,
+                                                          blocksX: bx)
+                XCTAssertEqual(got, whole, "\(w) x \(h), trial \(trial), motion \(mv)")
+                XCTAssertEqual(whole, naivePrediction(ref, width: w, height: h, motion: half, blocksX: bx))
+            }
+        }
+    }
+
     // MARK: - streams
 
     struct InterCase {
@@ -60,8 +184,11 @@ final class InterFrameTests: XCTestCase {
         let stream: Golden.StreamEntry
         let frames: [Golden.Frame]
         let bytes: [UInt8]
-        /// Index of the first mode-1 P-frame.
+        /// Index of the P-frame the hostile streams edit (the first of its mode).
         let k: Int
+        /// Its mode (1: whole-pixel residual, 3: half-pixel residual).
+        var mode: Int { stream.frames[k].mode ?? -1 }
+        var halfPel: Bool { stream.frames[k].halfPel }
         var payloadStart: Int { Golden.recordOffset(stream, k) + Container.recordHeaderSize }
         var payload: [UInt8] { Array(bytes[payloadStart..<(payloadStart + stream.frames[k].payload_bytes)]) }
         var motionLength: Int { Int(readU32(bytes, payloadStart + 2)) }
@@ -91,33 +218,79 @@ final class InterFrameTests: XCTestCase {
         }
     }
 
-    func interCase() throws -> InterCase {
+    /// The first golden P-frame of `mode` (1 or 3, a frame with a residual), nil if none.
+    func interCase(mode: Int) throws -> InterCase? {
         let package = try Golden.package()
         for s in try Golden.streams() {
-            if let k = s.frames.firstIndex(where: { $0.type == "P" && $0.mode == 1 }) {
+            if let k = s.frames.firstIndex(where: { $0.type == "P" && $0.mode == mode }) {
                 return InterCase(package: package, stream: s,
                                  frames: try Golden.frames(of: s, alignment: package.alignment),
                                  bytes: try Golden.bytes(s.stream), k: k)
             }
         }
-        throw XCTSkip("no golden stream with a mode-1 P-frame")
+        return nil
+    }
+
+    /// The first golden P-frame with a half-pixel residual (mode 3).
+    func halfPelCase() throws -> InterCase {
+        guard let c = try interCase(mode: 3) else { throw XCTSkip("no golden stream with a mode-3 P-frame") }
+        return c
+    }
+
+    /// The first golden mode-1 and the first mode-3 P-frame (those that exist; skips when neither does).
+    func interCases() throws -> [InterCase] {
+        let cases = try [interCase(mode: 1), interCase(mode: 3)].compactMap { $0 }
+        if cases.isEmpty { throw XCTSkip("no golden stream with a mode-1 or mode-3 P-frame") }
+        return cases
+    }
+
+    /// Asserts a corrupt_stream error whose message contains `message` (the check that must trip).
+    func assertCorrupt(_ what: String, containing message: String, file: StaticString = #filePath,
+                       line: UInt = #line, _ body: () throws -> Void) {
+        do {
+            try body()
+            XCTFail("\(what): expected corrupt_stream, nothing thrown", file: file, line: line)
+        } catch let e as MLVCError {
+            XCTAssertEqual(e.code, "corrupt_stream", "\(what): \(e)", file: file, line: line)
+            XCTAssertTrue(e.message.contains(message), "\(what): \(e) lacks \"\(message)\"", file: file, line: line)
+        } catch {
+            XCTFail("\(what): expected MLVCError, got \(error)", file: file, line: line)
+        }
     }
 
     func testTheHelperRebuildsTheStreamUnchanged() throws {
-        let c = try interCase()
-        XCTAssertEqual(c.with(payload: c.payload), c.bytes)
-        XCTAssertEqual(try c.decode(c.bytes).count, c.stream.frames.count)
+        for c in try interCases() {
+            XCTAssertEqual(c.with(payload: c.payload), c.bytes, c.stream.name)
+            XCTAssertEqual(try c.decode(c.bytes).count, c.stream.frames.count, c.stream.name)
+        }
+    }
+
+    func testGoldenStreamsHaveWholeAndHalfPelResidualFrames() throws {
+        // The edited-stream tests below run on both kinds; the golden generator writes both.
+        let whole = try XCTUnwrap(try interCase(mode: 1), "no mode-1 P-frame in the golden files")
+        let half = try XCTUnwrap(try interCase(mode: 3), "no mode-3 P-frame in the golden files")
+        XCTAssertFalse(whole.halfPel)
+        XCTAssertTrue(half.halfPel)
+        // The half-pixel field really has odd (and negative odd) components.
+        let mv = try XCTUnwrap(half.frames[half.k].motion)
+        XCTAssertTrue(mv.contains { $0 & 1 != 0 && $0 < 0 }, "\(half.stream.name) frame \(half.k): \(mv)")
     }
 
     func testUnknownInterModeIsCorrupt() throws {
-        let c = try interCase()
-        for mode: UInt8 in [2, 0x80, 0xFF] {
-            assertThrowsKind("corrupt_stream", "mode \(mode)") { try c.decode(c.editing { $0[0] = mode }) }
+        for c in try interCases() {
+            for mode: UInt8 in [4, 5, 6, 7, 8, 0x80, 0xFF] {
+                assertCorrupt("\(c.stream.name): mode \(mode)", containing: "unknown inter mode \(mode)") {
+                    _ = try c.decode(c.editing { $0[0] = mode })
+                }
+            }
         }
     }
 
     func testMotionTableOutOfRangeIsCorrupt() throws {
-        let c = try interCase()
+        for c in try interCases() { try checkMotionTableOutOfRange(c) }
+    }
+
+    private func checkMotionTableOutOfRange(_ c: InterCase) throws {
         let t = c.package.tables.numTables
         for table in [t, 255] where table <= 255 {
             assertThrowsKind("corrupt_stream", "mv_table \(table)") {
@@ -131,7 +304,10 @@ final class InterFrameTests: XCTestCase {
     }
 
     func testMotionSubstreamLongerThanThePayloadIsCorrupt() throws {
-        let c = try interCase()
+        for c in try interCases() { checkMotionSubstreamLongerThanThePayload(c) }
+    }
+
+    private func checkMotionSubstreamLongerThanThePayload(_ c: InterCase) {
         let room = c.payload.count - InterCodec.headerSize
         for m in [UInt32(room + 1), 0x7FFF_FFFF, 0xFFFF_FFFF] {
             assertThrowsKind("corrupt_stream", "M = \(m)") {
@@ -146,7 +322,10 @@ final class InterFrameTests: XCTestCase {
     }
 
     func testTruncatedInterPayloadIsCorrupt() throws {
-        let c = try interCase()
+        for c in try interCases() { checkTruncatedInterPayload(c) }
+    }
+
+    private func checkTruncatedInterPayload(_ c: InterCase) {
         for n in [0, 1, 5, InterCodec.headerSize, InterCodec.headerSize + c.motionLength - 1] {
             assertThrowsKind("corrupt_stream", "payload of \(n) bytes") {
                 try c.decode(c.with(payload: Array(c.payload[0..<n])))
@@ -159,24 +338,51 @@ final class InterFrameTests: XCTestCase {
     }
 
     func testBytesAfterASkipFrameAreCorrupt() throws {
-        let c = try interCase()
-        // Mode 1 -> 0 leaves the residual after the motion substream.
-        assertThrowsKind("corrupt_stream", "skip with residual") { try c.decode(c.editing { $0[0] = 0 }) }
-        var p = Array(c.payload[0..<(InterCodec.headerSize + c.motionLength)])
-        p[0] = 0
-        p.append(0)
-        assertThrowsKind("corrupt_stream", "skip + 1 byte") { try c.decode(c.with(payload: p)) }
+        // Both skip modes (0 whole-pixel, 2 half-pixel), from both a mode-1 and a mode-3 frame:
+        // the residual left after the motion substream, or a single extra byte.
+        for c in try interCases() {
+            for skip: UInt8 in [0, 2] {
+                let what = "\(c.stream.name): mode \(c.mode) -> \(skip)"
+                assertCorrupt("\(what), residual left", containing: "skip frame carries") {
+                    _ = try c.decode(c.editing { $0[0] = skip })
+                }
+                var p = Array(c.payload[0..<(InterCodec.headerSize + c.motionLength)])
+                p[0] = skip
+                p.append(0)
+                assertCorrupt("\(what), skip + 1 byte", containing: "skip frame carries 1 residual bytes") {
+                    _ = try c.decode(c.with(payload: p))
+                }
+            }
+        }
+    }
+
+    func testHalfPelSkipFrameWithResidualBytesIsCorrupt() throws {
+        // The mode-3 golden frame relabelled 2 (half-pixel skip) keeps its residual: corrupt.
+        let c = try halfPelCase()
+        assertCorrupt("mode 3 -> 2", containing: "skip frame carries") {
+            _ = try c.decode(c.editing { $0[0] = 2 })
+        }
+        // Without the residual it is a valid half-pixel skip frame (fails only its hash).
+        let p = [2] + Array(c.payload[1..<(InterCodec.headerSize + c.motionLength)])
+        assertThrowsKind("hash_mismatch", "mode 2, no residual") { try c.decode(c.with(payload: p)) }
     }
 
     func testSkipFrameIsThePrediction() throws {
-        let c = try interCase()
+        // A mode-1 frame made a whole-pixel skip (0), a mode-3 frame a half-pixel skip (2).
+        for c in try interCases() { try checkSkipFrameIsThePrediction(c) }
+    }
+
+    private func checkSkipFrameIsThePrediction(_ c: InterCase) throws {
+        let skipMode = try XCTUnwrap(InterMode(rawValue: UInt8(c.mode & ~1)))
+        XCTAssertFalse(skipMode.hasResidual)
+        XCTAssertEqual(skipMode.halfPel, c.halfPel)
         var p = Array(c.payload[0..<(InterCodec.headerSize + c.motionLength)])
-        p[0] = 0
+        p[0] = skipMode.rawValue
         let previous = try c.decode(c.bytes)[c.k - 1].rgb
         let mv = try XCTUnwrap(c.frames[c.k].motion)
         let bx = try XCTUnwrap(c.stream.frames[c.k].mv_shape)[1]
-        let want = naivePrediction(previous, width: c.stream.width,
-                                                           height: c.stream.height, motion: mv, blocksX: bx)
+        let want = naivePrediction(previous, width: c.stream.width, height: c.stream.height, motion: mv,
+                                   blocksX: bx, halfPel: c.halfPel)
         // With the record's MD5 set to the prediction's, the skip frame verifies.
         let skip = c.with(payload: p, md5: MD5.hash(want))
         let decoder = try Decoder(data: Data(skip), package: c.package, network: LookupNetworkRunner(frames: c.frames))
@@ -189,7 +395,7 @@ final class InterFrameTests: XCTestCase {
         XCTAssertEqual(f.frameType, .inter)
         XCTAssertTrue(f.verified)
         XCTAssertEqual(f.rgb, want)
-        XCTAssertEqual(inter?.mode, .skip)
+        XCTAssertEqual(inter?.mode, skipMode)
         XCTAssertEqual(inter?.motion, mv)
         XCTAssertFalse(residualParsed, "a skip frame has no residual")
         // The record's original MD5 (of the coded picture) no longer matches: hash_mismatch when
@@ -203,10 +409,43 @@ final class InterFrameTests: XCTestCase {
         XCTAssertEqual(off[c.k].rgb, want)
     }
 
+    func testHalfPelBitSelectsThePrediction() throws {
+        // Toggling mode bit 1 (1 <-> 3) keeps the payload valid but reinterprets the vectors: the
+        // picture is then clamp(other prediction + the same residual, 0, 255), and fails its hash.
+        for c in try interCases() {
+            let toggled = UInt8(c.mode ^ 2)
+            let b = c.editing { $0[0] = toggled }
+            let previous = try c.decode(c.bytes)[c.k - 1].rgb
+            let mv = try XCTUnwrap(c.frames[c.k].motion)
+            let bx = try XCTUnwrap(c.stream.frames[c.k].mv_shape)[1]
+            let w = c.stream.width, h = c.stream.height
+            let pred = naivePrediction(previous, width: w, height: h, motion: mv, blocksX: bx, halfPel: !c.halfPel)
+            let payload = try XCTUnwrap(c.frames[c.k].payload)
+            let pw = payload.imageShape[2]
+            var residual = [Int8](repeating: 0, count: w * h * 3)
+            for y in 0..<h { for x in 0..<w { for ch in 0..<3 { residual[(y * w + x) * 3 + ch] = payload.image[(y * pw + x) * 3 + ch] } } }
+            let want = MotionCompensation.addResidual(pred, residual)
+            let decoder = try Decoder(data: Data(b), options: try DecoderOptions(verifyHashes: false),
+                                      package: c.package, network: LookupNetworkRunner(frames: c.frames))
+            var inter: ParsedInterFrame?
+            decoder.onParsedInter = { if $0 == c.k { inter = $1 } }
+            let frames = try decoder.decodeAll()
+            XCTAssertEqual(inter.map { Int($0.mode.rawValue) }, Int(toggled), c.stream.name)
+            XCTAssertEqual(frames[c.k].rgb, want, "\(c.stream.name): mode \(c.mode) -> \(toggled)")
+            if want != (try c.decode(c.bytes))[c.k].rgb {
+                XCTAssertFalse(frames[c.k].verified)
+                assertThrowsKind("hash_mismatch", "\(c.stream.name): mode \(c.mode) -> \(toggled)") { try c.decode(b) }
+            }
+        }
+    }
+
     func testPFrameReferenceIsThePreviousDecodedPictureEvenWhenItFailsItsHash() throws {
+        for c in try interCases() { try checkReferenceIsThePreviousDecodedPicture(c) }
+    }
+
+    private func checkReferenceIsThePreviousDecodedPicture(_ c: InterCase) throws {
         // A wrong MD5 on the frame before the P-frame: with verification off every picture is still
         // the one the encoder made (the reference is the decoded picture, not the hash).
-        let c = try interCase()
         var b = c.bytes
         let prev = Golden.recordOffset(c.stream, c.k - 1)
         b[prev + 8] ^= 0xFF
@@ -222,13 +461,14 @@ final class InterFrameTests: XCTestCase {
     }
 
     func testEveryTruncationOfAnInterStreamFailsCleanly() throws {
-        let c = try interCase()
-        for n in stride(from: 0, to: c.bytes.count, by: 7) {
-            do {
-                _ = try c.decode(Array(c.bytes[0..<n]))
-                XCTFail("prefix \(n) decoded")
-            } catch let e as MLVCError {
-                XCTAssertEqual(e.code, "corrupt_stream", "prefix \(n): \(e)")
+        for c in try interCases() {
+            for n in stride(from: 0, to: c.bytes.count, by: 7) {
+                do {
+                    _ = try c.decode(Array(c.bytes[0..<n]))
+                    XCTFail("\(c.stream.name): prefix \(n) decoded")
+                } catch let e as MLVCError {
+                    XCTAssertEqual(e.code, "corrupt_stream", "\(c.stream.name): prefix \(n): \(e)")
+                }
             }
         }
     }
