@@ -39,24 +39,40 @@ def compensate(ref: np.ndarray, mv: np.ndarray, half_pel: bool = False) -> np.nd
     int, in whole pixels, or with `half_pel` in half pixels: with iy = dy >> 1, fy = dy & 1 (and
     the same for x) the prediction is the integer bilinear average
     (A(2-fy)(2-fx) + B(2-fy)fx + C fy(2-fx) + D fy fx + 2) >> 2 of the four clamped neighbours
-    A = ref[y+iy, x+ix], B = ref[y+iy, x+ix+1], C = ref[y+iy+1, x+ix], D = ref[y+iy+1, x+ix+1]."""
+    A = ref[y+iy, x+ix], B = ref[y+iy, x+ix+1], C = ref[y+iy+1, x+ix], D = ref[y+iy+1, x+ix+1].
+    Works in strips of block rows so that the temporaries stay small (decoder memory budget)."""
+    h, w = ref.shape[:2]
+    out = np.empty_like(ref)
+    rows = max(1, (1 << 18) // max(1, w * BLOCK))          # ~256 K pixels per strip
+    for i0 in range(0, mv.shape[0], rows):
+        strip = mv[i0:i0 + rows]
+        y0 = i0 * BLOCK
+        out[y0:min(h, y0 + strip.shape[0] * BLOCK)] = _compensate_strip(ref, strip, y0, half_pel)
+    return out
+
+
+def _compensate_strip(ref: np.ndarray, mv: np.ndarray, y_first: int, half_pel: bool):
     h, w = ref.shape[:2]
     by, bx = mv.shape[:2]
     dy, dx = _per_pixel(mv, 0), _per_pixel(mv, 1)
-    ys = np.arange(by * BLOCK)[:, None]
+    ys = y_first + np.arange(by * BLOCK)[:, None]
     xs = np.arange(bx * BLOCK)[None, :]
+    n_rows = min(by * BLOCK, h - y_first)
     if not half_pel:
-        return ref[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)][:h, :w]
+        return ref[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)][:n_rows, :w]
     y0, x0 = ys + (dy >> 1), xs + (dx >> 1)
     fy, fx = (dy & 1).astype(np.int16), (dx & 1).astype(np.int16)
     if ref.ndim == 3:
         fy, fx = fy[..., None], fx[..., None]
     ya, yb = np.clip(y0, 0, h - 1), np.clip(y0 + 1, 0, h - 1)
     xa, xb = np.clip(x0, 0, w - 1), np.clip(x0 + 1, 0, w - 1)
-    r = ref.astype(np.int16)             # 4 * 255 + 2 fits int16
-    acc = (r[ya, xa] * ((2 - fy) * (2 - fx)) + r[ya, xb] * ((2 - fy) * fx)
-           + r[yb, xa] * (fy * (2 - fx)) + r[yb, xb] * (fy * fx) + 2) >> 2
-    return acc[:h, :w].astype(ref.dtype)
+    acc = ref[ya, xa].astype(np.int16) * ((2 - fy) * (2 - fx))   # 4 * 255 + 2 fits int16
+    acc += ref[ya, xb].astype(np.int16) * ((2 - fy) * fx)
+    acc += ref[yb, xa].astype(np.int16) * (fy * (2 - fx))
+    acc += ref[yb, xb].astype(np.int16) * (fy * fx)
+    acc += 2
+    acc >>= 2
+    return acc[:n_rows, :w].astype(ref.dtype)
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
