@@ -45,21 +45,22 @@ def compensate(ref: np.ndarray, mv: np.ndarray, half_pel: bool = False) -> np.nd
     out = np.empty_like(ref)
     rows = max(1, (1 << 18) // max(1, w * BLOCK))          # ~256 K pixels per strip
     for i0 in range(0, mv.shape[0], rows):
-        strip = mv[i0:i0 + rows]
         y0 = i0 * BLOCK
-        out[y0:min(h, y0 + strip.shape[0] * BLOCK)] = _compensate_strip(ref, strip, y0, half_pel)
+        y1 = min(h, (i0 + rows) * BLOCK)
+        out[y0:y1] = _predict_blocks(ref, mv[i0:i0 + rows], y0, half_pel)[:y1 - y0, :w]
     return out
 
 
-def _compensate_strip(ref: np.ndarray, mv: np.ndarray, y_first: int, half_pel: bool):
+def _predict_blocks(ref: np.ndarray, mv: np.ndarray, y_first: int, half_pel: bool):
+    """The prediction of whole blocks (rows y_first .., all by x bx blocks of `mv`, also the
+    rows and columns past the picture's edge), per compensate()'s rule."""
     h, w = ref.shape[:2]
     by, bx = mv.shape[:2]
     dy, dx = _per_pixel(mv, 0), _per_pixel(mv, 1)
     ys = y_first + np.arange(by * BLOCK)[:, None]
     xs = np.arange(bx * BLOCK)[None, :]
-    n_rows = min(by * BLOCK, h - y_first)
     if not half_pel:
-        return ref[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)][:n_rows, :w]
+        return ref[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)]
     y0, x0 = ys + (dy >> 1), xs + (dx >> 1)
     fy, fx = (dy & 1).astype(np.int16), (dx & 1).astype(np.int16)
     if ref.ndim == 3:
@@ -72,7 +73,7 @@ def _compensate_strip(ref: np.ndarray, mv: np.ndarray, y_first: int, half_pel: b
     acc += ref[yb, xb].astype(np.int16) * (fy * fx)
     acc += 2
     acc >>= 2
-    return acc[:n_rows, :w].astype(ref.dtype)
+    return acc.astype(ref.dtype)
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -92,6 +93,21 @@ def _offsets(radius: int) -> list[tuple[int, int]]:
                    for dx in range(-radius, radius + 1)), key=lambda v: (abs(v[0]) + abs(v[1]), v))
 
 
+def _keep_better(best: np.ndarray, mv: np.ndarray, cost: np.ndarray, cand) -> None:
+    """Per block, take candidate vector(s) `cand` where `cost` beats `best` (ties keep the
+    earlier candidate), in place."""
+    better = cost < best
+    best[better] = cost[better]
+    mv[better] = cand[better] if isinstance(cand, np.ndarray) else cand
+
+
+def _block_sads(c: np.ndarray, pred: np.ndarray, block: int = BLOCK) -> np.ndarray:
+    """Sum of absolute differences of every block x block block of two equal-size planes."""
+    ph, pw = c.shape
+    return (np.abs(c - pred).reshape(ph // block, block, pw // block, block)
+            .sum(axis=(1, 3), dtype=np.int64))
+
+
 def _full_search(c: np.ndarray, r: np.ndarray, block: int, search: int):
     """Exhaustive block matching of `c` against `r` (both already padded to whole blocks) over
     +-search; ties go to the smaller vector.  Returns (best cost, mv) per block."""
@@ -102,23 +118,9 @@ def _full_search(c: np.ndarray, r: np.ndarray, block: int, search: int):
     mv = np.zeros((by, bx, 2), np.int32)
     for dy, dx in _offsets(search):
         shifted = rp[search + dy:search + dy + ph, search + dx:search + dx + pw]
-        sad = np.abs(c - shifted).reshape(by, block, bx, block).sum(axis=(1, 3), dtype=np.int64)
-        sad = sad + MV_COST * (abs(dy) + abs(dx))
-        better = sad < best
-        best[better] = sad[better]
-        mv[better] = (dy, dx)
+        _keep_better(best, mv, _block_sads(c, shifted, block) + MV_COST * (abs(dy) + abs(dx)),
+                     (dy, dx))
     return best, mv
-
-
-def _block_sad(c: np.ndarray, ref: np.ndarray, mv: np.ndarray) -> np.ndarray:
-    """SAD of every 16x16 block of `c` (padded luma) against `ref` (unpadded luma) displaced by
-    that block's own vector, with the decoder's edge clamping (compensate())."""
-    h, w = ref.shape
-    by, bx = mv.shape[:2]
-    ys = np.arange(by * BLOCK)[:, None] + np.repeat(np.repeat(mv[:, :, 0], BLOCK, 0), BLOCK, 1)
-    xs = np.arange(bx * BLOCK)[None, :] + np.repeat(np.repeat(mv[:, :, 1], BLOCK, 0), BLOCK, 1)
-    pred = ref[np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1)]
-    return np.abs(c - pred).reshape(by, BLOCK, bx, BLOCK).sum(axis=(1, 3), dtype=np.int64)
 
 
 def estimate_motion(cur: np.ndarray, ref: np.ndarray, search: int = 32) -> np.ndarray:
@@ -145,10 +147,9 @@ def estimate_motion(cur: np.ndarray, ref: np.ndarray, search: int = 32) -> np.nd
     best, mv = _full_search(c, r, BLOCK, REFINE)
 
     def consider(cand):
-        cost = _block_sad(c, rl, cand) + MV_COST * np.abs(cand).sum(axis=2)
-        better = cost < best
-        best[better] = cost[better]
-        mv[better] = cand[better]
+        # prediction with the decoder's clamping, over the whole padded block grid
+        cost = _block_sads(c, _predict_blocks(rl, cand, 0, False)) + MV_COST * np.abs(cand).sum(2)
+        _keep_better(best, mv, cost, cand)
 
     for dy, dx in _offsets(COARSE // 2):
         consider(coarse + np.array((dy, dx), np.int32))
@@ -180,11 +181,8 @@ def refine_half_pel(cur: np.ndarray, ref: np.ndarray, mv: np.ndarray) -> np.ndar
         cand = centre + np.array((dy, dx), np.int32)
         pred = np.pad(compensate(rl, cand, half_pel=True), ((0, ph - h), (0, pw - w)),
                       mode="edge").astype(np.int32)
-        cost = np.abs(c - pred).reshape(by, BLOCK, bx, BLOCK).sum(axis=(1, 3), dtype=np.int64)
-        cost = cost + (MV_COST // 2) * np.abs(cand).sum(axis=2)
-        better = cost < best
-        best[better] = cost[better]
-        out[better] = cand[better]
+        _keep_better(best, out, _block_sads(c, pred) + (MV_COST // 2) * np.abs(cand).sum(axis=2),
+                     cand)
     return out
 
 
