@@ -88,17 +88,19 @@ public enum MotionCompensation {
         let limY = h + 2, limX = w + 2
         ref.withUnsafeBufferPointer { src in
             pred.withUnsafeMutableBufferPointer { dst in
-                if !halfPel {
-                    for y in 0..<h {
-                        let rowBlock = (y / block) * bx
-                        let t0 = y * w * 3
-                        for j in 0..<bx {
-                            let x0 = j * block
-                            if x0 >= w { break }
-                            let x1 = min(x0 + block, w)
-                            let o = (rowBlock + j) * 2
-                            let dy = min(max(Int(mv[o]), -limY), limY)
-                            let dx = min(max(Int(mv[o + 1]), -limX), limX)
+                // vectors in the field's unit (1: whole pixels, 2: half pixels)
+                let unit = halfPel ? 2 : 1
+                for y in 0..<h {
+                    let rowBlock = (y / block) * bx
+                    let t0 = y * w * 3
+                    for j in 0..<bx {
+                        let x0 = j * block
+                        if x0 >= w { break }
+                        let x1 = min(x0 + block, w)
+                        let o = (rowBlock + j) * 2
+                        let dy = min(max(Int(mv[o]), -unit * limY), unit * limY)
+                        let dx = min(max(Int(mv[o + 1]), -unit * limX), unit * limX)
+                        if !halfPel {
                             let srow = min(max(y + dy, 0), h - 1) * w * 3
                             for x in x0..<x1 {
                                 let s = srow + min(max(x + dx, 0), w - 1) * 3, t = t0 + x * 3
@@ -106,33 +108,21 @@ public enum MotionCompensation {
                                 dst[t + 1] = src[s + 1]
                                 dst[t + 2] = src[s + 2]
                             }
+                            continue
                         }
-                    }
-                } else {
-                    for y in 0..<h {
-                        let rowBlock = (y / block) * bx
-                        let t0 = y * w * 3
-                        for j in 0..<bx {
-                            let x0 = j * block
-                            if x0 >= w { break }
-                            let x1 = min(x0 + block, w)
-                            let o = (rowBlock + j) * 2
-                            let dy = min(max(Int(mv[o]), -2 * limY), 2 * limY)
-                            let dx = min(max(Int(mv[o + 1]), -2 * limX), 2 * limX)
-                            let iy = dy >> 1, fy = dy & 1, ix = dx >> 1, fx = dx & 1
-                            let ra = min(max(y + iy, 0), h - 1) * w * 3
-                            let rc = min(max(y + iy + 1, 0), h - 1) * w * 3
-                            let wa = (2 - fy) * (2 - fx), wb = (2 - fy) * fx
-                            let wc = fy * (2 - fx), wd = fy * fx
-                            for x in x0..<x1 {
-                                let ca = min(max(x + ix, 0), w - 1) * 3
-                                let cb = min(max(x + ix + 1, 0), w - 1) * 3
-                                let t = t0 + x * 3
-                                for c in 0..<3 {
-                                    let v = Int(src[ra + ca + c]) * wa + Int(src[ra + cb + c]) * wb
-                                        + Int(src[rc + ca + c]) * wc + Int(src[rc + cb + c]) * wd + 2
-                                    dst[t + c] = UInt8(truncatingIfNeeded: v >> 2)   // <= (4 * 255 + 2) >> 2 = 255
-                                }
+                        let iy = dy >> 1, fy = dy & 1, ix = dx >> 1, fx = dx & 1
+                        let ra = min(max(y + iy, 0), h - 1) * w * 3
+                        let rc = min(max(y + iy + 1, 0), h - 1) * w * 3
+                        let wa = (2 - fy) * (2 - fx), wb = (2 - fy) * fx
+                        let wc = fy * (2 - fx), wd = fy * fx
+                        for x in x0..<x1 {
+                            let ca = min(max(x + ix, 0), w - 1) * 3
+                            let cb = min(max(x + ix + 1, 0), w - 1) * 3
+                            let t = t0 + x * 3
+                            for c in 0..<3 {
+                                let v = Int(src[ra + ca + c]) * wa + Int(src[ra + cb + c]) * wb
+                                    + Int(src[rc + ca + c]) * wc + Int(src[rc + cb + c]) * wd + 2
+                                dst[t + c] = UInt8(truncatingIfNeeded: v >> 2)   // <= (4 * 255 + 2) >> 2 = 255
                             }
                         }
                     }
