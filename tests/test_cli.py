@@ -85,6 +85,7 @@ def test_import_does_not_pull_tensorflow_or_runtime():
 def test_export_tflite_writes_every_network(tmp_path):
     assert main(["export", "--format", "tflite", "-o", str(tmp_path / "out")]) == 0
     index = json.loads((tmp_path / "out" / "index.json").read_text())
-    assert set(index["networks"]) == {"g_a", "h_a", "h_s", "g_s"}
+    roles = {"g_a", "h_a", "h_s", "g_s"}
+    assert set(index["networks"]) == roles | {f"res_{r}" for r in roles}   # bundled: both sets
     for entry in index["networks"].values():
         assert (tmp_path / "out" / entry["file"]).read_bytes()[4:8] == b"TFL3"

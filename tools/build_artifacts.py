@@ -1,6 +1,7 @@
 """Rebuild every generated artifact from a training export, deterministically.
 
-    python tools/build_artifacts.py EXPORT_DIR     # trained model (mlvc_train/export_intra.py)
+    python tools/build_artifacts.py EXPORT_DIR [--residual RES_EXPORT_DIR]
+                                                   # trained model (mlvc_train/export_intra.py)
     python tools/build_artifacts.py --random       # random weights (plumbing only)
 
 Writes the bundled model package (sdk/mlvc/data/model), the conformance vectors
@@ -34,13 +35,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("export_dir", nargs="?", type=Path)
     ap.add_argument("--random", action="store_true")
+    ap.add_argument("--residual", type=Path,
+                    help="export of the P-frame residual model (the res_* networks)")
     ap.add_argument("--model-id", default="mlvc-intra-v1")
     a = ap.parse_args()
+    residual = None
     if a.random:
         graphs, codec = random_codec(n=32, m=48, nz=32)
         model_id = "mlvc-random"
     else:
         graphs, codec = load_export(a.export_dir)
+        residual = load_export(a.residual) if a.residual else None
         model_id = a.model_id
     pkg = ROOT / "sdk" / "mlvc" / "data" / "model"
     vec = ROOT / "sdk" / "mlvc" / "data" / "vectors"
@@ -48,7 +53,10 @@ def main() -> None:
     for d in (pkg, vec, gold):
         shutil.rmtree(d, ignore_errors=True)
     m = build_package(graphs, codec, pkg, model_id,
-                      "MLVC intra codec: mean-scale hyperprior, integer profile")
+                      "MLVC codec: mean-scale hyperprior (intra and P-frame residual), "
+                      "integer profile" if residual else
+                      "MLVC intra codec: mean-scale hyperprior, integer profile",
+                      residual=residual)
     make_vectors(vec, str(pkg))
     write_golden(gold, str(pkg))
     size = sum(p.stat().st_size for p in pkg.rglob("*") if p.is_file())

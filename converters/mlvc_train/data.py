@@ -139,3 +139,52 @@ def pad_to(img, mult):
     if (H, W) == (h, w):
         return img
     return np.pad(img, ((0, H - h), (0, W - w), (0, 0)), mode="edge")
+
+
+class ResidualData:
+    """Random crops of P-frame residuals, clip(current - prediction, -128, 127) + 128 as uint8
+    (the codec's int8 residual plus the intra input offset, so Codec.forward() sees the integer
+    input the residual networks get), from the pairs inter_data.py writes; horizontal flips."""
+
+    GROUPS = (("bikes", 0.40), ("carphone", 0.15), ("synthetic", 0.45))
+
+    def __init__(self, seed, crop, path):
+        self.crop = crop
+        self.rng = np.random.default_rng(seed)
+        with np.load(path) as z:
+            self.pairs = {n: residual_pixels(z[f"{n}_cur"], z[f"{n}_pred"])
+                          for n, _ in self.GROUPS}
+            self.heldout_items = [
+                (f"{n}{i}", residual_pixels(z[f"{n}_cur"][i], z[f"{n}_pred"][i]))
+                for n in ("heldout_bikes", "heldout_carphone") if f"{n}_cur" in z
+                for i in range(len(z[f"{n}_cur"]))]
+
+    def batch(self, b):
+        S, r = self.crop, self.rng
+        probs = np.array([p for _, p in self.GROUPS])
+        out = np.empty((b, S, S, 3), np.uint8)
+        for i in range(b):
+            g = self.pairs[self.GROUPS[int(r.choice(len(probs), p=probs / probs.sum()))][0]]
+            a = g[int(r.integers(len(g)))]
+            y0 = int(r.integers(0, a.shape[0] - S + 1))
+            x0 = int(r.integers(0, a.shape[1] - S + 1))
+            p = a[y0:y0 + S, x0:x0 + S]
+            out[i] = p[:, ::-1] if r.random() < 0.5 else p
+        return out
+
+    def heldout(self, full=True):
+        """Residual pictures of held-out frames; full=False: one bikes and one carphone pair."""
+        if full:
+            return self.heldout_items
+        by = {n.rstrip("0123456789"): (n, a) for n, a in reversed(self.heldout_items)}
+        return [v for k, v in sorted(by.items())]
+
+    def get_state(self):
+        return self.rng.bit_generator.state
+
+    def set_state(self, st):
+        self.rng.bit_generator.state = st
+
+
+def residual_pixels(cur, pred):
+    return (np.clip(cur.astype(np.int16) - pred, -128, 127) + 128).astype(np.uint8)

@@ -52,6 +52,11 @@ def parse():
                    help="fraction of the run spent pre-training the float twin before QAT")
     p.add_argument("--warmup", type=int, default=200,
                    help="LR warm-up steps (from the start of this run, resumes included)")
+    p.add_argument("--residual", default=None, metavar="PAIRS.npz",
+                   help="train the P-frame residual networks on inter_data.py's pairs")
+    p.add_argument("--init", default=None, metavar="RUN_DIR",
+                   help="start from another run's latest checkpoint (weights, Adam moments, "
+                        "step, exponents); the LR schedule is planned as with --replan")
     p.add_argument("--recalibrate", action="store_true",
                    help="on --resume in QAT: EMA-calibrate the activation exponents again (>= "
                         "MIN_CALIB_STEPS steps, until --freeze-frac) before freezing them")
@@ -88,7 +93,7 @@ def main():
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import intra_model as im
-    from data import TrainData, heldout, pad_to
+    from data import ResidualData, TrainData, heldout, pad_to
 
     tf.random.set_seed(args.seed)
     np.random.seed(args.seed)
@@ -100,7 +105,8 @@ def main():
     model, tvars, adam_m, adam_v = ts.model, ts.tvars, ts.adam_m, ts.adam_v
     step, total_steps, calib, qat_on, noise = ts.step, ts.total_steps, ts.calib, ts.qat_on, ts.noise
     ckpt, mgr = ts.ckpt, ts.mgr
-    data = TrainData(args.seed, args.crop)
+    data = (ResidualData(args.seed, args.crop, args.residual) if args.residual
+            else TrainData(args.seed, args.crop))
     state_path = os.path.join(args.out, "state.json")
     elapsed0 = 0.0
     if args.resume and mgr.latest_checkpoint:
@@ -111,6 +117,14 @@ def main():
         print("resumed", mgr.latest_checkpoint, "step", int(step.numpy()), flush=True)
         if args.replan:
             total_steps.assign(0)
+    elif args.init:
+        src = tf.train.latest_checkpoint(os.path.join(args.init, "ckpt"))
+        if not src:
+            raise SystemExit(f"--init: no checkpoint in {args.init}/ckpt")
+        ckpt.restore(src).assert_existing_objects_matched()
+        total_steps.assign(0)
+        args.replan = True
+        print("initialised from", src, "step", int(step.numpy()), flush=True)
     log = open(os.path.join(args.out, "train.log"), "a")
 
     def logj(d):
@@ -187,7 +201,7 @@ def main():
         return res
 
     calib_step = [0]
-    if args.resume and args.recalibrate and int(qat_on.numpy()):
+    if (args.resume or args.init) and args.recalibrate and int(qat_on.numpy()):
         calib_step[0] = int(step.numpy())
         calib.assign(1)
         logj({"event": "recalibrate", "step": calib_step[0]})
@@ -204,7 +218,7 @@ def main():
     if int(step.numpy()) == 0 and int(qat_on.numpy()):
         calibrate()
 
-    hold = heldout(full=False)
+    hold = data.heldout(full=False) if args.residual else heldout(full=False)
     budget = args.minutes * 60.0
     t_start = time.time()
     last_ckpt = t_start

@@ -79,6 +79,13 @@ def _exact_parse_backend(chosen: BackendSpec) -> BackendSpec:
     return chosen if chosen.exact else resolve(None)
 
 
+def _residual_codec(intra: IntraCodec) -> IntraCodec | None:
+    """The P-frame residual codec: the package's residual networks on the same backends."""
+    if not intra.package.has_residual:
+        return None
+    return IntraCodec(intra.package, intra.backend, intra.parse_backend, networks="residual")
+
+
 class Encoder:
     """Encodes RGB pictures (H x W x 3 uint8) into an MLVC stream."""
 
@@ -94,7 +101,8 @@ class Encoder:
         if self.options.quality not in levels:
             raise InvalidArgumentError(f"quality {self.options.quality} not in 1..{max(levels)}")
         self.codec = IntraCodec(self.package, self.backend, self.backend)
-        self.inter = InterCodec(self.codec, rd_levels=self.options.inter_rd_levels)
+        self.inter = InterCodec(self.codec, _residual_codec(self.codec),
+                                rd_levels=self.options.inter_rd_levels)
 
     def _check_picture(self, rgb: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
         rgb = np.asarray(rgb)
@@ -175,7 +183,7 @@ class Decoder:
                                    f"exceeds the package's {m.max_width}x{m.max_height}")
         self.backend = resolve(self.options.backend)
         self.codec = IntraCodec(self.package, self.backend, _exact_parse_backend(self.backend))
-        self.inter = InterCodec(self.codec)
+        self.inter = InterCodec(self.codec, _residual_codec(self.codec))
 
     @classmethod
     def open(cls, path: str | Path, options: DecoderOptions | None = None, **kwargs) -> "Decoder":

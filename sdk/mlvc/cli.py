@@ -231,7 +231,7 @@ def cmd_export(args) -> int:
         ph, pw = -(-args.height // a) * a, -(-args.width // a) * a
         grid = {"g_a": 1, "h_a": 16, "g_s": 16, "h_s": 64}
         for role, g in pkg.graphs.items():
-            h, w = ph // grid[role], pw // grid[role]
+            h, w = ph // grid[role.removeprefix("res_")], pw // grid[role.removeprefix("res_")]
             export_graph(g, out / f"{role}.mlpackage", height=h, width=w)
             index["networks"][role] = {"file": f"{role}.mlpackage", "inputs": g.inputs,
                                        "outputs": g.outputs, "input_hw": [h, w],

@@ -1,5 +1,6 @@
 """Inter (P) frames: block motion compensation from the previous decoded picture, and the
-motion-compensated residual coded with the intra networks (docs/bitstream.md §4b).
+motion-compensated residual coded with the package's residual networks (or, in a package
+without them, the intra networks; docs/bitstream.md §4b).
 
 Motion vectors are integers in whole or half pixels; compensation is an integer copy or an
 integer bilinear average with edge clamping, so the prediction is identical on every decoder;
@@ -238,9 +239,10 @@ class InterCodec:
     requested level or up to `rd_levels - 1` coarser ones.  The frame record carries the chosen
     level, so every decoder already follows the choice: it is the encoder's alone."""
 
-    def __init__(self, intra: IntraCodec, search: int = 32, rd_levels: int = 2,
-                 half_pel: bool = True):
+    def __init__(self, intra: IntraCodec, residual: IntraCodec | None = None, search: int = 32,
+                 rd_levels: int = 2, half_pel: bool = True):
         self.intra = intra
+        self.residual = residual or intra    # the hyperprior codec of the residual
         self.tables = intra.package.tables
         self.search = search
         self.rd_levels = rd_levels
@@ -270,7 +272,7 @@ class InterCodec:
         if self.mode_policy == "skip":
             return skip
         resid = np.clip(rgb.astype(np.int16) - pred, -128, 127).astype(np.int8)
-        y = self.intra.analyse(resid)
+        y = self.residual.analyse(resid)
         lam = self.lambdas.get(level)
         if self.mode_policy == "residual" or lam is None:
             cand = [level]
@@ -279,7 +281,7 @@ class InterCodec:
                     if v <= level][:max(1, self.rd_levels)]
         options = []
         for lv in cand:
-            payload_res, rec_res, _, _ = self.intra.encode_signed(resid, lv, y)
+            payload_res, rec_res, _, _ = self.residual.encode_signed(resid, lv, y)
             coded = np.clip(pred.astype(np.int16) + rec_res, 0, 255).astype(np.uint8)
             options.append(CodedInter(head(hp | RESIDUAL_BIT) + payload_res, coded,
                                       hp | RESIDUAL_BIT, lv))
@@ -314,5 +316,5 @@ class InterCodec:
             if len(rest):
                 raise CorruptStreamError("skip frame carries residual bytes")
             return pred
-        res = self.intra.decode_signed(bytes(rest), h, w, level)
+        res = self.residual.decode_signed(bytes(rest), h, w, level)
         return np.clip(pred.astype(np.int16) + res, 0, 255).astype(np.uint8)

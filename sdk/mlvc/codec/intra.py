@@ -56,9 +56,17 @@ class CodedFrame:
 
 
 class IntraCodec:
-    """Encodes and decodes single pictures with one package and one pair of backends."""
+    """Encodes and decodes single pictures with one package and one pair of backends.
 
-    def __init__(self, package: ModelPackage, backend: BackendSpec, parse: BackendSpec):
+    `networks="residual"` codes P-frame residuals with the package's residual networks (res_*)
+    and their z tables: the same hyperprior and the same parse path, other weights."""
+
+    def __init__(self, package: ModelPackage, backend: BackendSpec, parse: BackendSpec,
+                 networks: str = "intra"):
+        if networks not in ("intra", "residual"):
+            raise ValueError(f"networks must be 'intra' or 'residual', not {networks!r}")
+        if networks == "residual" and not package.has_residual:
+            raise InvalidArgumentError("this model package has no residual networks")
         if not parse.exact:
             raise InvalidArgumentError(f"parse backend {parse.name!r} is not exact")
         self.package = package
@@ -66,12 +74,16 @@ class IntraCodec:
         self.backend = backend            # g_a, h_a (encoder) and g_s
         self.parse_backend = parse        # h_s: decides symbols, always exact
         self._nets: dict[str, Network] = {}
-        self._ztab = np.asarray(self.m.z_table_index, np.int64)
+        self._prefix = "res_" if networks == "residual" else ""
+        self._ztab = np.asarray(self.m.res_z_table_index if self._prefix else
+                                self.m.z_table_index, np.int64)
 
     def _net(self, role: str) -> Network:
+        """The network of `role` (g_a, h_a, h_s, g_s) in this codec's set."""
         if role not in self._nets:
             spec = self.parse_backend if role == "h_s" else self.backend
-            self._nets[role] = spec.load(self.package.graphs[role], self.package.tflite[role])
+            key = self._prefix + role
+            self._nets[role] = spec.load(self.package.graphs[key], self.package.tflite[key])
         return self._nets[role]
 
     # -- shared parse-path arithmetic --------------------------------------------------------

@@ -5,8 +5,9 @@
 The ports cannot run TFLite or Core ML on this machine, so their tests replace the two network
 calls with these files: they check that the port asks h_s about exactly the `z` written here and
 g_s about exactly this `y_hat`, then use the recorded outputs.  P-frames also record `mode`,
-`mv_table` and the decoded motion field (`.mv.i32`, BY x BX x 2); their residual (mode 1) has the
-same files as an intra frame.  Everything else (container,
+`mv_table` and the decoded motion field (`.mv.i32`, BY x BX x 2); their residual (mode bit 0) has
+the same files as an intra frame, made with the residual networks (res_h_s, res_g_s and
+`res_z_table_index`) when the package has them (package.json `residual_networks`).  Everything else (container,
 rANS, tables, parse path, cropping, MD5) is the port's own.  Raw arrays are little-endian.
 """
 from __future__ import annotations
@@ -64,6 +65,7 @@ def write_golden(out: Path, package_dir: str | None = None) -> None:
         "latent_channels": m.latent_channels, "hyper_channels": m.hyper_channels,
         "num_tables": m.tables.num_tables, "tables_per_octave": m.tables.tables_per_octave,
         "z_table_index": m.z_table_index, "tables_sha256": m.tables.sha256,
+        "residual_networks": m.has_residual, "res_z_table_index": m.res_z_table_index,
         "max_width": m.max_width, "max_height": m.max_height}, indent=1))
     index = []
     for k, (name, w, h, n, q, gop) in enumerate(CLIPS):
@@ -92,8 +94,8 @@ def write_golden(out: Path, package_dir: str | None = None) -> None:
                 entry.update(mode=mode, mv_table=table, mv_shape=[by, bx, 2])
                 picture = compensate(ref, mv, bool(mode & HALF_PEL_BIT))
                 if mode & RESIDUAL_BIT:
-                    r = _intra_files(enc.codec, rec.payload[6 + mvlen:], w, h, rec.quality, out,
-                                     pre, entry)
+                    r = _intra_files(enc.inter.residual, rec.payload[6 + mvlen:], w, h,
+                                     rec.quality, out, pre, entry)
                     picture = np.clip(picture.astype(np.int16) + r, 0, 255).astype(np.uint8)
             assert hashlib.md5(picture.tobytes()).digest() == rec.picture_md5
             ref = picture

@@ -12,7 +12,7 @@ import numpy as np
 from ..entropy.tables import CdfTables
 from ..errors import ModelError
 from ..intops.graph import Graph
-from .manifest import ROLES, Manifest, read_manifest
+from .manifest import Manifest, read_manifest
 
 
 class ModelPackage:
@@ -29,6 +29,11 @@ class ModelPackage:
     @property
     def model_id(self) -> str:
         return self.manifest.model_id
+
+    @property
+    def has_residual(self) -> bool:
+        """Whether P-frame residuals have their own networks (res_*) in this package."""
+        return self.manifest.has_residual
 
     @property
     def levels(self) -> list[int]:
@@ -54,7 +59,7 @@ class ModelPackage:
             return data
 
         graphs, tflite = {}, {}
-        for role in ROLES:
+        for role in manifest.roles:
             entry = manifest.networks[role]
             graphs[role] = Graph.from_bytes(read_checked(entry.graph, entry.graph_sha256))
             tflite[role] = read_checked(entry.tflite, entry.tflite_sha256)
@@ -69,9 +74,11 @@ class ModelPackage:
             raise ModelError("CDF tables do not match the manifest's hash")
         if tables.num_tables != manifest.tables.num_tables:
             raise ModelError("CDF table count does not match the manifest")
-        if len(manifest.z_table_index) != manifest.hyper_channels or any(
-                not 0 <= t < tables.num_tables for t in manifest.z_table_index):
-            raise ModelError("z_table_index must name one valid table per hyper channel")
+        for name in ("z_table_index", "res_z_table_index"):
+            zt = getattr(manifest, name)
+            if zt is not None and (len(zt) != manifest.hyper_channels or any(
+                    not 0 <= t < tables.num_tables for t in zt)):
+                raise ModelError(f"{name} must name one valid table per hyper channel")
         return cls(root, manifest, graphs, tflite, tables)
 
 

@@ -2,7 +2,8 @@
 
     manifest.json            format, model id, quality levels, entropy-model constants, hashes
     networks/NAME.graph.npz  the integer network (NumPy reference weights)   NAME in ROLES
-    networks/NAME.tflite     the same network as a fully integer TFLite model
+    networks/NAME.tflite     the same network as a fully integer TFLite model  (and, optionally,
+                             in RESIDUAL_ROLES: the P-frame residual networks)
     tables.npz               frozen integer CDF tables
 
 `content_hash` is the SHA-256 of the canonical manifest without that field; since the manifest
@@ -14,13 +15,17 @@ import hashlib
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 from ..errors import ModelError
 
 FORMAT = "mlvc-model-package"
 FORMAT_VERSION = 1
 ROLES = ("g_a", "h_a", "h_s", "g_s")
+# Optional second set with the same structure, trained on motion-compensated residuals: when a
+# package has it, P-frame residuals are coded with it (docs/bitstream.md §4b).
+RESIDUAL_ROLES = tuple(f"res_{r}" for r in ROLES)
 
 
 class Level(BaseModel):
@@ -61,6 +66,7 @@ class Manifest(BaseModel):
     max_width: int = Field(ge=16, le=16384)
     max_height: int = Field(ge=16, le=16384)
     z_table_index: list[int]
+    res_z_table_index: list[int] | None = None
     networks: dict[str, NetworkEntry]
     tables: TablesEntry
     training: dict = Field(default_factory=dict)
@@ -86,7 +92,28 @@ class Manifest(BaseModel):
         missing = [r for r in ROLES if r not in v]
         if missing:
             raise ValueError(f"networks missing: {missing}")
+        res = [r for r in RESIDUAL_ROLES if r in v]
+        if res and len(res) != len(RESIDUAL_ROLES):
+            raise ValueError(f"residual networks incomplete: {res}")
+        unknown = sorted(set(v) - set(ROLES) - set(RESIDUAL_ROLES))
+        if unknown:
+            raise ValueError(f"unknown networks: {unknown}")
         return v
+
+    @model_validator(mode="after")
+    def _residual_tables(self) -> "Manifest":
+        if self.has_residual != (self.res_z_table_index is not None):
+            raise ValueError("res_z_table_index must be given exactly when the package has "
+                             "residual networks")
+        return self
+
+    @property
+    def has_residual(self) -> bool:
+        return RESIDUAL_ROLES[0] in self.networks
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return ROLES + (RESIDUAL_ROLES if self.has_residual else ())
 
     def level(self, level: int) -> Level:
         for lv in self.levels:
@@ -97,6 +124,8 @@ class Manifest(BaseModel):
     def canonical_json(self) -> bytes:
         d = self.model_dump()
         d.pop("content_hash")
+        if d["res_z_table_index"] is None:      # packages without residual networks: unchanged
+            d.pop("res_z_table_index")
         return json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
 
     def compute_content_hash(self) -> str:
