@@ -5,7 +5,8 @@ plugins {
 
 // Bundled assets, generated at build time (nothing copied into the source tree):
 //   conformance/  the golden streams + package.json + tables.*  (from ../conformance/golden)
-//   model/        h_s.tflite, g_s.tflite                         (from -PmlvcPackage=DIR/networks)
+//   model/        h_s.tflite, g_s.tflite, res_h_s.tflite, res_g_s.tflite (from -PmlvcPackage=DIR/networks;
+//                 the res_* pair only exists in packages with residual networks)
 val goldenDir = rootProject.file("../conformance/golden")
 val packageDir = rootProject.file(providers.gradleProperty("mlvcPackage").getOrElse("../sdk/mlvc/data/model"))
 val generatedAssets = layout.buildDirectory.dir("generated/mlvcAssets")
@@ -18,7 +19,7 @@ val copyMlvcAssets by tasks.registering(Sync::class) {
     }
     from(packageDir.resolve("networks")) {
         into("model")
-        include("h_s.tflite", "g_s.tflite")
+        include("h_s.tflite", "g_s.tflite", "res_h_s.tflite", "res_g_s.tflite")
     }
 }
 

@@ -27,6 +27,9 @@ def main():
     ap.add_argument("--pairs", required=True)
     ap.add_argument("--package", default=None)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--groups", default="heldout_bikes,heldout_carphone",
+                    help="pair groups to code (training groups: bikes, carphone, synthetic)")
+    ap.add_argument("--limit", type=int, default=0, help="at most this many pairs per group")
     a = ap.parse_args()
     from mlvc.backends.registry import resolve
     from mlvc.bench.rd import bd_rate
@@ -39,8 +42,8 @@ def main():
     if pkg.has_residual:
         sets["residual"] = IntraCodec(pkg, be, be, networks="residual")
     with np.load(a.pairs) as z:
-        pairs = [(c, p) for n in ("heldout_bikes", "heldout_carphone")
-                 for c, p in zip(z[f"{n}_cur"], z[f"{n}_pred"])]
+        pairs = [(c, p) for n in a.groups.split(",")
+                 for c, p in list(zip(z[f"{n}_cur"], z[f"{n}_pred"]))[:a.limit or None]]
     result = {"pairs": len(pairs), "package": pkg.manifest.content_hash[:16]}
     se = sum(float(np.sum((p.astype(np.float64) - c) ** 2)) for c, p in pairs)
     result["prediction_only_psnr"] = 10 * math.log10(

@@ -57,6 +57,10 @@ def parse():
     p.add_argument("--init", default=None, metavar="RUN_DIR",
                    help="start from another run's latest checkpoint (weights, Adam moments, "
                         "step, exponents); the LR schedule is planned as with --replan")
+    p.add_argument("--hard-rate", action="store_true",
+                   help="rate of the rounded symbols (straight-through) instead of the additive-"
+                        "noise proxy, which under-counts values just past a rounding boundary "
+                        "when sigma is below the bin width (residual latents at level 1)")
     p.add_argument("--recalibrate", action="store_true",
                    help="on --resume in QAT: EMA-calibrate the activation exponents again (>= "
                         "MIN_CALIB_STEPS steps, until --freeze-frac) before freezing them")
@@ -144,7 +148,8 @@ def main():
             lam = tf.gather(lam_table, 3 - d)               # level L = 4 - d -> index 3 - d
             stats = {}
             with tf.GradientTape() as tape:
-                out = model.forward(pix, d, mode, noise=noise, cdt=cdt, stats=stats)
+                out = model.forward(pix, d, mode, noise=None if args.hard_rate else noise,
+                                    cdt=cdt, stats=stats)
                 mse = tf.reduce_mean(tf.square(out["x_hat"] - pix), [1, 2, 3])
                 bpp = (out["bits_y"] + out["bits_z"]) / HW
                 loss = tf.reduce_mean(bpp + lam * mse)

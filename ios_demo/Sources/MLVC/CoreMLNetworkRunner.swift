@@ -2,7 +2,8 @@
 import CoreML
 import Foundation
 
-/// Runs h_s and g_s with Core ML (Apple platforms only; NOT compiled or run on Linux).
+/// Runs h_s and g_s (and res_h_s, res_g_s) with Core ML (Apple platforms only; NOT compiled or
+/// run on Linux).
 ///
 /// The networks are the packages written by `converters/mlvc_convert/coreml.py` (docs/coreml.md):
 /// fp32 mlprograms, **NCHW**, fixed input size, inputs and outputs holding int8 values. This runner
@@ -12,25 +13,47 @@ import Foundation
 /// Exactness: with `.cpuOnly` the program runs on Apple's fp32 CPU runtime; docs/coreml.md argues
 /// no operation rounds under IEEE fp32, but that Apple's runtime behaves so on a device must be
 /// shown per device/OS by `CoreMLConformanceTests`. The GPU and the Neural Engine compute in fp16
-/// and are APPROXIMATE. h_s (it decides the entropy-coding symbols) therefore always runs
-/// `.cpuOnly`; g_s may use other compute units, in which case `isExact == false` and the decoder
-/// reports mismatching pictures (`DecodedFrame.verified`) instead of throwing.
+/// and are APPROXIMATE. h_s and res_h_s (they decide the entropy-coding symbols) therefore always
+/// run `.cpuOnly`; g_s and res_g_s run on `synthesisComputeUnits`: other than `.cpuOnly`,
+/// `isExact == false` and the decoder reports mismatching pictures (`DecodedFrame.verified`)
+/// instead of throwing.
 ///
-/// Files looked up in the package directory: `h_s.mlmodelc` / `g_s.mlmodelc` (compiled, what an
-/// app should bundle), else `h_s.mlpackage` / `g_s.mlpackage` (compiled on load, slow).
+/// Files looked up in the package directory, per network NAME (`NetworkRole.rawValue`):
+/// `NAME.mlmodelc` (compiled, what an app should bundle), else `NAME.mlpackage` (compiled on load,
+/// slow). h_s and g_s are required; res_h_s and res_g_s (a package with residual networks, §4b)
+/// are loaded when the directory has them, both or neither.
 public final class CoreMLNetworkRunner: NetworkRunner {
     public let isExact: Bool
-    private let hs: MLModel
-    private let gs: MLModel
+    /// Whether res_h_s and res_g_s were found (needed by packages with `hasResidualNetworks`).
+    public let hasResidualNetworks: Bool
+    private let models: [NetworkRole: MLModel]
 
     public init(packageDirectory: URL, synthesisComputeUnits: MLComputeUnits = .cpuOnly) throws {
         let exact = MLModelConfiguration()
         exact.computeUnits = .cpuOnly
         let synth = MLModelConfiguration()
         synth.computeUnits = synthesisComputeUnits
-        hs = try CoreMLNetworkRunner.load(packageDirectory, "h_s", exact)
-        gs = try CoreMLNetworkRunner.load(packageDirectory, "g_s", synth)
+        let residual: [NetworkRole] = [.residualHyperSynthesis, .residualSynthesis]
+        let present = residual.filter { CoreMLNetworkRunner.exists(packageDirectory, $0.rawValue) }
+        guard present.isEmpty || present.count == residual.count else {
+            throw MLVCError.model("model package \(packageDirectory.path) has \(present[0].rawValue) "
+                                  + "without the other residual network")
+        }
+        var models = [NetworkRole: MLModel]()
+        for role in [NetworkRole.hyperSynthesis, .synthesis] + present {
+            // symbols depend on h_s / res_h_s: CPU only, whatever the caller asks for g_s
+            models[role] = try CoreMLNetworkRunner.load(packageDirectory, role.rawValue,
+                                                        role.isHyperSynthesis ? exact : synth)
+        }
+        self.models = models
+        hasResidualNetworks = !present.isEmpty
         isExact = synthesisComputeUnits == .cpuOnly
+    }
+
+    private static func exists(_ dir: URL, _ name: String) -> Bool {
+        ["mlmodelc", "mlpackage"].contains {
+            FileManager.default.fileExists(atPath: dir.appendingPathComponent("\(name).\($0)").path)
+        }
     }
 
     private static func load(_ dir: URL, _ name: String, _ config: MLModelConfiguration) throws -> MLModel {
@@ -51,7 +74,10 @@ public final class CoreMLNetworkRunner: NetworkRunner {
     }
 
     public func run(role: NetworkRole, input: Int8Tensor) throws -> [String: Int8Tensor] {
-        let model = role == .hyperSynthesis ? hs : gs
+        guard let model = models[role] else {
+            throw MLVCError.model("model package directory has no Core ML network \(role.rawValue) "
+                                  + "(a package with residual networks needs res_h_s and res_g_s)")
+        }
         guard input.shape.count == 4, input.shape[0] == 1 else {
             throw MLVCError.invalidArgument("\(role.rawValue): input must be 1 x H x W x C, got \(input.shape)")
         }

@@ -74,13 +74,15 @@ public final class Decoder {
     private let data: [UInt8]
     private var records: RecordIterator
     private let codec: IntraCodec
+    /// P-frame residuals: the residual networks' codec, or `codec` for a package without them.
+    private let residualCodec: IntraCodec
     private let inter: InterCodec
     /// The previous decoded picture (H x W x 3), the reference of the next P-frame.
     private var reference: [UInt8]?
     private var produced = 0
     private var finished = false
 
-    /// Whether pictures are bit-exact (the runner's g_s is exact).
+    /// Whether pictures are bit-exact (the runner's g_s and res_g_s are exact, `NetworkRunner.isExact`).
     public var isExact: Bool { network.isExact }
 
     /// Loads the package named by `options` (or the bundled one) and checks the stream against it.
@@ -134,7 +136,10 @@ public final class Decoder {
         self.package = package
         self.network = network
         self.records = RecordIterator(data: bytes, header: header)
-        self.codec = IntraCodec(package: package, network: network)
+        let intra = try IntraCodec(package: package, network: network)
+        self.codec = intra
+        self.residualCodec = try package.hasResidualNetworks
+            ? IntraCodec(package: package, network: network, networks: .residual) : intra
         self.inter = InterCodec(tables: package.tables)
     }
 
@@ -173,7 +178,8 @@ public final class Decoder {
             rgb = try decodeInter(rec, index: i, reference: reference!, width: w, height: h)
         }
         // The picture is the next reference even when it fails its hash (verification off or an
-        // approximate runner), as in the Python decoder.
+        // approximate runner), as in the Python decoder. `isExact` covers g_s and res_g_s: the
+        // picture came from one of them.
         reference = rgb
         let md5 = MD5.hash(rgb)
         let ok = md5 == rec.pictureMD5
@@ -187,7 +193,8 @@ public final class Decoder {
     }
 
     /// §4b: motion field, prediction from `ref` (whole or half pixels, mode bit 1), then (with a
-    /// residual, mode bit 0: modes 1 and 3) `clamp(pred + residual, 0, 255)`.
+    /// residual, mode bit 0: modes 1 and 3; decoded with the residual networks if the package has
+    /// them) `clamp(pred + residual, 0, 255)`.
     private func decodeInter(_ rec: FrameRecord, index i: Int, reference ref: [UInt8], width w: Int,
                              height h: Int) throws -> [UInt8] {
         let (motion, residualPayload) = try inter.parse(payload: rec.payload, width: w, height: h)
@@ -195,9 +202,9 @@ public final class Decoder {
         let pred = MotionCompensation.compensate(reference: ref, width: w, height: h, motion: motion.motion,
                                                  blocksX: motion.blocksX, halfPel: motion.mode.halfPel)
         guard motion.mode.hasResidual else { return pred }
-        let parsed = try codec.parse(payload: residualPayload, width: w, height: h, quality: rec.quality)
+        let parsed = try residualCodec.parse(payload: residualPayload, width: w, height: h, quality: rec.quality)
         onParsed?(i, parsed)
-        let residual = try codec.synthesiseSigned(parsed.yHat, width: w, height: h)
+        let residual = try residualCodec.synthesiseSigned(parsed.yHat, width: w, height: h)
         return MotionCompensation.addResidual(pred, residual)
     }
 

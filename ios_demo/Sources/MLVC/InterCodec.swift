@@ -144,7 +144,8 @@ public enum MotionCompensation {
 }
 
 /// Parses P-frame payloads (§4b): mode, motion table, motion substream. The residual (modes 1 and
-/// 3, `InterMode.hasResidual`) is the remaining bytes, decoded by `IntraCodec` as an intra payload.
+/// 3, `InterMode.hasResidual`) is the remaining bytes, decoded by `IntraCodec` as an intra payload
+/// (with the package's residual networks when it has them, `NetworkSet.residual`).
 final class InterCodec {
     static let headerSize = 6      // u8 mode, u8 mv_table, u32 M
     let tables: CdfTables

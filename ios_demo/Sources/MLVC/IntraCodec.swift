@@ -30,14 +30,28 @@ public enum ParsePath {
     }
 }
 
-/// Decodes intra payloads (intra frames and P-frame residuals) with one package and one network runner.
+/// Decodes intra payloads (intra frames and P-frame residuals) with one package, one network runner
+/// and one network set: h_s, g_s, `z_table_index` (`.intra`) or res_h_s, res_g_s,
+/// `res_z_table_index` (`.residual`, packages with residual networks only).
 final class IntraCodec {
     let package: ModelPackage
     let network: NetworkRunner
+    let networks: NetworkSet
+    private let zTableIndex: [Int32]
 
-    init(package: ModelPackage, network: NetworkRunner) {
+    init(package: ModelPackage, network: NetworkRunner, networks: NetworkSet = .intra) throws {
+        switch networks {
+        case .intra:
+            zTableIndex = package.zTableIndex
+        case .residual:
+            guard let r = package.residualZTableIndex else {
+                throw MLVCError.invalidArgument("this model package has no residual networks")
+            }
+            zTableIndex = r
+        }
         self.package = package
         self.network = network
+        self.networks = networks
     }
 
     func paddedSize(width: Int, height: Int) -> (ph: Int, pw: Int) {
@@ -81,15 +95,16 @@ final class IntraCodec {
         let tables = package.tables
         // Hyper-latent (§4.3).
         var zt = [Int32](repeating: 0, count: nzTotal)
-        for i in 0..<nzTotal { zt[i] = package.zTableIndex[i % nz] }
+        for i in 0..<nzTotal { zt[i] = zTableIndex[i % nz] }
         let kz = try Rans.decode(payload[s0..<(s0 + zlen)], tables: zt, cdf: tables)
         var z = [Int8](repeating: 0, count: nzTotal)
         for i in 0..<nzTotal { z[i] = Int8(kz[i] - tables.radius[Int(zt[i])]) }
         let zHat = Int8Tensor(shape: zShape, values: z)
-        // h_s (§4.4) and entropy parameters (§4.5).
-        let hs = try runNetwork(.hyperSynthesis, zHat)
-        let mu = try output(hs, "mu", count: ny, role: .hyperSynthesis)
-        let sigma = try output(hs, "sigma_index", count: ny, role: .hyperSynthesis)
+        // h_s (§4.4; res_h_s for a residual set) and entropy parameters (§4.5).
+        let hsRole = networks.hyperSynthesis
+        let hs = try runNetwork(hsRole, zHat)
+        let mu = try output(hs, "mu", count: ny, role: hsRole)
+        let sigma = try output(hs, "sigma_index", count: ny, role: hsRole)
         var t = [Int32](repeating: 0, count: ny)
         var muL = [Int32](repeating: 0, count: ny)
         for i in 0..<ny {
@@ -108,7 +123,7 @@ final class IntraCodec {
         return ParsedIntraFrame(zHat: zHat, tableIndex: t, ySymbols: s, yHat: Int8Tensor(shape: yShape, values: y))
     }
 
-    /// g_s and cropping (§4.7): H x W x 3 RGB bytes (`image + 128`), an intra frame's picture.
+    /// g_s (of this set) and cropping (§4.7): H x W x 3 RGB bytes (`image + 128`), an intra frame's picture.
     func synthesise(_ yHat: Int8Tensor, width: Int, height: Int) throws -> [UInt8] {
         try synthesiseSigned(yHat, width: width, height: height).map { UInt8(bitPattern: $0) ^ 0x80 }
     }
@@ -116,8 +131,9 @@ final class IntraCodec {
     /// g_s and cropping: the H x W x 3 int8 signal itself (a P-frame's residual, §4b).
     func synthesiseSigned(_ yHat: Int8Tensor, width: Int, height: Int) throws -> [Int8] {
         let (ph, pw) = paddedSize(width: width, height: height)
-        let out = try runNetwork(.synthesis, yHat)
-        let img = try output(out, "image", count: ph * pw * 3, role: .synthesis)
+        let gsRole = networks.synthesis
+        let out = try runNetwork(gsRole, yHat)
+        let img = try output(out, "image", count: ph * pw * 3, role: gsRole)
         var signal = [Int8](repeating: 0, count: height * width * 3)
         img.withUnsafeBufferPointer { src in
             signal.withUnsafeMutableBufferPointer { dst in

@@ -6,10 +6,13 @@ import Foundation
 ///
 ///     package.json        model_id, model_hash (hex, 16 bytes), y_exp, levels [{level, exp}],
 ///                         alignment, latent_channels, hyper_channels, num_tables,
-///                         tables_per_octave, z_table_index, tables_sha256, max_width, max_height
+///                         tables_per_octave, z_table_index, tables_sha256, max_width, max_height,
+///                         residual_networks (optional, default false), res_z_table_index
+///                         (given exactly when residual_networks is true, else null or absent)
 ///     tables.radius.i32   radius[T], int32 little-endian
 ///     tables.cdf.u32      concatenated CDFs, uint32 little-endian
 ///     h_s.mlmodelc, g_s.mlmodelc   (Apple only) the networks, read by `CoreMLNetworkRunner`
+///     res_h_s.mlmodelc, res_g_s.mlmodelc   (Apple only) the residual networks, if the package has them
 public struct ModelPackage {
     public let modelID: String
     /// The 16 bytes streams carry to name this package.
@@ -22,6 +25,9 @@ public struct ModelPackage {
     public let hyperChannels: Int
     public let tablesPerOctave: Int
     public let zTableIndex: [Int32]
+    /// z tables of the residual networks (§4b); nil: the package has none, and P-frame residuals
+    /// are decoded with the intra networks and `zTableIndex`.
+    public let residualZTableIndex: [Int32]?
     public let maxWidth: Int
     public let maxHeight: Int
     public let tables: CdfTables
@@ -30,10 +36,13 @@ public struct ModelPackage {
 
     public var sortedLevels: [Int] { levels.keys.sorted() }
 
+    /// Whether P-frame residuals use res_h_s, res_g_s and `residualZTableIndex` (§4b).
+    public var hasResidualNetworks: Bool { residualZTableIndex != nil }
+
     /// Checks every constant; a violation is a `model` error.
     public init(modelID: String, modelHash: [UInt8], levels: [Int: Int], yExp: Int, alignment: Int,
                 latentChannels: Int, hyperChannels: Int, tablesPerOctave: Int, zTableIndex: [Int32],
-                maxWidth: Int, maxHeight: Int, tables: CdfTables, directory: URL? = nil) throws {
+                residualZTableIndex: [Int32]? = nil, maxWidth: Int, maxHeight: Int, tables: CdfTables, directory: URL? = nil) throws {
         let idChars = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
         guard (1...16).contains(modelID.utf8.count), modelID.allSatisfy({ idChars.contains($0) }) else {
             throw MLVCError.model("model id \(modelID.debugDescription) is not 1-16 chars of [A-Za-z0-9._-]")
@@ -56,6 +65,11 @@ public struct ModelPackage {
               zTableIndex.allSatisfy({ $0 >= 0 && Int($0) < tables.numTables }) else {
             throw MLVCError.model("z_table_index must name one valid table per hyper channel")
         }
+        if let r = residualZTableIndex {
+            guard r.count == hyperChannels, r.allSatisfy({ $0 >= 0 && Int($0) < tables.numTables }) else {
+                throw MLVCError.model("res_z_table_index must name one valid table per hyper channel")
+            }
+        }
         guard (16...16384).contains(maxWidth), (16...16384).contains(maxHeight) else {
             throw MLVCError.model("max picture size out of range")
         }
@@ -68,6 +82,7 @@ public struct ModelPackage {
         self.hyperChannels = hyperChannels
         self.tablesPerOctave = tablesPerOctave
         self.zTableIndex = zTableIndex
+        self.residualZTableIndex = residualZTableIndex
         self.maxWidth = maxWidth
         self.maxHeight = maxHeight
         self.tables = tables
@@ -86,6 +101,9 @@ public struct ModelPackage {
         let num_tables: Int
         let tables_per_octave: Int
         let z_table_index: [Int32]
+        /// Absent in packages written before residual networks existed: false.
+        let residual_networks: Bool?
+        let res_z_table_index: [Int32]?
         let tables_sha256: String
         let max_width: Int
         let max_height: Int
@@ -127,11 +145,18 @@ public struct ModelPackage {
             guard levels[lv.level] == nil else { throw MLVCError.model("level \(lv.level) listed twice") }
             levels[lv.level] = lv.exp
         }
+        // As the Python manifest: the residual z tables come exactly with the residual networks.
+        let residual = m.residual_networks ?? false
+        guard residual == (m.res_z_table_index != nil) else {
+            throw MLVCError.model(residual ? "package has residual networks but no res_z_table_index"
+                                           : "res_z_table_index given for a package without residual networks")
+        }
         return try ModelPackage(modelID: m.model_id, modelHash: hash, levels: levels, yExp: m.y_exp,
                                 alignment: m.alignment, latentChannels: m.latent_channels,
                                 hyperChannels: m.hyper_channels, tablesPerOctave: m.tables_per_octave,
-                                zTableIndex: m.z_table_index, maxWidth: m.max_width,
-                                maxHeight: m.max_height, tables: tables, directory: directory)
+                                zTableIndex: m.z_table_index, residualZTableIndex: m.res_z_table_index,
+                                maxWidth: m.max_width, maxHeight: m.max_height, tables: tables,
+                                directory: directory)
     }
 
     /// The package bundled with the app (`MLVCModel` folder resource), if any.

@@ -9,7 +9,8 @@ import XCTest
 ///
 /// Core ML networks are exported per input size (docs/coreml.md), so set MLVC_COREML_PACKAGE to a
 /// directory holding, per padded picture size, a subdirectory `<PW>x<PH>/` with h_s.mlmodelc and
-/// g_s.mlmodelc (or .mlpackage); package.json and the tables are read from the golden directory.
+/// g_s.mlmodelc (or .mlpackage), plus res_h_s / res_g_s when package.json says residual_networks;
+/// package.json and the tables are read from the golden directory.
 /// A directory with the networks directly inside is used for every size. Skipped without networks.
 final class CoreMLConformanceTests: XCTestCase {
     func networkDirectory(for s: Golden.StreamEntry, alignment: Int) throws -> URL {

@@ -12,13 +12,20 @@ final class GoldenDecodeTests: XCTestCase {
         XCTAssertFalse(p.levels.isEmpty)
         XCTAssertEqual(p.modelHash.count, 16)
         XCTAssertEqual(p.tables.start.count, p.tables.numTables)
+        // The network sets as package.json declares them (read here without ModelPackage).
+        let flags = try Golden.packageFlags()
+        XCTAssertEqual(p.hasResidualNetworks, flags.residual_networks ?? false)
+        XCTAssertEqual(p.residualZTableIndex, flags.res_z_table_index)
+        if let r = p.residualZTableIndex { XCTAssertEqual(r.count, p.hyperChannels) }
     }
 
     func testEveryGoldenStreamDecodesBitExactly() throws {
         let package = try Golden.package()
         let streams = try Golden.streams()
         XCTAssertFalse(streams.isEmpty, "golden index lists no streams")
-        var checkedFrames = 0, checkedP = 0
+        var checkedFrames = 0, checkedP = 0, residualCalls = 0
+        // Which set P-frame residuals must use: package.json itself, not ModelPackage.
+        let residualNetworks = try Golden.packageFlags().residual_networks ?? false
         for s in streams {
             let frames = try Golden.frames(of: s, alignment: package.alignment)
             let runner = GoldenNetworkRunner(frames: frames)
@@ -35,6 +42,8 @@ final class GoldenDecodeTests: XCTestCase {
             let coded = s.frames.filter(\.hasIntraPayload).count
             XCTAssertEqual(runner.hsCalls, coded, "\(s.name): one h_s call per intra payload")
             XCTAssertEqual(runner.gsCalls, coded, "\(s.name): one g_s call per intra payload")
+            // The recorded outputs cannot tell the sets apart (same file names): the roles can.
+            residualCalls += assertNetworkSets(runner, residualNetworks: residualNetworks, s.name)
             var previous: [UInt8]?
             for (i, f) in decoded.enumerated() {
                 let g = frames[i]
@@ -96,6 +105,9 @@ final class GoldenDecodeTests: XCTestCase {
         }
         XCTAssertEqual(checkedFrames, streams.reduce(0) { $0 + $1.frames.count })
         XCTAssertEqual(checkedP, streams.reduce(0) { $0 + $1.frames.filter { $0.type == "P" }.count })
+        XCTAssertEqual(residualCalls, 2 * streams.reduce(0) {
+            $0 + $1.frames.filter { $0.type == "P" && $0.hasIntraPayload }.count
+        }, "one h_s and one g_s call (of the expected set) per P-frame residual")
     }
 
     func testConvenienceInitLoadsPackageFromOptions() throws {

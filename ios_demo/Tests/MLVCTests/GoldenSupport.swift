@@ -83,12 +83,24 @@ enum Golden {
         try ModelPackage.load(directory: dir)
     }
 
+    /// package.json's network-set keys, read here independently of `ModelPackage`.
+    struct PackageFlags: Decodable {
+        let residual_networks: Bool?
+        let res_z_table_index: [Int32]?
+    }
+
+    static func packageFlags() throws -> PackageFlags {
+        try JSONDecoder().decode(PackageFlags.self, from: data("package.json"))
+    }
+
     /// The recorded parse-path intermediates and network outputs of one intra payload (an I-frame
     /// or the residual of a mode-1 / mode-3 P-frame): `NAME.fK.{z,hs_mu,hs_sigma_index,y_hat,gs_image}.i8`,
     /// `NAME.fK.{table_index,y_symbols}.i32`.
     struct Payload {
         let name: String
         let index: Int
+        /// "I", or "P" for a residual (coded with the residual networks if the package has them).
+        let frameType: String
         let z: Int8Tensor
         let mu: [Int8]
         let sigmaIndex: [Int8]
@@ -132,7 +144,7 @@ enum Golden {
                 }
                 let ph = (stream.height + alignment - 1) / alignment * alignment
                 let pw = (stream.width + alignment - 1) / alignment * alignment
-                payload = Payload(name: stream.name, index: index,
+                payload = Payload(name: stream.name, index: index, frameType: e.type,
                                   z: Int8Tensor(shape: zs, values: try Golden.i8("\(pre).z.i8")),
                                   mu: try Golden.i8("\(pre).hs_mu.i8"),
                                   sigmaIndex: try Golden.i8("\(pre).hs_sigma_index.i8"),
@@ -156,17 +168,79 @@ enum Golden {
     static func recordOffset(_ stream: StreamEntry, _ k: Int) -> Int {
         stream.header_bytes + stream.frames[0..<k].reduce(0) { $0 + Container.recordHeaderSize + $1.payload_bytes }
     }
+
+    /// The stream with the z substream of every intra payload re-encoded (test-only rANS encoder,
+    /// same lane count) with per-channel tables `intra` (I-frames) and `residual` (P-frame
+    /// residuals); record lengths and CRCs fixed. Same z, y substreams and pictures, so the
+    /// recorded network calls and hashes still hold for a decoder that picks those z tables.
+    static func recodingZ(_ stream: StreamEntry, frames: [Frame], tables: CdfTables, intra: [Int32],
+                          residual: [Int32]) throws -> [UInt8] {
+        let b = try bytes(stream.stream)
+        precondition(recordOffset(stream, stream.frames.count) == b.count, "\(stream.name): trailing bytes")
+        var out = Array(b[0..<stream.header_bytes])
+        for (k, f) in frames.enumerated() {
+            let off = recordOffset(stream, k), start = off + Container.recordHeaderSize
+            var payload = Array(b[start..<(start + f.entry.payload_bytes)])
+            if let p = f.payload {
+                let z0 = f.entry.type == "I" ? 0 : InterCodec.headerSize + Int(readU32(payload, 2))
+                let zlen = Int(readU32(payload, z0))
+                let lanes = Int(readU16(payload, z0 + 4))
+                let idx = f.entry.type == "I" ? intra : residual
+                let nz = p.z.shape[3]
+                let t = (0..<p.z.values.count).map { idx[$0 % nz] }
+                let sym = (0..<t.count).map { Int32(p.z.values[$0]) + tables.radius[Int(t[$0])] }
+                let sub = ransEncode(sym, tables: t, cdf: tables, lanes: lanes)
+                payload = Array(payload[0..<z0]) + le32(UInt32(sub.count)) + sub + Array(payload[(z0 + 4 + zlen)...])
+            }
+            var rec = Array(b[off..<(off + 24)])
+            rec.replaceSubrange(4..<8, with: le32(UInt32(payload.count)))
+            out += rec + le32(CRC32.update(CRC32.checksum(rec[...]), payload[...])) + payload
+        }
+        return out
+    }
+
+    static func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * UInt32($0))) } }
+}
+
+/// The spec's rANS encoder (docs/bitstream.md §5), test-only: symbols in reverse order, emit low
+/// 16 bits while x >= f << 16.
+func ransEncode(_ k: [Int32], tables t: [Int32], cdf: CdfTables, lanes: Int) -> [UInt8] {
+    let n = k.count
+    var x = [UInt64](repeating: Rans.stateLow, count: lanes)
+    var words = [UInt16]()   // emitted in reverse consumption order
+    for i in stride(from: n - 1, through: 0, by: -1) {
+        let lane = i % lanes
+        let base = cdf.start[Int(t[i])]
+        let lo = UInt64(cdf.cdf[base + Int(k[i])]), f = UInt64(cdf.cdf[base + Int(k[i]) + 1]) - lo
+        var s = x[lane]
+        while s >= f << 16 { words.append(UInt16(s & 0xFFFF)); s >>= 16 }
+        x[lane] = ((s / f) << 16) + (s % f) + lo
+    }
+    words.reverse()
+    var out = [UInt8]()
+    func put16(_ v: UInt16) { out.append(UInt8(v & 0xFF)); out.append(UInt8(v >> 8)) }
+    func put32(_ v: UInt32) { put16(UInt16(v & 0xFFFF)); put16(UInt16(v >> 16)) }
+    put16(UInt16(lanes)); put32(UInt32(words.count))
+    for v in x { put32(UInt32(v)) }
+    for w in words { put16(w) }
+    return out
 }
 
 /// Stands in for the networks: asserts that the decoder asks h_s about exactly the recorded `z`
 /// and g_s about exactly the recorded `y_hat` (frame by frame, in order) and returns the recorded
-/// outputs. A wrong input throws `backend`, so it also fails the decode.
+/// outputs. A wrong input throws `backend`, so it also fails the decode. res_h_s / res_g_s calls
+/// are served from the same per-frame files (golden.py writes a residual's files from the
+/// residual networks); `calls` records which role each call used, for `assertNetworkSets`.
 final class GoldenNetworkRunner: NetworkRunner {
     /// The intra payloads, in stream order (skip P-frames make no network calls).
     let frames: [Golden.Payload]
     let isExact: Bool
+    /// h_s or res_h_s calls so far.
     private(set) var hsCalls = 0
+    /// g_s or res_g_s calls so far.
     private(set) var gsCalls = 0
+    /// Every call in order: the role and the recorded payload it was answered from.
+    private(set) var calls = [(role: NetworkRole, payload: Golden.Payload)]()
 
     init(frames: [Golden.Frame], exact: Bool = true) {
         self.frames = frames.compactMap(\.payload)
@@ -174,30 +248,32 @@ final class GoldenNetworkRunner: NetworkRunner {
     }
 
     func run(role: NetworkRole, input: Int8Tensor) throws -> [String: Int8Tensor] {
-        switch role {
-        case .hyperSynthesis:
-            guard hsCalls < frames.count else { throw MLVCError.backend("golden: unexpected h_s call \(hsCalls)") }
+        let r = role.rawValue
+        if role.isHyperSynthesis {
+            guard hsCalls < frames.count else { throw MLVCError.backend("golden: unexpected \(r) call \(hsCalls)") }
             let f = frames[hsCalls]
             hsCalls += 1
+            calls.append((role: role, payload: f))
             guard input == f.z else {
-                throw MLVCError.backend("golden: h_s input of \(f.name) frame \(f.index) differs from .z.i8 "
+                throw MLVCError.backend("golden: \(r) input of \(f.name) frame \(f.index) differs from .z.i8 "
                                         + "(shape \(input.shape) vs \(f.z.shape))")
             }
             return f.hsOutputs
-        case .synthesis:
-            guard gsCalls < frames.count else { throw MLVCError.backend("golden: unexpected g_s call \(gsCalls)") }
-            let f = frames[gsCalls]
-            gsCalls += 1
-            guard input == f.yHat else {
-                throw MLVCError.backend("golden: g_s input of \(f.name) frame \(f.index) differs from .y_hat.i8 "
-                                        + "(shape \(input.shape) vs \(f.yHat.shape))")
-            }
-            return f.gsOutputs
         }
+        guard gsCalls < frames.count else { throw MLVCError.backend("golden: unexpected \(r) call \(gsCalls)") }
+        let f = frames[gsCalls]
+        gsCalls += 1
+        calls.append((role: role, payload: f))
+        guard input == f.yHat else {
+            throw MLVCError.backend("golden: \(r) input of \(f.name) frame \(f.index) differs from .y_hat.i8 "
+                                    + "(shape \(input.shape) vs \(f.yHat.shape))")
+        }
+        return f.gsOutputs
     }
 }
 
-/// For hostile streams derived from a golden stream: answers any recorded input, in any order.
+/// For hostile streams derived from a golden stream: answers any recorded input, in any order, of
+/// either network set.
 final class LookupNetworkRunner: NetworkRunner {
     let frames: [Golden.Payload]
     let isExact: Bool
@@ -209,11 +285,29 @@ final class LookupNetworkRunner: NetworkRunner {
 
     func run(role: NetworkRole, input: Int8Tensor) throws -> [String: Int8Tensor] {
         for f in frames {
-            if role == .hyperSynthesis && input == f.z { return f.hsOutputs }
-            if role == .synthesis && input == f.yHat { return f.gsOutputs }
+            if role.isHyperSynthesis && input == f.z { return f.hsOutputs }
+            if !role.isHyperSynthesis && input == f.yHat { return f.gsOutputs }
         }
         throw MLVCError.backend("lookup: no recorded \(role.rawValue) call with this input")
     }
+}
+
+/// Asserts that every call `runner` served used the expected set: h_s / g_s for I-frames, and for
+/// P-frame residuals res_h_s / res_g_s if `residualNetworks`, else h_s / g_s (§4b). Returns the
+/// number of P-frame residual calls checked.
+@discardableResult
+func assertNetworkSets(_ runner: GoldenNetworkRunner, residualNetworks: Bool, _ what: String,
+                       file: StaticString = #filePath, line: UInt = #line) -> Int {
+    var residualCalls = 0
+    for (role, p) in runner.calls {
+        // Spelled out by name, not through NetworkSet: a wrong mapping there must fail here.
+        let residual = p.frameType == "P" && residualNetworks
+        let want = (residual ? "res_" : "") + (role.rawValue.hasSuffix("h_s") ? "h_s" : "g_s")
+        XCTAssertEqual(role.rawValue, want, "\(what): \(p.name) frame \(p.index) (\(p.frameType))",
+                       file: file, line: line)
+        if p.frameType == "P" { residualCalls += 1 }
+    }
+    return residualCalls
 }
 
 /// An independent, naive §4b prediction (per pixel, per channel), to check the decoder's:

@@ -47,12 +47,12 @@ final class OptionsAndErrorTests: XCTestCase {
     func testPackageValidation() throws {
         let p = try Golden.package()
         func make(modelID: String = "ok", hash: [UInt8]? = nil, levels: [Int: Int]? = nil, align: Int? = nil,
-                  zIndex: [Int32]? = nil) throws -> ModelPackage {
+                  zIndex: [Int32]? = nil, resZIndex: [Int32]? = nil) throws -> ModelPackage {
             try ModelPackage(modelID: modelID, modelHash: hash ?? p.modelHash, levels: levels ?? p.levels,
                              yExp: p.yExp, alignment: align ?? p.alignment, latentChannels: p.latentChannels,
                              hyperChannels: p.hyperChannels, tablesPerOctave: p.tablesPerOctave,
-                             zTableIndex: zIndex ?? p.zTableIndex, maxWidth: p.maxWidth, maxHeight: p.maxHeight,
-                             tables: p.tables)
+                             zTableIndex: zIndex ?? p.zTableIndex, residualZTableIndex: resZIndex,
+                             maxWidth: p.maxWidth, maxHeight: p.maxHeight, tables: p.tables)
         }
         XCTAssertNoThrow(try make())
         assertThrowsKind("model", "bad id") { try make(modelID: "bad id!") }
@@ -65,6 +65,13 @@ final class OptionsAndErrorTests: XCTestCase {
         assertThrowsKind("model", "z index range") {
             try make(zIndex: p.zTableIndex.map { _ in Int32(p.tables.numTables) })
         }
+        XCTAssertFalse(try make().hasResidualNetworks)
+        XCTAssertTrue(try make(resZIndex: p.zTableIndex).hasResidualNetworks)
+        assertThrowsKind("model", "res z index count") { try make(resZIndex: Array(p.zTableIndex.dropLast())) }
+        assertThrowsKind("model", "res z index range") {
+            try make(resZIndex: p.zTableIndex.map { _ in Int32(p.tables.numTables) })
+        }
+        assertThrowsKind("model", "res z index negative") { try make(resZIndex: p.zTableIndex.map { _ in -1 }) }
     }
 
     func testCdfTableValidation() {

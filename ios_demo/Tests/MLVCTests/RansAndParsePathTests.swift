@@ -4,27 +4,9 @@ import XCTest
 /// rANS against a test-only encoder written from docs/bitstream.md §5, plus the substream checks
 /// and the parse-path integer helpers.
 final class RansAndParsePathTests: XCTestCase {
-    /// The spec's encoder: symbols in reverse order, emit low 16 bits while x >= f << 16.
+    /// The spec's encoder (`ransEncode`, GoldenSupport.swift).
     func encode(_ k: [Int32], tables t: [Int32], cdf: CdfTables, lanes: Int) -> [UInt8] {
-        let n = k.count
-        var x = [UInt64](repeating: Rans.stateLow, count: lanes)
-        var words = [UInt16]()   // emitted in reverse consumption order
-        for i in stride(from: n - 1, through: 0, by: -1) {
-            let lane = i % lanes
-            let base = cdf.start[Int(t[i])]
-            let lo = UInt64(cdf.cdf[base + Int(k[i])]), f = UInt64(cdf.cdf[base + Int(k[i]) + 1]) - lo
-            var s = x[lane]
-            while s >= f << 16 { words.append(UInt16(s & 0xFFFF)); s >>= 16 }
-            x[lane] = ((s / f) << 16) + (s % f) + lo
-        }
-        words.reverse()
-        var out = [UInt8]()
-        func put16(_ v: UInt16) { out.append(UInt8(v & 0xFF)); out.append(UInt8(v >> 8)) }
-        func put32(_ v: UInt32) { put16(UInt16(v & 0xFFFF)); put16(UInt16(v >> 16)) }
-        put16(UInt16(lanes)); put32(UInt32(words.count))
-        for v in x { put32(UInt32(v)) }
-        for w in words { put16(w) }
-        return out
+        ransEncode(k, tables: t, cdf: cdf, lanes: lanes)
     }
 
     func testRoundTripOverGoldenTablesAndLaneCounts() throws {

@@ -122,8 +122,12 @@ class Decoder(
     val width: Int get() = header.width
     val height: Int get() = header.height
 
-    /** Whether g_s runs exactly, so that hash mismatches are errors (when verifying). */
-    val exact: Boolean get() = runner.isExact("g_s")
+    /**
+     * Whether every synthesis network of the package runs exactly (g_s, and res_g_s when it has
+     * residual networks), so that hash mismatches are errors (when verifying). One approximate
+     * set is enough to make them warnings: any later frame may predict from its pictures.
+     */
+    val exact: Boolean get() = pkg.networkSets.all { runner.isExact(it.gs) }
 
     override fun iterator(): Iterator<DecodedFrame> {
         val bytes = data ?: invalidArgument("decoder is closed")

@@ -39,14 +39,19 @@ class InterResult(
 /**
  * Inter (P) frame decoding (docs/bitstream.md §4b): motion substream → vectors → block-wise
  * compensation from the previous decoded picture, plus, when the mode's [RESIDUAL_BIT] is set, a
- * residual coded as an intra payload (decoded by [intra] without the +128).
+ * residual coded as an intra payload (decoded by [residual] without the +128). By default
+ * [residual] uses the package's residual networks when it has them, else the intra ones.
  *
  * The mode byte is a bit field: bit 0 ([RESIDUAL_BIT]) residual present, else skip (prediction
  * only, nothing may follow the motion substream); bit 1 ([HALF_PEL_BIT]) vectors in half pixels
  * (integer bilinear average of the four clamped neighbours), else whole pixels (integer copy with
  * clamped coordinates). Modes 0..3 are valid; any other value is a corrupt stream.
  */
-class InterCodec(private val intra: IntraCodec) {
+class InterCodec(
+    intra: IntraCodec,
+    /** Decodes the residual payloads: the package's [ModelPackage.residualSet]. */
+    val residual: IntraCodec = intra.withNetworks(intra.pkg.residualSet),
+) {
     private val tables = intra.pkg.tables
 
     /**
@@ -81,7 +86,7 @@ class InterCodec(private val intra: IntraCodec) {
             if (restLength != 0) corrupt("skip frame carries $restLength residual bytes")
             return InterResult(pred, trace, null)
         }
-        val res = intra.decodeSigned(data, restOffset, restLength, h, w, quality)
+        val res = residual.decodeSigned(data, restOffset, restLength, h, w, quality)
         val r = res.signal
         for (i in pred.indices) {
             pred[i] = ((pred[i].toInt() and 0xFF) + r[i]).coerceIn(0, 255).toByte()

@@ -24,9 +24,17 @@ class SignedResult(val signal: ByteArray, val trace: ParseTrace)
 /**
  * Intra frame decoding (docs/bitstream.md §3–4): rANS → z → h_s → parse → y_hat → g_s → crop.
  * Only the two network calls leave this class, through [NetworkRunner].
+ *
+ * [networks] picks the hyperprior: [NetworkSet.INTRA] (h_s, g_s, `z_table_index`) for intra
+ * frames, [NetworkSet.RESIDUAL] (res_h_s, res_g_s, `res_z_table_index`) for P-frame residuals of a
+ * package with residual networks (INVALID_ARGUMENT for a package without them).
  */
-class IntraCodec(val pkg: ModelPackage, private val runner: NetworkRunner) {
+class IntraCodec(val pkg: ModelPackage, private val runner: NetworkRunner, val networks: NetworkSet = NetworkSet.INTRA) {
     private val tables = pkg.tables
+    private val zTableIndex = pkg.zTableIndexOf(networks)
+
+    /** A codec of the same package and runner with the networks of [set] (this one if the same). */
+    fun withNetworks(set: NetworkSet): IntraCodec = if (set == networks) this else IntraCodec(pkg, runner, set)
 
     fun paddedSize(h: Int, w: Int): IntArray {
         val a = pkg.alignment
@@ -53,7 +61,8 @@ class IntraCodec(val pkg: ModelPackage, private val runner: NetworkRunner) {
 
     /**
      * Decode an intra payload (§3) data[offset until offset+length] to the cropped int8 output of
-     * g_s: for an intra frame `pixel − 128`, for an inter frame's residual (§4b) the residual.
+     * g_s (of this codec's [networks]): for an intra frame `pixel − 128`, for an inter frame's
+     * residual (§4b) the residual.
      */
     fun decodeSigned(data: ByteArray, offset: Int, length: Int, h: Int, w: Int, quality: Int): SignedResult {
         val exp = pkg.exponent(quality) ?: invalidArgument("quality $quality not in this package")
@@ -67,13 +76,13 @@ class IntraCodec(val pkg: ModelPackage, private val runner: NetworkRunner) {
 
         // Hyper-latent (§4.3).
         val nz = zShape.fold(1) { a, b -> a * b }
-        val zt = IntArray(nz) { pkg.zTableIndex[it % pkg.hyperChannels] }
+        val zt = IntArray(nz) { zTableIndex[it % pkg.hyperChannels] }
         val kz = Rans.decode(data, offset + 4, zl, zt, tables)
         val z = ByteArray(nz) { (kz[it] - tables.radius[zt[it]]).toByte() }
         val zHat = Int8Tensor(zShape, z)
 
         // h_s on an exact backend (§4.4).
-        val hs = call("h_s", zHat, listOf("mu", "sigma_index"), yShape)
+        val hs = call(networks.hs, zHat, listOf("mu", "sigma_index"), yShape)
         val mu = hs.getValue("mu").data
         val sigma = hs.getValue("sigma_index").data
 
@@ -96,7 +105,7 @@ class IntraCodec(val pkg: ModelPackage, private val runner: NetworkRunner) {
 
         // Synthesis and crop (§4.7).
         val (ph, pw) = paddedSize(h, w).let { it[0] to it[1] }
-        val img = call("g_s", yHat, listOf("image"), intArrayOf(1, ph, pw, 3)).getValue("image").data
+        val img = call(networks.gs, yHat, listOf("image"), intArrayOf(1, ph, pw, 3)).getValue("image").data
         val signal = ByteArray(h * w * 3)
         for (r in 0 until h) System.arraycopy(img, r * pw * 3, signal, r * w * 3, w * 3)
         return SignedResult(signal, ParseTrace(zHat, t, sy, yHat))

@@ -5,16 +5,35 @@ import java.nio.ByteBuffer
 import java.nio.ByteOrder
 
 /**
+ * One of a package's two hyperpriors (docs/bitstream.md §4b): the intra networks (h_s, g_s,
+ * `z_table_index`), or the residual networks (res_h_s, res_g_s, `res_z_table_index`) that code
+ * P-frame residuals in a package that has them. Both have the same shapes and parse path.
+ */
+enum class NetworkSet(private val prefix: String) {
+    INTRA(""),
+    RESIDUAL("res_");
+
+    /** Role of the exact hyper-synthesis network (it decides the symbols). */
+    val hs: String get() = prefix + "h_s"
+    /** Role of the synthesis network (may run approximately). */
+    val gs: String get() = prefix + "g_s"
+}
+
+/**
  * The constants of a model package that the decoder needs (docs/bitstream.md §4), plus its CDF
  * tables. This is the Kotlin form of the golden `package.json` written by
  * `sdk/mlvc/conformance/golden.py`: the manifest fields flattened, `model_hash` = the 16-byte
  * stream hash (hex).
  *
  * Sources: [load] reads `package.json` + `tables.radius.i32` + `tables.cdf.u32` from a directory
- * (JVM tests, and the Android app's assets, which bundle the same three files next to the two
- * `.tflite` networks); [fromBytes] takes the same three blobs from anywhere (e.g. AssetManager).
+ * (JVM tests, and the Android app's assets, which bundle the same three files next to the
+ * `.tflite` networks: h_s, g_s, plus res_h_s, res_g_s with residual networks); [fromBytes] takes
+ * the same three blobs from anywhere (e.g. AssetManager).
  * The tables are checked against `tables_sha256` and every constant is range-checked: any
  * failure is an [ErrorKind.MODEL] error.
+ *
+ * [resZTableIndex] is non-null exactly when the package has residual networks
+ * (`residual_networks` in package.json; absent in older packages, which have none).
  */
 class ModelPackage(
     val modelId: String,
@@ -31,8 +50,19 @@ class ModelPackage(
     val maxWidth: Int,
     val maxHeight: Int,
     val tables: CdfTables,
+    /** z table per hyper channel for the residual networks; null: the package has none. */
+    val resZTableIndex: IntArray? = null,
 ) {
     val numTables: Int get() = tables.numTables
+
+    /** Whether P-frame residuals use res_h_s / res_g_s / [resZTableIndex] (else the intra set). */
+    val residualNetworks: Boolean get() = resZTableIndex != null
+
+    /** The set that decodes P-frame residuals. */
+    val residualSet: NetworkSet get() = if (residualNetworks) NetworkSet.RESIDUAL else NetworkSet.INTRA
+
+    /** The sets this package's streams use: intra, plus residual when the package has it. */
+    val networkSets: List<NetworkSet> get() = listOf(NetworkSet.INTRA, residualSet).distinct()
 
     init {
         if (modelId.isEmpty() || modelId.length > 16 || !modelId.all { it.isLetterOrDigit() && it.code < 128 || it in "._-" }) {
@@ -50,11 +80,20 @@ class ModelPackage(
         if (zTableIndex.size != hyperChannels || zTableIndex.any { it !in 0 until tables.numTables }) {
             modelError("z_table_index must name one valid table per hyper channel")
         }
+        if (resZTableIndex != null && (resZTableIndex.size != hyperChannels || resZTableIndex.any { it !in 0 until tables.numTables })) {
+            modelError("res_z_table_index must name one valid table per hyper channel")
+        }
         if (maxWidth !in 1..16384 || maxHeight !in 1..16384) modelError("max picture size out of range")
     }
 
     /** The exponent of quality [level], or null if the package has no such level. */
     fun exponent(level: Int): Int? = levels[level]
+
+    /** The z table per hyper channel of [set]; INVALID_ARGUMENT for a set the package lacks. */
+    fun zTableIndexOf(set: NetworkSet): IntArray = when (set) {
+        NetworkSet.INTRA -> zTableIndex
+        NetworkSet.RESIDUAL -> resZTableIndex ?: invalidArgument("this model package has no residual networks")
+    }
 
     companion object {
         /** Load `package.json`, `tables.radius.i32`, `tables.cdf.u32` from [dir]. */
@@ -102,6 +141,18 @@ class ModelPackage(
                 val lv = int("levels.level", m["level"])
                 if (levels.put(lv, int("levels.exp", m["exp"])) != null) modelError("quality level $lv listed twice")
             }
+            // Residual networks: both keys or neither (null = absent; older packages lack both).
+            val residual = when (val v = root["residual_networks"]) {
+                null -> false
+                is Boolean -> v
+                else -> modelError("package.json: 'residual_networks' is not a boolean")
+            }
+            val resZ = root["res_z_table_index"]?.let { v ->
+                (v as? List<*> ?: modelError("package.json: 'res_z_table_index' is not a list"))
+                    .map { int("res_z_table_index", it) }.toIntArray()
+            }
+            if (residual && resZ == null) modelError("package.json: residual_networks needs res_z_table_index")
+            if (!residual && resZ != null) modelError("package.json: res_z_table_index given without residual_networks")
             val hashHex = str("model_hash")
             if (!hashHex.matches(Regex("[0-9a-fA-F]{32}"))) modelError("package.json: model_hash must be 32 hex digits")
             return ModelPackage(
@@ -117,6 +168,7 @@ class ModelPackage(
                 maxWidth = int("max_width"),
                 maxHeight = int("max_height"),
                 tables = tables,
+                resZTableIndex = resZ,
             )
         }
     }

@@ -16,13 +16,15 @@ class Int8Tensor(val shape: IntArray, val data: ByteArray) {
 }
 
 /**
- * Runs the decoder's two networks. Roles and tensor names (docs/bitstream.md §4):
+ * Runs the decoder's networks. Roles and tensor names (docs/bitstream.md §4):
  *  - `h_s`: input `z` (1 × PH/64 × PW/64 × Nz) → outputs `mu`, `sigma_index` (1 × PH/16 × PW/16 × M)
  *  - `g_s`: input `y_hat` (1 × PH/16 × PW/16 × M) → output `image` (1 × PH × PW × 3)
+ *  - `res_h_s`, `res_g_s` (§4b, only for a package with residual networks,
+ *    [ModelPackage.residualNetworks]): the same tensors, for P-frame residuals
  *
- * h_s decides symbols: it must run on an exact backend (bit-identical to the NumPy reference),
- * or the stream cannot be parsed. g_s may be approximate: report that through [isExact] and
- * the decoder will mark mismatching pictures unverified instead of failing.
+ * h_s and res_h_s decide symbols: they must run on an exact backend (bit-identical to the NumPy
+ * reference), or the stream cannot be parsed. g_s and res_g_s may be approximate: report that
+ * through [isExact] and the decoder will mark mismatching pictures unverified instead of failing.
  *
  * On Android, `LiteRtNetworkRunner` (app module) implements this with LiteRT's CPU/XNNPACK
  * interpreter; the JVM tests use recorded outputs.

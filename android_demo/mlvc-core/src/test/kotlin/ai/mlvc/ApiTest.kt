@@ -1,13 +1,15 @@
 package ai.mlvc
 
 import java.io.File
+import org.junit.Assert.assertArrayEquals
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertFalse
+import org.junit.Assert.assertNull
 import org.junit.Assert.assertTrue
 import org.junit.Assert.fail
 import org.junit.Test
 
-private fun expectKind(kind: ErrorKind, block: () -> Unit) {
+internal fun expectKind(kind: ErrorKind, block: () -> Unit) {
     try {
         block()
         fail("expected MlvcException(${kind.code})")
@@ -63,16 +65,16 @@ class DecoderOptionsTest {
 class DecoderBehaviourTest {
     private val s get() = Golden.streams.first()
 
-    /** g_s output with one pixel changed. */
+    /** g_s (and res_g_s) output with one pixel changed. */
     private class TamperingRunner(private val inner: NetworkRunner, private val exactGs: Boolean) : NetworkRunner {
         override fun run(role: String, input: Int8Tensor): Map<String, Int8Tensor> {
             val out = inner.run(role, input)
-            if (role != "g_s") return out
+            if (role != "g_s" && role != "res_g_s") return out
             val img = out.getValue("image")
             val d = img.data.copyOf(); d[0] = (d[0] + 1).toByte()
             return mapOf("image" to Int8Tensor(img.shape, d))
         }
-        override fun isExact(role: String) = role != "g_s" || exactGs
+        override fun isExact(role: String) = (role != "g_s" && role != "res_g_s") || exactGs
     }
 
     @Test
@@ -127,12 +129,76 @@ class DecoderBehaviourTest {
 class ModelPackageTest {
     private fun files() = listOf("package.json", "tables.radius.i32", "tables.cdf.u32").map { File(Golden.dir, it).readBytes() }
 
+    /** JSON text of a parsed value (what Json.parse returns, plus Int / IntArray). */
+    private fun jsonText(v: Any?): String = when (v) {
+        null -> "null"
+        is Boolean, is Long, is Int -> v.toString()
+        is String -> "\"" + v.replace("\\", "\\\\").replace("\"", "\\\"") + "\""
+        is IntArray -> jsonText(v.toList())
+        is List<*> -> v.joinToString(",", "[", "]") { jsonText(it) }
+        is Map<*, *> -> v.entries.joinToString(",", "{", "}") { (k, x) -> jsonText(k as String) + ":" + jsonText(x) }
+        else -> throw IllegalArgumentException("cannot write $v")
+    }
+
+    /** [json] without its residual keys, plus [keys] (a null value is written as JSON null). */
+    private fun withResidualKeys(json: ByteArray, vararg keys: Pair<String, Any?>): ByteArray {
+        val m = LinkedHashMap<Any?, Any?>(Json.parse(String(json)) as Map<*, *>)
+        m.remove("residual_networks")
+        m.remove("res_z_table_index")
+        for ((k, v) in keys) m[k] = v
+        return jsonText(m).toByteArray()
+    }
+
     @Test
     fun loadsGoldenPackage() {
         val p = Golden.pkg
         assertEquals(p.hyperChannels, p.zTableIndex.size)
         assertTrue(p.levels.isNotEmpty())
         assertEquals(p.numTables, p.tables.radius.size)
+        assertEquals("residual_networks", Golden.residualNetworks, p.residualNetworks)
+        if (p.residualNetworks) assertEquals(p.hyperChannels, p.resZTableIndex!!.size) else assertNull(p.resZTableIndex)
+    }
+
+    /** `residual_networks` and `res_z_table_index`: both or neither, checked like z_table_index. */
+    @Test
+    fun residualNetworkKeys() {
+        val (json, radius, cdf) = files()
+        val nz = Golden.pkg.hyperChannels
+        val zeros = List(nz) { 0L }
+        fun load(vararg keys: Pair<String, Any?>) = ModelPackage.fromBytes(withResidualKeys(json, *keys), radius, cdf)
+        // Older packages (neither key) and explicit "none": residuals use the intra networks.
+        for (p in listOf(load(), load("residual_networks" to false), load("residual_networks" to false, "res_z_table_index" to null))) {
+            assertFalse(p.residualNetworks)
+            assertNull(p.resZTableIndex)
+            assertEquals(NetworkSet.INTRA, p.residualSet)
+            assertEquals(listOf(NetworkSet.INTRA), p.networkSets)
+            expectKind(ErrorKind.INVALID_ARGUMENT) { p.zTableIndexOf(NetworkSet.RESIDUAL) }
+        }
+        // Its own list (all table 0 here), not a copy of z_table_index.
+        val r = load("residual_networks" to true, "res_z_table_index" to zeros)
+        assertTrue(r.residualNetworks)
+        assertEquals(NetworkSet.RESIDUAL, r.residualSet)
+        assertEquals(listOf(NetworkSet.INTRA, NetworkSet.RESIDUAL), r.networkSets)
+        assertArrayEquals(IntArray(nz), r.resZTableIndex)
+        assertArrayEquals(IntArray(nz), r.zTableIndexOf(NetworkSet.RESIDUAL))
+        assertArrayEquals(Golden.pkg.zTableIndex, r.zTableIndexOf(NetworkSet.INTRA))
+        // All or none; a boolean; one valid table per hyper channel.
+        expectKind(ErrorKind.MODEL) { load("residual_networks" to true) }
+        expectKind(ErrorKind.MODEL) { load("residual_networks" to true, "res_z_table_index" to null) }
+        expectKind(ErrorKind.MODEL) { load("res_z_table_index" to zeros) }
+        expectKind(ErrorKind.MODEL) { load("residual_networks" to false, "res_z_table_index" to zeros) }
+        expectKind(ErrorKind.MODEL) { load("residual_networks" to 1L, "res_z_table_index" to zeros) }
+        expectKind(ErrorKind.MODEL) { load("residual_networks" to "true", "res_z_table_index" to zeros) }
+        expectKind(ErrorKind.MODEL) { load("residual_networks" to true, "res_z_table_index" to zeros.drop(1)) }
+        expectKind(ErrorKind.MODEL) { load("residual_networks" to true, "res_z_table_index" to zeros + 0L) }
+        expectKind(ErrorKind.MODEL) { load("residual_networks" to true, "res_z_table_index" to List(nz) { Golden.pkg.numTables.toLong() }) }
+        expectKind(ErrorKind.MODEL) { load("residual_networks" to true, "res_z_table_index" to List(nz) { -1L }) }
+        expectKind(ErrorKind.MODEL) { load("residual_networks" to true, "res_z_table_index" to List(nz) { 1L shl 40 }) }
+        expectKind(ErrorKind.MODEL) { load("residual_networks" to true, "res_z_table_index" to List(nz) { "0" }) }
+        expectKind(ErrorKind.MODEL) { load("residual_networks" to true, "res_z_table_index" to "0") }
+        // The constructor checks the same.
+        expectKind(ErrorKind.MODEL) { Golden.pkg.withResZTableIndex(IntArray(nz + 1)) }
+        expectKind(ErrorKind.MODEL) { Golden.pkg.withResZTableIndex(IntArray(nz) { Golden.pkg.numTables }) }
     }
 
     @Test

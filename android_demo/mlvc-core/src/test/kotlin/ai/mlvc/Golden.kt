@@ -21,6 +21,14 @@ object Golden {
     val pkg: ModelPackage by lazy { ModelPackage.load(dir) }
 
     /**
+     * package.json's `residual_networks`, read here and not through [ModelPackage], so that the
+     * role checks do not trust the parser they test: P-frame residuals use res_h_s / res_g_s.
+     */
+    val residualNetworks: Boolean by lazy {
+        (Json.parse(File(dir, "package.json").readText()) as Map<*, *>)["residual_networks"] == true
+    }
+
+    /**
      * One frame of index.json. [yShape] / [zShape] are null for a frame without a parse path
      * (a skip P-frame); [mode], [mvTable], [mvShape] are null for I-frames.
      */
@@ -81,7 +89,9 @@ object Golden {
 
 /**
  * Stands in for LiteRT: checks that the port asks h_s about exactly the recorded `z` and g_s
- * about exactly the recorded `y_hat`, then answers with the recorded outputs.
+ * about exactly the recorded `y_hat`, then answers with the recorded outputs. res_h_s / res_g_s
+ * (P-frame residuals of a package with residual networks) are served from the same per-frame
+ * files, as golden.py records them; [log] says which role each call used.
  *
  * Strict mode ([expected] given): frames must come in that order (only frames with a parse path:
  * [Golden.StreamInfo.networkFrames]). Lenient mode (null): the
@@ -89,26 +99,48 @@ object Golden {
  * one); an unknown input gets zeros of the right shape.
  */
 class GoldenNetworkRunner(private val expected: List<Golden.FrameInfo>?) : NetworkRunner {
+    /** One network call: its role and the golden frame that answered (null: none, lenient mode). */
+    class Call(val role: String, val frame: Golden.FrameInfo?)
+
     private var hsCalls = 0
     private var gsCalls = 0
+    private val callLog = ArrayList<Call>()
     val calls: Int get() = hsCalls + gsCalls
+    val log: List<Call> get() = callLog
 
     override fun run(role: String, input: Int8Tensor): Map<String, Int8Tensor> = when (role) {
-        "h_s" -> {
+        "h_s", "res_h_s" -> {
             val f = pick(hsCalls++, "z.i8", input)
+            callLog += Call(role, f)
             val shape = f?.yShape ?: intArrayOf(1, input.shape[1] * 4, input.shape[2] * 4, Golden.pkg.latentChannels)
             mapOf(
                 "mu" to Int8Tensor(shape, f?.i8("hs_mu.i8") ?: ByteArray(shape.reduce(Int::times))),
                 "sigma_index" to Int8Tensor(shape, f?.i8("hs_sigma_index.i8") ?: ByteArray(shape.reduce(Int::times))),
             )
         }
-        "g_s" -> {
+        "g_s", "res_g_s" -> {
             val f = pick(gsCalls++, "y_hat.i8", input)
+            callLog += Call(role, f)
             val shape = intArrayOf(1, input.shape[1] * 16, input.shape[2] * 16, 3)
             mapOf("image" to Int8Tensor(shape, f?.i8("gs_image.i8") ?: ByteArray(shape.reduce(Int::times))))
         }
         else -> throw AssertionError("unexpected network role $role")
     }
+
+    companion object {
+        /**
+         * The (frame index, role) calls a decode of [frames] (networkFrames) must make, in order:
+         * h_s then g_s per frame; res_h_s, res_g_s for P-frames when [residual] (the package
+         * has residual networks).
+         */
+        fun expectedRoles(frames: List<Golden.FrameInfo>, residual: Boolean): List<Pair<Int, String>> = frames.flatMap { f ->
+            val p = if (f.type == "P" && residual) "res_" else ""
+            listOf(f.index to "${p}h_s", f.index to "${p}g_s")
+        }
+    }
+
+    /** [log] as (frame index, role) pairs, to compare with [expectedRoles]. */
+    fun roles(): List<Pair<Int, String>> = log.map { (it.frame?.index ?: -1) to it.role }
 
     private fun pick(call: Int, kind: String, input: Int8Tensor): Golden.FrameInfo? {
         if (expected != null) {
@@ -122,3 +154,9 @@ class GoldenNetworkRunner(private val expected: List<Golden.FrameInfo>?) : Netwo
         return Golden.allFrames.firstOrNull { it.hasParsePath && it.i8(kind).contentEquals(input.data) }
     }
 }
+
+/** This package with [resZTableIndex] (null: without residual networks); same id and hash. */
+internal fun ModelPackage.withResZTableIndex(resZTableIndex: IntArray?): ModelPackage = ModelPackage(
+    modelId, modelHash, yExp, levels, alignment, latentChannels, hyperChannels, tablesPerOctave,
+    zTableIndex, maxWidth, maxHeight, tables, resZTableIndex,
+)

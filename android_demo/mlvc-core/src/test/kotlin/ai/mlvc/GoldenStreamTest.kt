@@ -32,6 +32,9 @@ class GoldenStreamTest(private val s: Golden.StreamInfo) {
         }
         assertEquals("frame count", s.frames.size, frames.size)
         assertEquals("network calls", 2 * s.networkFrames.size, runner.calls)
+        // The golden outputs cannot tell the two network sets apart (same files): the roles can.
+        assertEquals("networks per frame (residual_networks = ${Golden.residualNetworks})",
+            GoldenNetworkRunner.expectedRoles(s.networkFrames, Golden.residualNetworks), runner.roles())
         for ((f, g) in frames.zip(s.frames)) {
             val where = "${s.name} frame ${g.index}"
             assertEquals("$where type", g.type, f.frameType)

@@ -16,7 +16,7 @@ object RunTests {
     val CLASSES = listOf(
         GoldenStreamTest::class.java, InvalidStreamTest::class.java, DecoderOptionsTest::class.java,
         DecoderBehaviourTest::class.java, ModelPackageTest::class.java, RansTest::class.java,
-        InterCorruptStreamTest::class.java, InterDecodingTest::class.java,
+        InterCorruptStreamTest::class.java, InterDecodingTest::class.java, ResidualNetworksTest::class.java,
     )
 
     @JvmStatic

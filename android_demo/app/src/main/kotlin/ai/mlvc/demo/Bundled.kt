@@ -2,15 +2,19 @@ package ai.mlvc.demo
 
 import ai.mlvc.Decoder
 import ai.mlvc.DecoderOptions
+import ai.mlvc.ErrorKind
+import ai.mlvc.MlvcException
 import ai.mlvc.ModelPackage
 import android.content.res.AssetManager
+import java.io.IOException
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
 
 /**
  * What the build bundles under assets/ (see app/build.gradle.kts):
  *   conformance/index.json, package.json, tables.radius.i32, tables.cdf.u32, *.mlvc, invalid/
- *   model/h_s.tflite, model/g_s.tflite
+ *   model/h_s.tflite, model/g_s.tflite, and model/res_h_s.tflite, model/res_g_s.tflite for a
+ *   package with residual networks (package.json `residual_networks`)
  */
 class Bundled(private val assets: AssetManager) {
     fun bytes(path: String): ByteArray = assets.open(path).use { it.readBytes() }
@@ -28,12 +32,17 @@ class Bundled(private val assets: AssetManager) {
         Regex("\"stream\"\\s*:\\s*\"([^\"]+)\"").findAll(String(bytes("conformance/index.json"))).map { it.groupValues[1] }.toList()
 
     private fun model(role: String): ByteBuffer {
-        val b = bytes("model/$role.tflite")
+        val b = try {
+            bytes("model/$role.tflite")
+        } catch (e: IOException) {
+            throw MlvcException(ErrorKind.MODEL, "model/$role.tflite is not bundled (built with another -PmlvcPackage?)", e)
+        }
         return ByteBuffer.allocateDirect(b.size).order(ByteOrder.nativeOrder()).put(b).also { it.rewind() }
     }
 
+    /** h_s and g_s, plus res_h_s and res_g_s when the package has residual networks. */
     fun runner(numThreads: Int): LiteRtNetworkRunner =
-        LiteRtNetworkRunner(mapOf("h_s" to model("h_s"), "g_s" to model("g_s")), numThreads)
+        LiteRtNetworkRunner(pkg.networkSets.flatMap { listOf(it.hs, it.gs) }.associateWith(::model), numThreads)
 
     fun decoder(stream: String, runner: LiteRtNetworkRunner, options: DecoderOptions = DecoderOptions.DEFAULT) =
         Decoder(bytes("conformance/$stream"), pkg, runner, options)

@@ -4,6 +4,7 @@ import ai.mlvc.ErrorKind
 import ai.mlvc.Int8Tensor
 import ai.mlvc.MlvcException
 import ai.mlvc.NetworkRunner
+import ai.mlvc.NetworkSet
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
 import org.tensorflow.lite.Interpreter
@@ -14,12 +15,14 @@ import org.tensorflow.lite.Interpreter
  * Backends (docs/bitstream.md §4 and the conformance matrix):
  *  - CPU with XNNPACK (the default here): **exact**, the integer networks give the NumPy
  *    reference's bytes, so every picture hash verifies.
- *  - NNAPI / GPU delegates: **approximate**. Not wired in here; if a caller adds one for g_s,
- *    set [gsExact] = false: the parse path (h_s, run on its own CPU interpreter) still decodes
- *    every symbol exactly, but pixels may drift and frames are then reported `verified = false`
- *    instead of failing. h_s must never run on an approximate delegate.
+ *  - NNAPI / GPU delegates: **approximate**. Not wired in here; if a caller adds one for g_s
+ *    (or res_g_s), set [gsExact] = false: the parse path (h_s / res_h_s, each on its own CPU
+ *    interpreter) still decodes every symbol exactly, but pixels may drift and frames are then
+ *    reported `verified = false` instead of failing. h_s and res_h_s must never run on an
+ *    approximate delegate.
  *
- * One interpreter per role, resized when the picture size changes. Tensors are int8 NHWC;
+ * [models] maps roles to .tflite buffers: h_s, g_s, plus res_h_s, res_g_s for a package with
+ * residual networks (P-frame residuals). One interpreter per role, resized when the picture size changes. Tensors are int8 NHWC;
  * outputs are returned by their tensor names (`mu`, `sigma_index`, `image`).
  */
 class LiteRtNetworkRunner(
@@ -65,9 +68,14 @@ class LiteRtNetworkRunner(
         }
     }
 
-    override fun isExact(role: String): Boolean = role != "g_s" || gsExact
+    /** [gsExact] covers both synthesis networks (g_s, res_g_s); the h_s roles are always exact. */
+    override fun isExact(role: String): Boolean = role !in SYNTHESIS_ROLES || gsExact
 
     override fun close() {
         interpreters.values.forEach { it.close() }
+    }
+
+    private companion object {
+        val SYNTHESIS_ROLES = NetworkSet.entries.map { it.gs }.toSet()
     }
 }
