@@ -59,7 +59,10 @@ def build_package(graphs: dict[str, Graph], codec: dict, out_dir: Path, model_id
                 raise ValueError(f"residual model differs from the intra model in {key}")
         networks.update(_write_networks(r_graphs, out_dir, "res_"))
         res_zt = [int(t) for t in r_codec["z_table_index"]]
-        training["residual"] = r_codec.get("train", {})
+        # export_intra.py's held-out numbers code pictures, not residuals (eval_residual.py
+        # measures those), so they are left out here
+        training["residual"] = {k: v for k, v in r_codec.get("train", {}).items()
+                                if k != "heldout"}
     tables = build_tables(codec["num_tables"], codec["sigma_min"], codec["tables_per_octave"])
     buf = io.BytesIO()
     np.savez(buf, **tables.to_arrays())
