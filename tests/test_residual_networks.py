@@ -96,7 +96,7 @@ def _manifest_dict(package) -> dict:
     return json.loads((Path(package) / "manifest.json").read_text())
 
 
-def test_incomplete_residual_set_is_a_model_error(residual_package, tmp_path):
+def test_incomplete_residual_set_is_a_model_error(residual_package):
     d = _manifest_dict(residual_package)
     del d["networks"]["res_g_s"]
     with pytest.raises(ValueError, match="residual networks incomplete"):

@@ -154,10 +154,10 @@ class ResidualData:
         with np.load(path) as z:
             self.pairs = {n: residual_pixels(z[f"{n}_cur"], z[f"{n}_pred"])
                           for n, _ in self.GROUPS}
-            self.heldout_items = [
-                (f"{n}{i}", residual_pixels(z[f"{n}_cur"][i], z[f"{n}_pred"][i]))
-                for n in ("heldout_bikes", "heldout_carphone") if f"{n}_cur" in z
-                for i in range(len(z[f"{n}_cur"]))]
+            self.heldout_groups = [
+                [(f"{n}{i}", residual_pixels(c, p))
+                 for i, (c, p) in enumerate(zip(z[f"{n}_cur"], z[f"{n}_pred"]))]
+                for n in ("heldout_bikes", "heldout_carphone")]
 
     def batch(self, b):
         S, r = self.crop, self.rng
@@ -175,9 +175,8 @@ class ResidualData:
     def heldout(self, full=True):
         """Residual pictures of held-out frames; full=False: one bikes and one carphone pair."""
         if full:
-            return self.heldout_items
-        by = {n.rstrip("0123456789"): (n, a) for n, a in reversed(self.heldout_items)}
-        return [v for k, v in sorted(by.items())]
+            return [item for g in self.heldout_groups for item in g]
+        return [g[0] for g in self.heldout_groups]
 
     def get_state(self):
         return self.rng.bit_generator.state

@@ -76,7 +76,7 @@ def main():
         level = int(rng.integers(1, 5))
         ref = codec.encode(prev, level).reconstruction
         mv = refine_half_pel(cur, ref, estimate_motion(cur, ref, 32))
-        return compensate(ref, mv, True), level
+        return compensate(ref, mv, True)
 
     groups = {}
     t0 = time.time()
@@ -89,9 +89,8 @@ def main():
                                ("heldout_bikes", hb, 10), ("heldout_carphone", hc, 9)):
         cur, pred = [], []
         for t in range(1, len(frames), step):
-            pr, _ = predict(frames[t - 1], frames[t])
             cur.append(frames[t])
-            pred.append(pr)
+            pred.append(predict(frames[t - 1], frames[t]))
         groups[name] = (np.stack(cur), np.stack(pred))
         print(name, len(cur), "pairs", round(time.time() - t0, 1), "s", flush=True)
     stills = [a for _, a, _ in load_stills() if min(a.shape[:2]) >= args.size + 32]
@@ -99,9 +98,8 @@ def main():
     cur, pred = [], []
     for _ in range(args.synthetic):
         a, b = synthetic_pair(stills[int(rng.integers(len(stills)))], rng, args.size)
-        pr, _ = predict(a, b)
         cur.append(b)
-        pred.append(pr)
+        pred.append(predict(a, b))
     groups["synthetic"] = (np.stack(cur), np.stack(pred))
     print("synthetic", len(cur), "pairs", round(time.time() - t0, 1), "s", flush=True)
     arrays = {}
