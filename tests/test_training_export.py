@@ -53,3 +53,33 @@ def test_qat_forward_equals_integer_executor(model_and_graphs, role, inp, shape)
         sim = {"y": model.run_g_a(xr) / 2.0 ** im.Y_EXP}
     for k, v in ref.items():
         assert np.array_equal(sim[k].numpy().astype(np.int32), v.astype(np.int32)), k
+
+
+def test_widened_analysis_computes_what_the_narrow_one_did_and_exports_exactly():
+    """widen_ga.py: new g_a channels change nothing until trained, and the wider g_a still
+    exports to a graph the integer executor runs bit-exactly like the QAT forward."""
+    import intra_model as im
+    from export_intra import build_graphs
+    from widen_ga import check_preserved, widen_model
+    from mlvc.intops.reference import run_graph
+    rng = np.random.default_rng(3)
+    narrow, wide = im.Codec(seed=0), im.Codec(seed=5, ga_width=96)
+    for a in narrow.acts.values():          # calibrated-looking exponents, as after training
+        if not a.fixed:
+            a.exp.assign(-4.0)
+    x = tf.constant(rng.integers(0, 256, size=(2, 64, 64, 3)).astype(np.float32) / 128.0 - 1.0)
+    report = widen_model(narrow, wide, x, rng=rng)
+    assert report["max_abs_y_change_qat"] == 0.0
+    assert report["g_a/conv2"]["new"] == 32
+    w2 = wide.g_a[1].w.numpy()
+    assert np.all(w2[:, :, 64:, :64] == 0) and np.any(w2[..., 64:] != 0)
+    g = build_graphs(wide)["g_a"]
+    g.validate()
+    img = rng.integers(-128, 128, size=(1, 32, 48, 3)).astype(np.int8)
+    ref = run_graph(g, {"image": img})["y"]
+    sim = wide.run_g_a(tf.constant(img.astype(np.float32) * 2.0 ** im.IMAGE_EXP))
+    assert np.array_equal((sim / 2.0 ** im.Y_EXP).numpy().astype(np.int32), ref.astype(np.int32))
+    # a bad widening (new channels wired into old ones) is caught
+    wide.g_a[1].w.assign(np.where(np.arange(96)[None, None, :, None] >= 64, 0.05, w2))
+    with pytest.raises(ValueError):
+        check_preserved(narrow, wide, x)

@@ -34,7 +34,8 @@ def load_model(ckpt_dir):
     import intra_model as im
     st_path = os.path.join(ckpt_dir, "state.json")
     st = json.load(open(st_path)) if os.path.exists(st_path) else {"args": {"seed": 1}}
-    model = im.Codec(seed=st["args"].get("seed", 1))
+    model = im.Codec(seed=st["args"].get("seed", 1),
+                     ga_width=int(st["args"].get("ga_width") or im.N))
     path = ckpt_dir
     if os.path.isdir(ckpt_dir):
         path = tf.train.latest_checkpoint(os.path.join(ckpt_dir, "ckpt"))

@@ -158,8 +158,10 @@ class QConv(tf.Module):
 
 
 class Codec(tf.Module):
-    def __init__(self, seed=0):
+    def __init__(self, seed=0, ga_width=N):
+        """ga_width: hidden channels of the analysis g_a (encoder only: decode cost unchanged)."""
         super().__init__(name="codec")
+        self.ga_width = ga_width
         A = {}
 
         def act(name, relu, exp=None):
@@ -179,10 +181,11 @@ class Codec(tf.Module):
         sig = act("sigma_index", False, SIGMA_EXP)
         # g_a
         a1, a2, a3 = act("g_a/a1", True), act("g_a/a2", True), act("g_a/a3", True)
-        self.g_a = [conv("g_a/conv1", 5, 3, N, 2, True, image, a1),
-                    conv("g_a/conv2", 5, N, N, 2, True, a1, a2),
-                    conv("g_a/conv3", 5, N, N, 2, True, a2, a3),
-                    conv("g_a/conv4", 5, N, M, 2, False, a3, y)]
+        na = ga_width
+        self.g_a = [conv("g_a/conv1", 5, 3, na, 2, True, image, a1),
+                    conv("g_a/conv2", 5, na, na, 2, True, a1, a2),
+                    conv("g_a/conv3", 5, na, na, 2, True, a2, a3),
+                    conv("g_a/conv4", 5, na, M, 2, False, a3, y)]
         # h_a
         b1, b2 = act("h_a/a1", True), act("h_a/a2", True)
         self.h_a = [conv("h_a/conv1", 3, M, N, 1, True, y, b1),

@@ -64,17 +64,31 @@ def parse():
     p.add_argument("--recalibrate", action="store_true",
                    help="on --resume in QAT: EMA-calibrate the activation exponents again (>= "
                         "MIN_CALIB_STEPS steps, until --freeze-frac) before freezing them")
+    p.add_argument("--ga-width", type=int, default=None,
+                   help="hidden channels of g_a for a new run (default 64; widen_ga.py widens "
+                        "a trained run)")
     return p.parse_args()
 
 
-def training_state(seed, out, qat_on=True):
+def run_ga_width(out):
+    """g_a's hidden width of the run in OUT (its state.json), the default for a new run."""
+    import intra_model as im
+    path = os.path.join(out, "state.json")
+    if os.path.exists(path):
+        return int(json.load(open(path))["args"].get("ga_width") or im.N)
+    return im.N
+
+
+def training_state(seed, out, qat_on=True, ga_width=None):
     """The model, Adam moments, counters and noise generator, with their checkpoint manager in
-    OUT/ckpt: the one definition of the training checkpoint's layout (revive_dead.py uses it)."""
+    OUT/ckpt: the one definition of the training checkpoint's layout (revive_dead.py uses it).
+    ga_width: g_a's hidden width; by default the run's own (state.json)."""
     from types import SimpleNamespace
 
     import tensorflow as tf
     import intra_model as im
-    ts = SimpleNamespace(model=im.Codec(seed=seed))
+    ga_width = ga_width or run_ga_width(out)
+    ts = SimpleNamespace(model=im.Codec(seed=seed, ga_width=ga_width), ga_width=ga_width)
     ts.tvars = list(ts.model.trainable_variables)
     ts.adam_m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in ts.tvars]
     ts.adam_v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in ts.tvars]
@@ -105,7 +119,10 @@ def main():
                else im.LAMBDAS)
     cdt = tf.float32 if args.fp32 else tf.bfloat16
 
-    ts = training_state(args.seed, args.out, qat_on=args.float_frac <= 0)
+    if args.ga_width is None:     # a resumed run keeps its width; --init takes the source's
+        args.ga_width = run_ga_width(args.out if args.resume else (args.init or args.out))
+    ts = training_state(args.seed, args.out, qat_on=args.float_frac <= 0,
+                        ga_width=args.ga_width)
     model, tvars, adam_m, adam_v = ts.model, ts.tvars, ts.adam_m, ts.adam_v
     step, total_steps, calib, qat_on, noise = ts.step, ts.total_steps, ts.calib, ts.qat_on, ts.noise
     ckpt, mgr = ts.ckpt, ts.mgr
