@@ -71,3 +71,38 @@ def test_half_pel_pan_is_found():
     cur = compensate(ref, true, half_pel=True)
     mv = refine_half_pel(cur, ref, estimate_motion(cur, ref))
     assert (mv[1:-1, 1:-1] == (3, -7)).all(), np.unique(mv[1:-1, 1:-1].reshape(-1, 2), axis=0)
+
+
+def clamped_reference(ref, mv, half_pel):
+    """compensate()'s definition, pixel by pixel: every coordinate clamped to the picture."""
+    h, w = ref.shape[:2]
+    s = 1 if half_pel else 0
+    d = np.repeat(np.repeat(mv, BLOCK, 0), BLOCK, 1)[:h, :w].astype(np.int64)
+    ys, xs = np.arange(h)[:, None] + (d[..., 0] >> s), np.arange(w)[None, :] + (d[..., 1] >> s)
+    fy, fx = (d[..., 0] & 1) * s, (d[..., 1] & 1) * s
+    if ref.ndim == 3:
+        fy, fx = fy[..., None], fx[..., None]
+    r = ref.astype(np.int64)
+
+    def at(a, b):
+        return r[np.clip(a, 0, h - 1), np.clip(b, 0, w - 1)]
+    acc = (at(ys, xs) * (2 - fy) * (2 - fx) + at(ys, xs + 1) * (2 - fy) * fx
+           + at(ys + 1, xs) * fy * (2 - fx) + at(ys + 1, xs + 1) * fy * fx)
+    return ((acc + 2) >> 2).astype(ref.dtype)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_windowed_compensation_equals_clamped_coordinates(seed):
+    """The padded-window implementation against the per-pixel definition, on odd sizes, colour
+    and luma, and vectors far outside the picture (a hostile stream may carry any vector)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(25):
+        h, w = (int(v) for v in rng.integers(1, 60, 2))
+        shape = (h, w, 3) if rng.random() < 0.5 else (h, w)
+        ref = rng.integers(0, 256, shape).astype(np.uint8 if len(shape) == 3 else np.int32)
+        lim = int(rng.choice([2, 20, 70, 5000]))
+        mv = rng.integers(-lim, lim + 1, (-(-h // BLOCK), -(-w // BLOCK), 2)).astype(np.int32)
+        for half_pel in (False, True):
+            got = compensate(ref, mv, half_pel)
+            want = clamped_reference(ref, mv, half_pel)
+            assert got.dtype == ref.dtype and np.array_equal(got, want), (h, w, lim, half_pel)
