@@ -64,6 +64,9 @@ def parse():
     p.add_argument("--recalibrate", action="store_true",
                    help="on --resume in QAT: EMA-calibrate the activation exponents again (>= "
                         "MIN_CALIB_STEPS steps, until --freeze-frac) before freezing them")
+    p.add_argument("--train-only", default=None, metavar="NETS",
+                   help="comma separated networks to train (g_a,h_a: the encoder only; the "
+                        "others, z tables included, stay as they are)")
     p.add_argument("--ga-width", type=int, default=None,
                    help="hidden channels of g_a for a new run (default 64; widen_ga.py widens "
                         "a trained run)")
@@ -124,6 +127,16 @@ def main():
     ts = training_state(args.seed, args.out, qat_on=args.float_frac <= 0,
                         ga_width=args.ga_width)
     model, tvars, adam_m, adam_v = ts.model, ts.tvars, ts.adam_m, ts.adam_v
+    if args.train_only:
+        # e.g. the encoder only (g_a, h_a): the decoder's networks and z tables stay bit-exact
+        nets = {"g_a": model.g_a, "h_a": model.h_a, "h_s": model.h_s + [model.h_mu, model.h_sigma],
+                "g_s": model.g_s}
+        names = [n.strip() for n in args.train_only.split(",")]
+        if not set(names) <= set(nets):
+            raise SystemExit(f"--train-only: networks are {', '.join(nets)}")
+        ids = {id(v) for n in names for c in nets[n] for v in (c.w, c.b)}
+        keep = [i for i, v in enumerate(tvars) if id(v) in ids]
+        tvars, adam_m, adam_v = ([x[i] for i in keep] for x in (tvars, adam_m, adam_v))
     step, total_steps, calib, qat_on, noise = ts.step, ts.total_steps, ts.calib, ts.qat_on, ts.noise
     ckpt, mgr = ts.ckpt, ts.mgr
     data = (ResidualData(args.seed, args.crop, args.residual) if args.residual
