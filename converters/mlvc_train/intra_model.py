@@ -235,8 +235,13 @@ class Codec(tf.Module):
     def z_table_index(self):
         return tf.clip_by_value(ste_round(self.z_param), 0.0, NUM_TABLES - 1.0)
 
+    def networks(self):
+        """The convolutions of each sub-network, by IR role."""
+        return {"g_a": self.g_a, "h_a": self.h_a, "h_s": self.h_s + [self.h_mu, self.h_sigma],
+                "g_s": self.g_s}
+
     def all_convs(self):
-        return self.g_a + self.h_a + self.h_s + [self.h_mu, self.h_sigma] + self.g_s
+        return [c for convs in self.networks().values() for c in convs]
 
     def update_acts(self, stats, mode):
         for name, a in self.acts.items():

@@ -39,12 +39,12 @@ def main():
     import intra_model as im
     from data import TrainData
 
-    from train_intra import training_state
+    from train_intra import restore, training_state
 
     st = json.load(open(os.path.join(a.out, "state.json")))
     ts = training_state(st["args"]["seed"], a.out, qat_on=False)
     model, tvars, adam_m, adam_v = ts.model, ts.tvars, ts.adam_m, ts.adam_v
-    ts.ckpt.restore(ts.mgr.latest_checkpoint).assert_existing_objects_matched()
+    restore(ts, ts.mgr.latest_checkpoint)
     if int(ts.qat_on.numpy()) and not (a.allow_qat or a.dry_run):
         raise SystemExit("checkpoint is in the QAT phase; pass --allow-qat to revive it anyway")
     index = {id(v): i for i, v in enumerate(tvars)}

@@ -107,6 +107,31 @@ def training_state(seed, out, qat_on=True, ga_width=None):
     return ts
 
 
+def _without_adam(ts):
+    """The checkpoint's parts other than the Adam moments (a slim checkpoint holds only these)."""
+    return dict(model=ts.model, step=ts.step, total_steps=ts.total_steps, calib=ts.calib,
+                noise=ts.noise, qat_on=ts.qat_on)
+
+
+def restore(ts, path):
+    """Restore checkpoint `path` into training state `ts`.  A slim checkpoint (save_slim(): no
+    Adam moments, a third of the size, what the repository keeps under training/) leaves the moments
+    at zero; the resumed run's LR warm-up covers their restart.  Returns True if it was full."""
+    import tensorflow as tf
+    full = any(n.startswith("adam_m/") for n, _ in tf.train.list_variables(path))
+    ck = ts.ckpt if full else tf.train.Checkpoint(**_without_adam(ts))
+    ck.restore(path).assert_existing_objects_matched()
+    return full
+
+
+def save_slim(ts, out):
+    """Write ts without its Adam moments as OUT/ckpt/ckpt-STEP (restore() reads it)."""
+    import tensorflow as tf
+    mgr = tf.train.CheckpointManager(tf.train.Checkpoint(**_without_adam(ts)),
+                                     os.path.join(out, "ckpt"), max_to_keep=1)
+    return mgr.save(checkpoint_number=int(ts.step.numpy()))
+
+
 def main():
     args = parse()
     os.makedirs(args.out, exist_ok=True)
@@ -129,8 +154,7 @@ def main():
     model, tvars, adam_m, adam_v = ts.model, ts.tvars, ts.adam_m, ts.adam_v
     if args.train_only:
         # e.g. the encoder only (g_a, h_a): the decoder's networks and z tables stay bit-exact
-        nets = {"g_a": model.g_a, "h_a": model.h_a, "h_s": model.h_s + [model.h_mu, model.h_sigma],
-                "g_s": model.g_s}
+        nets = model.networks()
         names = [n.strip() for n in args.train_only.split(",")]
         if not set(names) <= set(nets):
             raise SystemExit(f"--train-only: networks are {', '.join(nets)}")
@@ -144,7 +168,8 @@ def main():
     state_path = os.path.join(args.out, "state.json")
     elapsed0 = 0.0
     if args.resume and mgr.latest_checkpoint:
-        ckpt.restore(mgr.latest_checkpoint).assert_existing_objects_matched()
+        if not restore(ts, mgr.latest_checkpoint):
+            print("slim checkpoint: Adam moments restart from zero", flush=True)
         st = json.load(open(state_path))
         data.set_state(st["data_rng"])
         elapsed0 = st.get("elapsed", 0.0)
@@ -155,7 +180,7 @@ def main():
         src = tf.train.latest_checkpoint(os.path.join(args.init, "ckpt"))
         if not src:
             raise SystemExit(f"--init: no checkpoint in {args.init}/ckpt")
-        ckpt.restore(src).assert_existing_objects_matched()
+        restore(ts, src)
         total_steps.assign(0)
         args.replan = True
         print("initialised from", src, "step", int(step.numpy()), flush=True)

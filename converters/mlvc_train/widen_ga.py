@@ -94,14 +94,14 @@ def main():
     a = ap.parse_args()
     import tensorflow as tf
     from data import TrainData
-    from train_intra import run_ga_width, training_state
+    from train_intra import restore, run_ga_width, training_state
 
     st = json.load(open(os.path.join(a.src, "state.json")))
     seed, old_w = st["args"]["seed"], run_ga_width(a.src)
     if a.width <= old_w:
         raise SystemExit(f"--width {a.width} must exceed the run's g_a width {old_w}")
     src = training_state(seed, a.src, ga_width=old_w)
-    src.ckpt.restore(src.mgr.latest_checkpoint).assert_existing_objects_matched()
+    restore(src, src.mgr.latest_checkpoint)
     os.makedirs(a.out, exist_ok=True)
     dst = training_state(seed, a.out, ga_width=a.width)
 
