@@ -52,7 +52,8 @@ def cmd_encode(args) -> int:
     # _options: an out-of-range option is a typed InvalidArgumentError (exit code), not a trace
     opts = _options(EncoderOptions, dict(
         quality=args.quality, backend=args.backend, package=args.package, fps_num=args.fps_num,
-        fps_den=args.fps_den, gop=args.gop, inter_rd_levels=args.rd_levels))
+        fps_den=args.fps_den, gop=args.gop, inter_rd_levels=args.rd_levels,
+        refine=args.refine))
     enc = Encoder(opts)
     frames = open_source(args.input, camera=args.camera, max_frames=args.frames)
     prog = _Progress(args.frames, "encode", sys.stderr.isatty() and not args.quiet)
@@ -262,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--rd-levels", type=int, default=2,
                    help="P-frames: residual levels tried, the requested and coarser ones, chosen "
                         "by rate-distortion cost (1: always --quality)")
+    e.add_argument("--refine", type=int, default=0, metavar="N",
+                   help="refine each picture's latent for N iterations (16-24: about +1.3 dB "
+                        "at the same rate, ~0.75 s per iteration at 640x272; 0: off)")
     e.add_argument("--backend", default=None)
     e.add_argument("--package", default=None, help="model package directory")
     e.add_argument("--fps-num", type=int, default=30)

@@ -16,6 +16,7 @@ from ..bitstream.container import picture_md5
 from ..entropy import rans
 from ..errors import CorruptStreamError, InvalidArgumentError
 from ..package.loader import ModelPackage
+from .refine import LatentRefiner
 
 
 def round_shift(v: np.ndarray, d: int) -> np.ndarray:
@@ -36,6 +37,12 @@ def pad_to(rgb: np.ndarray, alignment: int) -> np.ndarray:
     if ph or pw:
         rgb = np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="edge")
     return rgb
+
+
+def rd_cost(coded: tuple, x: np.ndarray, lam: float) -> float:
+    """Bits of a coded signal's payload + lam / 3 * its SSE (the training loss, per picture)."""
+    err = coded[1].astype(np.int64) - x.astype(np.int64)
+    return 8.0 * len(coded[0]) + float(lam) / 3.0 * float(np.sum(err * err))
 
 
 def to_signed(rgb: np.ndarray) -> np.ndarray:
@@ -59,10 +66,12 @@ class IntraCodec:
     """Encodes and decodes single pictures with one package and one pair of backends.
 
     `networks="residual"` codes P-frame residuals with the package's residual networks (res_*)
-    and their z tables: the same hyperprior and the same parse path, other weights."""
+    and their z tables: the same hyperprior and the same parse path, other weights.
+    `refine` > 0: the encoder refines each picture's symbols for that many iterations
+    (refine.py; needs the package's training lambdas, else it is a no-op)."""
 
     def __init__(self, package: ModelPackage, backend: BackendSpec, parse: BackendSpec,
-                 networks: str = "intra"):
+                 networks: str = "intra", refine: int = 0):
         if networks not in ("intra", "residual"):
             raise ValueError(f"networks must be 'intra' or 'residual', not {networks!r}")
         if networks == "residual" and not package.has_residual:
@@ -77,6 +86,13 @@ class IntraCodec:
         self._prefix = "res_" if networks == "residual" else ""
         self._ztab = np.asarray(self.m.res_z_table_index if self._prefix else
                                 self.m.z_table_index, np.int64)
+        if refine < 0:
+            raise InvalidArgumentError("refine must be >= 0 iterations")
+        self.refine = refine
+        lambdas = self.m.training.get("lambdas") or []
+        self.lambdas = (dict(zip(package.levels, (float(v) for v in lambdas)))
+                        if len(lambdas) == len(package.levels) else {})
+        self._refiner: LatentRefiner | None = None
 
     def _net(self, role: str) -> Network:
         """The network of `role` (g_a, h_a, h_s, g_s) in this codec's set."""
@@ -123,11 +139,27 @@ class IntraCodec:
         analyse() output when the caller already has it (coding one signal at several levels).
 
         Returns the payload, the int8 signal every decoder rebuilds, and the symbols."""
-        h, w = x.shape[:2]
         exp, d = self._shift(level)
         if y is None:
             y = self.analyse(x)
-        q = round_shift(y, d)
+        coded, mu, t = self._code(x, round_shift(y, d), level)
+        lam = self.lambdas.get(level)
+        if self.refine and lam is not None:
+            if self._refiner is None:
+                self._refiner = LatentRefiner(self.package.graphs[self._prefix + "g_s"],
+                                              self.package.tables)
+            q = self._refiner.refine(x, y, d, mu, t, lam, self.refine)
+            # the refined symbols get their own hyperprior; kept only if the real stream's
+            # rate + lambda/3 * SSE is lower
+            refined, _, _ = self._code(x, q, level)
+            if rd_cost(refined, x, lam) < rd_cost(coded, x, lam):
+                coded = refined
+        return coded
+
+    def _code(self, x: np.ndarray, q: np.ndarray, level: int):
+        """(payload, rebuilt signal, z symbols, y symbols), and the entropy parameters."""
+        h, w = x.shape[:2]
+        exp, d = self._shift(level)
         z = self._net("h_a").run({"y": rebuild_latent(q, d)})["z"]
         tables = self.package.tables
         zt = self._z_tables(z.shape)
@@ -141,7 +173,8 @@ class IntraCodec:
         sy = s.reshape(-1).astype(np.int64)
         z_bytes = rans.encode(sz + tables.radius[zt], zt, tables)
         y_bytes = rans.encode(sy + r.reshape(-1), t.reshape(-1), tables)
-        return struct.pack("<I", len(z_bytes)) + z_bytes + y_bytes, rec, sz, sy
+        payload = struct.pack("<I", len(z_bytes)) + z_bytes + y_bytes
+        return (payload, rec, sz, sy), mu, t
 
     def _synthesise(self, y_hat: np.ndarray, h: int, w: int) -> np.ndarray:
         return self._net("g_s").run({"y_hat": y_hat})["image"][0, :h, :w, :]
