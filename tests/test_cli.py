@@ -64,7 +64,8 @@ def test_quality_out_of_range_is_rejected(tmp_path, small_package):
     assert r.returncode == 2 and "quality" in r.stderr
 
 
-@pytest.mark.parametrize("flag,value", [("--gop", "0"), ("--rd-levels", "0"), ("--fps-num", "0")])
+@pytest.mark.parametrize("flag,value", [("--gop", "0"), ("--rd-levels", "0"), ("--fps-num", "0"),
+                                        ("--refine", "-1")])
 def test_out_of_range_encoder_options_are_typed_errors(tmp_path, small_package, flag, value):
     src = tmp_path / "in.npz"
     np.savez(src, frames=np.stack(synthetic_frames(16, 16, 1, 0)))
@@ -89,3 +90,13 @@ def test_export_tflite_writes_every_network(tmp_path):
     assert set(index["networks"]) == roles | {f"res_{r}" for r in roles}   # bundled: both sets
     for entry in index["networks"].values():
         assert (tmp_path / "out" / entry["file"]).read_bytes()[4:8] == b"TFL3"
+
+
+def test_encode_with_refinement_decodes_verified(tmp_path):
+    """--refine on the bundled package: a valid stream whose hashes every decoder verifies."""
+    src = tmp_path / "in.npz"
+    np.savez(src, frames=np.stack(synthetic_frames(48, 32, 2, 1)))
+    out = tmp_path / "r.mlvc"
+    assert main(["encode", str(src), "-o", str(out), "--refine", "2", "-q"]) == 0
+    assert main(["decode", str(out), "-o", str(tmp_path / "png"), "-q"]) == 0
+    assert len(list((tmp_path / "png").glob("*.png"))) == 2

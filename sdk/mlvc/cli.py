@@ -192,7 +192,7 @@ def cmd_demo(args) -> int:
 def cmd_bench_rd(args) -> int:
     from .bench.rd import format_results, run
     results = run(args.clips, args.frames, args.gop, args.json, args.plot, args.backend,
-                  args.package, args.start)
+                  args.package, args.start, args.refine)
     print(format_results(results))
     return 0
 
@@ -321,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--plot", type=Path, default=None)
     rd.add_argument("--backend", default=None)
     rd.add_argument("--package", default=None)
+    rd.add_argument("--refine", type=int, default=0, metavar="N",
+                    help="also measure the encoder with N latent-refinement iterations")
     rd.set_defaults(func=cmd_bench_rd)
 
     b = sub.add_parser("backends", help="list backends and their exactness")

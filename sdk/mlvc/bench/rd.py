@@ -107,13 +107,14 @@ def run_ffmpeg_codec(frames, codec: str, crf: int, gop: int, fps: float, tmp: Pa
     return out.stat().st_size, list(frames_out[:len(frames)])
 
 
-def mlvc_points(frames, gop: int, backend=None, package=None) -> list[dict]:
+def mlvc_points(frames, gop: int, backend=None, package=None, refine: int = 0) -> list[dict]:
     from ..api import Decoder, Encoder
     pts = []
     h, w = frames[0].shape[:2]
     for q in Encoder(package=package, backend=backend).package.levels:
         t0 = time.perf_counter()
-        stream = Encoder(quality=q, gop=gop, backend=backend, package=package).encode(frames)
+        stream = Encoder(quality=q, gop=gop, backend=backend, package=package,
+                         refine=refine).encode(frames)
         t_enc = time.perf_counter() - t0
         t0 = time.perf_counter()
         dec = Decoder(stream, backend=backend, package=package).decode_all()
@@ -144,7 +145,8 @@ def ffmpeg_points(frames, codec: str, crfs, gop: int, fps: float) -> list[dict]:
 
 
 def bench_clip(path: str, frames_n: int, gop: int, backend=None, package=None,
-               start: int = 0) -> dict:
+               start: int = 0, refine: int = 0) -> dict:
+    """refine > 0 adds the curve of the encoder with that many refinement iterations."""
     frames = list(open_source(path, max_frames=start + frames_n))[start:]
     if not frames:
         raise InvalidArgumentError(f"{path}: no frames")
@@ -163,6 +165,9 @@ def bench_clip(path: str, frames_n: int, gop: int, backend=None, package=None,
            "mlvc_intra": mlvc_points(frames, 1, backend, package) if gop > 1 else None,
            "x264": ffmpeg_points(frames, "libx264", X264_CRF, gop, fps),
            "x265": ffmpeg_points(frames, "libx265", X265_CRF, gop, fps)}
+    if refine:
+        res["refine_iterations"] = refine
+        res["mlvc_refined"] = mlvc_points(frames, gop, backend, package, refine)
     for method, key in (("pchip", "bd_rate_percent"), ("poly", "bd_rate_percent_poly")):
         bd = res[key] = {}
         if res["mlvc_intra"]:
@@ -172,6 +177,12 @@ def bench_clip(path: str, frames_n: int, gop: int, backend=None, package=None,
         for ref in ("x264", "x265"):
             for metric in ("psnr_yuv", "psnr_y"):
                 bd[f"vs_{ref}_{metric}"] = curve_bd_rate(res[ref], res["mlvc"], metric, method)
+                if refine:
+                    bd[f"refined_vs_{ref}_{metric}"] = curve_bd_rate(
+                        res[ref], res["mlvc_refined"], metric, method)
+        if refine:
+            bd["refined_vs_default_psnr_yuv"] = curve_bd_rate(res["mlvc"], res["mlvc_refined"],
+                                                              "psnr_yuv", method)
     return res
 
 
@@ -206,13 +217,13 @@ def plot(results: list[dict], path: Path) -> None:
 
 
 def run(clips: list[str], frames: int, gop: int, json_out: Path | None, plot_out: Path | None,
-        backend=None, package=None, start: int = 0) -> list[dict]:
+        backend=None, package=None, start: int = 0, refine: int = 0) -> list[dict]:
     """CLIP may carry its own first frame as PATH@START (e.g. held-out segments)."""
     results = []
     for c in clips:
         path, _, first = c.partition("@")
         results.append(bench_clip(path, frames, gop, backend, package,
-                                  int(first) if first else start))
+                                  int(first) if first else start, refine))
     if json_out:
         json_out.write_text(json.dumps(results, indent=1))
     if plot_out:
@@ -225,11 +236,11 @@ def format_results(results: list[dict]) -> str:
     for r in results:
         lines.append(f"{r['clip']} {r['size']}, frames {r['first_frame']}.."
                      f"{r['first_frame'] + r['frames'] - 1}, GOP {r['gop']}")
-        for name in ("mlvc", "mlvc_intra", "x264", "x265"):
+        for name in ("mlvc", "mlvc_refined", "mlvc_intra", "x264", "x265"):
             if not r.get(name):
                 continue
             pts = ", ".join(f"{p['bpp']:.3f}/{p['psnr_yuv']:.2f}" for p in r[name])
-            lines.append(f"  {name:10} bpp/PSNR-YUV: {pts}")
+            lines.append(f"  {name:12} bpp/PSNR-YUV: {pts}")
         for k, v in r["bd_rate_percent"].items():
             lines.append(f"  BD-rate {k}: {v:+.1f}%")
     return "\n".join(lines)

@@ -86,10 +86,6 @@ def space_to_depth(g: np.ndarray, block: int) -> np.ndarray:
         n, h, w, block * block * oc)
 
 
-def _round_shift64(v: np.ndarray, r: int) -> np.ndarray:
-    return v if r <= 0 else np.right_shift(v + (1 << (r - 1)), r)
-
-
 class SynthesisGradient:
     """The exact forward of a synthesis graph with its activations, and its integer backward."""
 
@@ -120,35 +116,41 @@ class SynthesisGradient:
             qi, qo = g.tensors[op.input], g.tensors[op.output]
             xc = env[op.input].astype(np.float32) - np.float32(qi.zp)
             acc = correlate(xc, op.weights.astype(np.float32), op.stride, op.depthwise)
-            acc = acc.astype(np.int64) + op.bias.astype(np.int64)
+            acc += op.bias.astype(np.float32)       # exact: the profile keeps |acc| < 2**24
+            acc = acc.astype(np.int32)
             k = (qo.exp - qi.exp - op.w_exp.astype(np.int64))
             lo, hi = activation_range(op.activation, qo)
             masks[op.output] = ((acc >= np.left_shift(np.int64(lo - qo.zp), k))
                                 & (acc <= np.left_shift(np.int64(hi - qo.zp), k)))
             env[op.output] = requantize(acc, k, qo.zp, lo, hi)
+            del acc
         return env[g.outputs[0]], masks
 
     def backward(self, masks: dict[str, np.ndarray], grad: np.ndarray) -> tuple[np.ndarray, int]:
         """grad: int64 d J / d output (in the output's integer units, real = grad exactly).
         Returns (G, s): d J / d input ~= G * 2**s in the input's integer units (G int64)."""
         g = self.graph
-        G, s = grad.astype(np.int64), 0
+        # G holds integers in float64 (always below 2**53, so every operation on it is exact):
+        # no int64 copies of the largest activations
+        G, s = grad.astype(np.float64), 0
         for op in reversed(g.ops):
             if isinstance(op, DepthToSpace):
                 G = space_to_depth(G, op.block)
                 continue
             qi, qo = g.tensors[op.input], g.tensors[op.output]
-            G = np.where(masks[op.output], G, 0)
+            G = np.where(masks[op.output], G, 0.0)
             # d out_q / d in_q = W / 2**k per output channel, k = out_exp - in_exp - w_exp
             k = qo.exp - qi.exp - op.w_exp.astype(np.int64)
             spread = int(k.max()) - k
             peak = np.abs(G).reshape(-1, G.shape[-1]).max(axis=0)
             bits = max((int(p).bit_length() + int(sp) for p, sp in zip(peak, spread)), default=0)
             r = max(0, bits - GRAD_BITS)
-            G = np.left_shift(_round_shift64(G, r), spread)
+            if r:                                   # round half up to 2**r, exactly
+                G = np.floor(G * math.ldexp(1.0, -r) + 0.5)
+            G *= np.ldexp(1.0, spread)
             s += r - int(k.max())
-            G = _conv_input_grad(G.astype(np.float64), self.weights[op.output]).astype(np.int64)
-        return G, s
+            G = _conv_input_grad(G, self.weights[op.output])
+        return G.astype(np.int64), s
 
 
 def _conv_input_grad(g: np.ndarray, w: np.ndarray) -> np.ndarray:
