@@ -9,6 +9,12 @@ MLVC_EXTRAS="all" source "$ROOT/scripts/env.sh"
 cd "$ROOT"
 LOGS="$(mktemp -d)"
 status=0
+if ! command -v ffmpeg >/dev/null; then
+  # the x264/x265 comparison test (tests/test_bench_rd.py) needs ffmpeg with libx264/libx265
+  echo "== apt: ffmpeg =="
+  (apt-get update -qq && apt-get install -y -qq ffmpeg) >/dev/null
+fi
+export MLVC_REQUIRE_FFMPEG=1   # here a missing ffmpeg fails its test instead of skipping it
 echo "== emulation targets (qemu aarch64 / x86 levels, tflite-runtime 2.14) =="
 bash tools/emulation/setup.sh all
 echo "== Python tests =="

@@ -16,7 +16,7 @@ run profile "$PY" benchmarks/bench_profile.py --repeat 5
 run codec_bikes "$PY" benchmarks/bench_codec.py --source "$DATA/bikes.mp4" --width 640 --height 272 --frames 20
 run codec_720p "$PY" benchmarks/bench_codec.py --width 1280 --height 720 --frames 4
 run rd_jpeg "$PY" benchmarks/bench_rd.py --clip "$DATA/bikes.mp4:200:250:5" \
-    --clip "$DATA/carphone_pristine.mp4:100:120:2" --coffee --json "$OUT/rd_jpeg.json"
+    --clip "$DATA/carphone_pristine.mp4:100:120:2" --coffee --refine 16 --json "$OUT/rd_jpeg.json"
 run rd_x26x "$PY" -m mlvc.cli bench rd "$DATA/carphone_pristine.mp4@100" "$DATA/bikes.mp4@200" \
     --frames 20 --gop 10 --json "$OUT/rd_x26x.json" --plot "$OUT/rd_x26x.png"
 run drift "$PY" benchmarks/bench_drift.py "$DATA/carphone_pristine.mp4" --frames 32 --gops 4,8,16,32

@@ -264,8 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="P-frames: residual levels tried, the requested and coarser ones, chosen "
                         "by rate-distortion cost (1: always --quality)")
     e.add_argument("--refine", type=int, default=0, metavar="N",
-                   help="refine each picture's latent for N iterations (16-24: about +1.3 dB "
-                        "at the same rate, ~0.75 s per iteration at 640x272; 0: off)")
+                   help="refine each picture's latent for N iterations (16: +0.8-1.4 dB "
+                        "at about the same rate, ~0.75 s per iteration at 640x272; 0: off)")
     e.add_argument("--backend", default=None)
     e.add_argument("--package", default=None, help="model package directory")
     e.add_argument("--fps-num", type=int, default=30)
