@@ -83,3 +83,27 @@ def test_widened_analysis_computes_what_the_narrow_one_did_and_exports_exactly()
     wide.g_a[1].w.assign(np.where(np.arange(96)[None, None, :, None] >= 64, 0.05, w2))
     with pytest.raises(ValueError):
         check_preserved(narrow, wide, x)
+
+
+def test_checkpoint_restore_keeps_adam_bias_correction_consistent(tmp_path):
+    """Adam's bias correction counts the moments' own steps (adam_t): a full checkpoint keeps
+    them, a slim one restarts them at zero, and a full checkpoint written before adam_t existed
+    counts from step 0 (its moments ran since then)."""
+    from train_intra import restore, save_slim, training_state
+    ts = training_state(1, str(tmp_path / "run"), ga_width=64)
+    ts.step.assign(1234)
+    ts.adam_t.assign(321)
+    ts.adam_m[0].assign(tf.ones_like(ts.adam_m[0]))
+    full = ts.mgr.save(checkpoint_number=1234)
+    slim = save_slim(ts, str(tmp_path / "slim"))
+    legacy = tf.train.Checkpoint(model=ts.model, adam_m=ts.adam_m, adam_v=ts.adam_v,
+                                 step=ts.step, total_steps=ts.total_steps, calib=ts.calib,
+                                 noise=ts.noise, qat_on=ts.qat_on).save(str(tmp_path / "old"))
+    for path, full_expected, t_expected, m_expected in ((full, True, 321, 1.0),
+                                                        (slim, False, 0, 0.0),
+                                                        (legacy, True, 1234, 1.0)):
+        fresh = training_state(1, str(tmp_path / "fresh"), ga_width=64)
+        assert restore(fresh, path) is full_expected
+        assert int(fresh.step.numpy()) == 1234
+        assert int(fresh.adam_t.numpy()) == t_expected
+        assert float(fresh.adam_m[0].numpy().mean()) == m_expected

@@ -95,13 +95,16 @@ def training_state(seed, out, qat_on=True, ga_width=None):
     ts.tvars = list(ts.model.trainable_variables)
     ts.adam_m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in ts.tvars]
     ts.adam_v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in ts.tvars]
+    # steps taken by these moments: Adam's bias correction counts from their (re)start, not
+    # from step 0 of the run (a slim checkpoint restarts them at zero)
+    ts.adam_t = tf.Variable(0, dtype=tf.int64, trainable=False)
     ts.step = tf.Variable(0, dtype=tf.int64, trainable=False)
     ts.total_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
     ts.calib = tf.Variable(1, dtype=tf.int32, trainable=False)   # 1: EMA calibration, 0: frozen
     ts.qat_on = tf.Variable(1 if qat_on else 0, dtype=tf.int32, trainable=False)
     ts.noise = tf.random.Generator.from_seed(seed)
     ts.ckpt = tf.train.Checkpoint(model=ts.model, adam_m=ts.adam_m, adam_v=ts.adam_v,
-                                  step=ts.step, total_steps=ts.total_steps, calib=ts.calib,
+                                  adam_t=ts.adam_t, step=ts.step, total_steps=ts.total_steps, calib=ts.calib,
                                   noise=ts.noise, qat_on=ts.qat_on)
     ts.mgr = tf.train.CheckpointManager(ts.ckpt, os.path.join(out, "ckpt"), max_to_keep=3)
     return ts
@@ -118,9 +121,21 @@ def restore(ts, path):
     Adam moments, a third of the size, what the repository keeps under training/) leaves the moments
     at zero; the resumed run's LR warm-up covers their restart.  Returns True if it was full."""
     import tensorflow as tf
-    full = any(n.startswith("adam_m/") for n, _ in tf.train.list_variables(path))
-    ck = ts.ckpt if full else tf.train.Checkpoint(**_without_adam(ts))
+    names = [n for n, _ in tf.train.list_variables(path)]
+    full = any(n.startswith("adam_m/") for n in names)
+    has_t = any(n.startswith("adam_t") for n in names)
+    if full and has_t:
+        ck = ts.ckpt
+    else:
+        parts = _without_adam(ts)
+        if full:            # written before adam_t existed: its moments ran since step 0
+            parts.update(adam_m=ts.adam_m, adam_v=ts.adam_v)
+        ck = tf.train.Checkpoint(**parts)
     ck.restore(path).assert_existing_objects_matched()
+    if full and not has_t:
+        ts.adam_t.assign(ts.step)
+    elif not full:
+        ts.adam_t.assign(0)
     return full
 
 
@@ -211,7 +226,8 @@ def main():
             grads = tape.gradient(loss, tvars)
             grads, gnorm = tf.clip_by_global_norm(grads, 10.0)
             step.assign_add(1)
-            t = tf.cast(step, tf.float32)
+            ts.adam_t.assign_add(1)
+            t = tf.cast(ts.adam_t, tf.float32)
             b1, b2 = 0.9, 0.999
             corr = tf.sqrt(1.0 - tf.pow(b2, t)) / (1.0 - tf.pow(b1, t))
             for v, g, m, s in zip(tvars, grads, adam_m, adam_v):
