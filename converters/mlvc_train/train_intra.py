@@ -104,8 +104,8 @@ def training_state(seed, out, qat_on=True, ga_width=None):
     ts.qat_on = tf.Variable(1 if qat_on else 0, dtype=tf.int32, trainable=False)
     ts.noise = tf.random.Generator.from_seed(seed)
     ts.ckpt = tf.train.Checkpoint(model=ts.model, adam_m=ts.adam_m, adam_v=ts.adam_v,
-                                  adam_t=ts.adam_t, step=ts.step, total_steps=ts.total_steps, calib=ts.calib,
-                                  noise=ts.noise, qat_on=ts.qat_on)
+                                  adam_t=ts.adam_t, step=ts.step, total_steps=ts.total_steps,
+                                  calib=ts.calib, noise=ts.noise, qat_on=ts.qat_on)
     ts.mgr = tf.train.CheckpointManager(ts.ckpt, os.path.join(out, "ckpt"), max_to_keep=3)
     return ts
 
@@ -119,7 +119,7 @@ def _without_adam(ts):
 def restore(ts, path):
     """Restore checkpoint `path` into training state `ts`.  A slim checkpoint (save_slim(): no
     Adam moments, a third of the size, what the repository keeps under training/) leaves the moments
-    at zero; the resumed run's LR warm-up covers their restart.  Returns True if it was full."""
+    at zero and their bias-correction count adam_t at 0.  Returns True if it was full."""
     import tensorflow as tf
     names = [n for n, _ in tf.train.list_variables(path)]
     full = any(n.startswith("adam_m/") for n in names)

@@ -249,11 +249,8 @@ class InterCodec:
         self.search = search
         self.rd_levels = rd_levels
         self.half_pel = half_pel     # False: whole-pixel vectors (modes 0/1; test streams)
-        lambdas = intra.m.training.get("lambdas") or []
-        levels = intra.package.levels
         # a package without its training lambdas gets no level search, only skip-or-residual
-        self.lambdas = (dict(zip(levels, (float(v) for v in lambdas)))
-                        if len(lambdas) == len(levels) else {})
+        self.lambdas = intra.lambdas
         # "auto": the rate-distortion decision; "residual" / "skip" force a mode at the
         # requested level (test streams use them to cover both paths).
         self.mode_policy = "auto"

@@ -89,6 +89,8 @@ class IntraCodec:
         if refine < 0:
             raise InvalidArgumentError("refine must be >= 0 iterations")
         self.refine = refine
+        # the training lambda of each level (the RD decisions of refinement and of P-frames);
+        # a package without them gets {}
         lambdas = self.m.training.get("lambdas") or []
         self.lambdas = (dict(zip(package.levels, (float(v) for v in lambdas)))
                         if len(lambdas) == len(package.levels) else {})
