@@ -100,3 +100,20 @@ def test_encode_with_refinement_decodes_verified(tmp_path):
     assert main(["encode", str(src), "-o", str(out), "--refine", "2", "-q"]) == 0
     assert main(["decode", str(out), "-o", str(tmp_path / "png"), "-q"]) == 0
     assert len(list((tmp_path / "png").glob("*.png"))) == 2
+
+
+def test_stream_takes_the_source_frame_rate(tmp_path, small_package, capsys):
+    from mlvc.io.video import Y4MWriter
+    src = tmp_path / "in.y4m"
+    w = Y4MWriter(src, 40, 24, (30000, 1001))
+    for f in synthetic_frames(40, 24, 2, 0):
+        w.write(f)
+    w.close()
+    rates = []
+    for extra in ([], ["--fps-num", "50"]):
+        out = tmp_path / "a.mlvc"
+        assert main(["encode", str(src), "-o", str(out), "--package", small_package,
+                     "--backend", "numpy", *extra]) == 0
+        assert main(["info", str(out), "--json"]) == 0
+        rates.append(json.loads(capsys.readouterr().out.split("\n", 1)[1])["fps"])
+    assert rates == ["30000/1001", "50/1"]

@@ -49,13 +49,18 @@ def cmd_encode(args) -> int:
     from .io.video import open_source
     if args.camera is None and not args.input:
         raise _usage("encode needs INPUT or --camera N")
+    frames = open_source(args.input, camera=args.camera, max_frames=args.frames)
+    # the stream carries the source's frame rate unless --fps-num/--fps-den override it
+    fps_num, fps_den = frames.fps or (30, 1)
+    if args.fps_num is not None or args.fps_den is not None:
+        fps_num = fps_num if args.fps_num is None else args.fps_num
+        fps_den = 1 if args.fps_den is None else args.fps_den
     # _options: an out-of-range option is a typed InvalidArgumentError (exit code), not a trace
     opts = _options(EncoderOptions, dict(
-        quality=args.quality, backend=args.backend, package=args.package, fps_num=args.fps_num,
-        fps_den=args.fps_den, gop=args.gop, inter_rd_levels=args.rd_levels,
+        quality=args.quality, backend=args.backend, package=args.package, fps_num=fps_num,
+        fps_den=fps_den, gop=args.gop, inter_rd_levels=args.rd_levels,
         refine=args.refine))
     enc = Encoder(opts)
-    frames = open_source(args.input, camera=args.camera, max_frames=args.frames)
     prog = _Progress(args.frames, "encode", sys.stderr.isatty() and not args.quiet)
     out = Path(args.output)
     t0 = time.perf_counter()
@@ -268,8 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "at about the same rate, ~0.75 s per iteration at 640x272; 0: off)")
     e.add_argument("--backend", default=None)
     e.add_argument("--package", default=None, help="model package directory")
-    e.add_argument("--fps-num", type=int, default=30)
-    e.add_argument("--fps-den", type=int, default=1)
+    e.add_argument("--fps-num", type=int, default=None,
+                   help="frame rate numerator (default: the source's rate, else 30)")
+    e.add_argument("--fps-den", type=int, default=None, help="frame rate denominator (1)")
     e.add_argument("-q", "--quiet", action="store_true")
     e.set_defaults(func=cmd_encode)
 

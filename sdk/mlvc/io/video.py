@@ -6,6 +6,7 @@ formats that need it (mp4/avi/images/cameras), so Y4M and the synthetic source w
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
@@ -14,7 +15,9 @@ import numpy as np
 from ..errors import InvalidArgumentError, UnsupportedError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-# Full-range BT.601, as JPEG: what Y4M 'C444' / 'C420jpeg' files from ffmpeg's rgb path hold.
+# BT.601 (the matrix of SD video and of JPEG), full range.  Y4M files say their range with
+# XCOLORRANGE; without it the samples are limited ("TV") range, as ffmpeg and the Xiph test
+# clips have them.  What MLVC itself writes is full range and says so.
 _RGB2YUV = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5],
                      [0.5, -0.418688, -0.081312]], np.float32)
 _YUV2RGB = np.linalg.inv(_RGB2YUV).astype(np.float32)
@@ -29,50 +32,153 @@ def _cv2():
     return cv2
 
 
+class FrameSource:
+    """Pictures (H x W x 3 uint8 RGB) from a file, folder or camera, and their frame rate
+    (num, den) when the source states one."""
+
+    def __init__(self, frames: Iterator[np.ndarray], fps: tuple[int, int] | None = None):
+        self._frames = frames
+        self.fps = fps
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter(self._frames)
+
+
+def rational_fps(fps: float) -> tuple[int, int] | None:
+    """A float frame rate as a fraction: 29.97 -> 30000/1001; None if it is not plausible."""
+    if not np.isfinite(fps) or not 0.5 <= fps <= 1000:
+        return None
+    ntsc = round(fps * 1.001)
+    if abs(fps - ntsc / 1.001) < 1e-3 and abs(fps - round(fps)) > 1e-3:
+        return ntsc * 1000, 1001
+    frac = Fraction(fps).limit_denominator(1001)
+    return frac.numerator, frac.denominator
+
+
 def rgb_to_yuv444(rgb: np.ndarray) -> np.ndarray:
     yuv = rgb.astype(np.float32) @ _RGB2YUV.T
     yuv[..., 1:] += 128
     return np.clip(np.rint(yuv), 0, 255).astype(np.uint8)
 
 
-def yuv444_to_rgb(yuv: np.ndarray) -> np.ndarray:
+def yuv444_to_rgb(yuv: np.ndarray, full_range: bool = True, bits: int = 8) -> np.ndarray:
+    """YUV samples of `bits` bits to 8-bit RGB (deeper samples scaled by 2^(8 - bits), as
+    ffmpeg does)."""
     f = yuv.astype(np.float32)
-    f[..., 1:] -= 128
+    if bits != 8:
+        f *= np.float32(2.0 ** (8 - bits))
+    if full_range:
+        f[..., 1:] -= 128
+    else:   # limited range: Y 16..235, C 16..240
+        f[..., 0] = (f[..., 0] - 16) * np.float32(255 / 219)
+        f[..., 1:] = (f[..., 1:] - 128) * np.float32(255 / 224)
     return np.clip(np.rint(f @ _YUV2RGB.T), 0, 255).astype(np.uint8)
 
 
 # ---- Y4M ---------------------------------------------------------------------------------
-def read_y4m(path: Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
-    with open(path, "rb") as fh:
-        header = fh.readline()
-        if not header.startswith(b"YUV4MPEG2"):
-            raise InvalidArgumentError(f"{path}: not a Y4M file")
-        fields = dict((t[:1].decode(), t[1:].decode()) for t in header.split()[1:])
+# colour-space tag -> (horizontal, vertical) chroma subsampling; None: no chroma planes
+_Y4M_LAYOUTS = {"420": (2, 2), "420jpeg": (2, 2), "420mpeg2": (2, 2), "420paldv": (2, 2),
+                "422": (2, 1), "411": (4, 1), "444": (1, 1), "444alpha": (1, 1), "mono": None}
+_Y4M_TAG = re.compile(r"^(420jpeg|420mpeg2|420paldv|444alpha|420|422|444|411|mono)"
+                      r"(?:p?(\d+))?$")
+
+
+def _upsample(plane: np.ndarray, fy: int, fx: int, h: int, w: int, cosited_x: bool
+              ) -> np.ndarray:
+    """Linear interpolation of a subsampled chroma plane to h x w (edges replicated).
+    Chroma sits between its luma samples, except horizontally in 'mpeg2' 4:2:0 (co-sited)."""
+    def axis(n_out: int, n_in: int, f: int, cosited: bool):
+        pos = np.arange(n_out, dtype=np.float32) / f
+        if not cosited:
+            pos += np.float32((1 - f) / (2 * f))
+        pos = np.clip(pos, 0, n_in - 1)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, n_in - 1)
+        return lo, hi, (pos - lo).astype(np.float32)
+    out = plane.astype(np.float32)
+    if fy > 1:
+        lo, hi, t = axis(h, plane.shape[0], fy, False)
+        out = out[lo] * (1 - t)[:, None] + out[hi] * t[:, None]
+    if fx > 1:
+        lo, hi, t = axis(w, plane.shape[1], fx, cosited_x)
+        out = out[:, lo] * (1 - t) + out[:, hi] * t
+    return out
+
+
+def _y4m_header(path: Path, line: bytes) -> dict:
+    if not line.startswith(b"YUV4MPEG2"):
+        raise InvalidArgumentError(f"{path}: not a Y4M file")
+    try:
+        fields: dict[str, str] = {}
+        for t in line.split()[1:]:
+            t = t.decode("ascii")
+            if t[0] == "X":                       # extensions: XCOLORRANGE=FULL, XYSCSS=...
+                key, _, val = t[1:].partition("=")
+                fields["X" + key] = val
+            else:
+                fields[t[0]] = t[1:]
         w, h = int(fields["W"]), int(fields["H"])
-        cs = fields.get("C", "420jpeg")
-        if not re.match(r"^(420|444)", cs) or "p" in cs[3:]:
-            raise UnsupportedError(f"{path}: Y4M colour space {cs} not supported (420/444 8-bit)")
-        chroma = (w, h) if cs.startswith("444") else ((w + 1) // 2, (h + 1) // 2)
-        size = w * h + 2 * chroma[0] * chroma[1]
+    except (KeyError, ValueError, UnicodeDecodeError, IndexError):
+        raise InvalidArgumentError(f"{path}: malformed Y4M header") from None
+    if not (0 < w <= 16384 and 0 < h <= 16384):
+        raise InvalidArgumentError(f"{path}: Y4M size {w}x{h} out of range")
+    fields["W"], fields["H"] = w, h
+    return fields
+
+
+def read_y4m(path: Path, max_frames: int | None = None) -> FrameSource:
+    """Y4M of any chroma layout ffmpeg writes (4:2:0 in its three sitings, 4:2:2, 4:1:1, 4:4:4,
+    with alpha, mono) at 8 to 16 bits; converted to 8-bit RGB (BT.601, the range the file
+    states, limited if it states none)."""
+    with open(path, "rb") as fh:
+        fields = _y4m_header(path, fh.readline(4096))
+    w, h = fields["W"], fields["H"]
+    cs = fields.get("C", "420jpeg")
+    m = _Y4M_TAG.match(cs)
+    bits = int(m.group(2)) if m and m.group(2) else 8
+    if not m or not 8 <= bits <= 16:
+        raise UnsupportedError(f"{path}: Y4M colour space C{cs} is not supported")
+    layout = _Y4M_LAYOUTS[m.group(1)]
+    full_range = fields.get("XCOLORRANGE", "").upper() == "FULL"
+    fps = None
+    num, _, den = fields.get("F", "").partition(":")
+    if num.isdigit() and den.isdigit() and int(num) > 0 and int(den) > 0:
+        fps = (int(num), int(den))
+    return FrameSource(_y4m_frames(path, w, h, layout, m.group(1), bits, full_range,
+                                   max_frames), fps)
+
+
+def _y4m_frames(path, w, h, layout, tag, bits, full_range, max_frames):
+    dtype = np.dtype("<u2") if bits > 8 else np.dtype(np.uint8)
+    if layout is None:
+        cw = ch = 0
+    else:
+        cw, ch = -(-w // layout[0]), -(-h // layout[1])
+    planes = [w * h, cw * ch, cw * ch] + ([w * h] if tag == "444alpha" else [])
+    size = sum(planes) * dtype.itemsize
+    grey = np.float32(1 << (bits - 1))            # neutral chroma for mono
+    with open(path, "rb") as fh:
+        fh.readline(4096)
         n = 0
         while max_frames is None or n < max_frames:
-            tag = fh.readline()
-            if not tag:
+            marker = fh.readline(4096)
+            if not marker:
                 return
-            if not tag.startswith(b"FRAME"):
-                raise InvalidArgumentError(f"{path}: bad frame marker")
+            if not marker.startswith(b"FRAME"):
+                raise InvalidArgumentError(f"{path}: bad frame marker before frame {n}")
             buf = fh.read(size)
             if len(buf) != size:
-                raise InvalidArgumentError(f"{path}: truncated frame {n}")
-            a = np.frombuffer(buf, np.uint8)
-            y = a[:w * h].reshape(h, w)
-            cw, ch = chroma
-            u = a[w * h:w * h + cw * ch].reshape(ch, cw)
-            v = a[w * h + cw * ch:].reshape(ch, cw)
-            if (cw, ch) != (w, h):
-                u = np.repeat(np.repeat(u, 2, 0), 2, 1)[:h, :w]
-                v = np.repeat(np.repeat(v, 2, 0), 2, 1)[:h, :w]
-            yield yuv444_to_rgb(np.stack([y, u, v], -1))
+                raise InvalidArgumentError(f"{path}: frame {n} is truncated")
+            a = np.frombuffer(buf, dtype)
+            y = a[:w * h].reshape(h, w).astype(np.float32)
+            if layout is None:
+                u = v = np.full((h, w), grey, np.float32)
+            else:
+                u = a[w * h:w * h + cw * ch].reshape(ch, cw)
+                v = a[w * h + cw * ch:w * h + 2 * cw * ch].reshape(ch, cw)
+                u = _upsample(u, layout[1], layout[0], h, w, tag == "420mpeg2")
+                v = _upsample(v, layout[1], layout[0], h, w, tag == "420mpeg2")
+            yield yuv444_to_rgb(np.stack([y, u, v], -1), full_range, bits)
             n += 1
 
 
@@ -94,11 +200,18 @@ class Y4MWriter:
 
 
 # ---- OpenCV sources ----------------------------------------------------------------------
-def read_capture(source, max_frames: int | None = None) -> Iterator[np.ndarray]:
+def read_capture(source, max_frames: int | None = None) -> FrameSource:
+    """A video file or camera through OpenCV; its frame rate as the container or driver states
+    it (None when that is missing or implausible, as for many webcams)."""
     cv2 = _cv2()
     cap = cv2.VideoCapture(source)
     if not cap.isOpened():
         raise InvalidArgumentError(f"cannot open video source {source!r}")
+    return FrameSource(_capture_frames(cv2, cap, max_frames),
+                       rational_fps(float(cap.get(cv2.CAP_PROP_FPS) or 0.0)))
+
+
+def _capture_frames(cv2, cap, max_frames: int | None) -> Iterator[np.ndarray]:
     try:
         n = 0
         while max_frames is None or n < max_frames:
@@ -136,21 +249,21 @@ def synthetic_capture(width: int, height: int, frames: int, seed: int = 0
 
 
 def open_source(spec: str, *, camera: int | None = None, max_frames: int | None = None
-                ) -> Iterator[np.ndarray]:
+                ) -> FrameSource:
     """Frames from a file, a folder of images, or a camera index."""
     if camera is not None:
         return read_capture(camera, max_frames)
     p = Path(spec)
     if p.is_dir():
-        return read_folder(p, max_frames)
+        return FrameSource(read_folder(p, max_frames))
     if not p.exists():
         raise InvalidArgumentError(f"input {spec} does not exist")
     if p.suffix.lower() == ".y4m":
         return read_y4m(p, max_frames)
     if p.suffix.lower() == ".npz":
-        return _read_npz(p, max_frames)
+        return FrameSource(_read_npz(p, max_frames))
     if p.suffix.lower() in IMAGE_SUFFIXES:
-        return read_folder_single(p)
+        return FrameSource(read_folder_single(p))
     return read_capture(str(p), max_frames)
 
 
