@@ -140,3 +140,35 @@ def test_matches_ffmpeg_conversion(tmp_path, pix_fmt):
     assert src.fps == (24, 1)
     assert abs(float(np.mean(ours - ref))) < 0.1            # no range or level shift
     assert float(np.sqrt(np.mean((ours - ref) ** 2))) < 1.0  # chroma filters differ slightly
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("w,h,suffix", [(34, 20, ".mp4"), (33, 21, ".mkv")])
+def test_video_sink_through_ffmpeg(tmp_path, w, h, suffix):
+    """.mp4/.mkv output is H.264 via ffmpeg: the frame count and rate survive, and the copy is
+    close to the decoded pictures (4:2:0 for even sizes, 4:4:4 for odd ones)."""
+    from mlvc.io.video import FrameSink
+    yy, xx = np.mgrid[0:h, 0:w]
+    pics = [np.stack([40 + 3 * xx + i, 30 + 4 * yy, 200 - 2 * xx - yy], -1).astype(np.uint8)
+            for i in range(3)]
+    out = tmp_path / f"v{suffix}"
+    sink = FrameSink(str(out), w, h, (30000, 1001))
+    for p in pics:
+        sink.write(p)
+    sink.close()
+    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                            "stream=r_frame_rate,pix_fmt", "-of", "csv=p=0", str(out)],
+                           capture_output=True, text=True, check=True).stdout
+    assert "30000/1001" in probe and ("yuv420p" if w % 2 == 0 else "yuv444p") in probe
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(out), "-f", "rawvideo", "-pix_fmt",
+                          "rgb24", "-"], capture_output=True, check=True).stdout
+    back = np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)
+    assert len(back) == 3
+    mse = np.mean((back.astype(np.float64) - np.stack(pics)) ** 2)
+    assert 10 * np.log10(255 ** 2 / mse) > 35
+
+
+def test_unknown_output_suffix(tmp_path):
+    from mlvc.io.video import FrameSink
+    with pytest.raises(InvalidArgumentError):
+        FrameSink(str(tmp_path / "x.webm"), 16, 16, (25, 1))
