@@ -117,3 +117,29 @@ def test_stream_takes_the_source_frame_rate(tmp_path, small_package, capsys):
         assert main(["info", str(out), "--json"]) == 0
         rates.append(json.loads(capsys.readouterr().out.split("\n", 1)[1])["fps"])
     assert rates == ["30000/1001", "50/1"]
+
+
+def test_signal_stops_encoding_with_a_valid_stream(tmp_path, small_package):
+    """SIGTERM (or Ctrl-C) mid-encode: the frame in flight is finished and the stream closed with
+    its frame count patched, so what was written decodes; a file input then exits 130."""
+    import signal
+    import time
+    from mlvc.api import Decoder
+    src = tmp_path / "long.npz"
+    np.savez(src, frames=np.stack(synthetic_frames(96, 64, 400, 0)))
+    out = tmp_path / "part.mlvc"
+    env = {"PYTHONPATH": f"{ROOT / 'sdk'}:{ROOT / 'converters'}", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([sys.executable, "-m", "mlvc.cli", "encode", str(src), "-o", str(out),
+                             "--package", small_package, "--backend", "numpy", "--gop", "4"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not out.exists() or out.stat().st_size < 3000):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "stopped by signal" in stdout and "Traceback" not in stderr
+    dec = Decoder(out.read_bytes(), package=small_package, backend="numpy")
+    n = dec.header.frame_count
+    assert 0 < n < 400
+    assert len(dec.decode_all()) == n

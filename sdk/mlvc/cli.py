@@ -40,6 +40,46 @@ class _Progress:
             sys.stderr.write("\n")
 
 
+class _StopOnSignal:
+    """Ctrl-C or SIGTERM during `encode` ends the input after the frame in flight, so the stream
+    is closed properly (its frame count patched): how a live camera capture is meant to stop,
+    and no half-written file for a video.  A second Ctrl-C interrupts at once."""
+
+    def __init__(self, frames):
+        self.frames = frames
+        self.stopped = False
+        self._saved = {}
+
+    def __iter__(self):
+        it = iter(self.frames)
+        while not self.stopped:
+            try:
+                frame = next(it)
+            except StopIteration:
+                return
+            yield frame
+
+    def _handle(self, signum, _frame):
+        if self.stopped:
+            raise KeyboardInterrupt
+        self.stopped = True
+
+    def __enter__(self):
+        import signal
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._saved[sig] = signal.signal(sig, self._handle)
+            except ValueError:       # not the main thread (mlvc.cli.main called from a thread)
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+        return False
+
+
 def _frame_count_hint(args) -> int | None:
     return args.frames
 
@@ -64,14 +104,16 @@ def cmd_encode(args) -> int:
     prog = _Progress(args.frames, "encode", sys.stderr.isatty() and not args.quiet)
     out = Path(args.output)
     t0 = time.perf_counter()
-    with open(out, "wb") as fh:
-        records = enc.encode_frames(frames, fh, progress=prog)
+    with open(out, "wb") as fh, _StopOnSignal(frames) as source:
+        records = enc.encode_frames(source, fh, progress=prog)
     prog.close()
     dt = time.perf_counter() - t0
     size = out.stat().st_size
-    print(f"encoded {len(records)} frames -> {out} ({size} bytes, backend {enc.backend.name}, "
-          f"quality {opts.quality}, {len(records) / dt:.2f} fps)")
-    return 0
+    stopped = " (stopped by signal)" if source.stopped else ""
+    print(f"encoded {len(records)} frames{stopped} -> {out} ({size} bytes, backend "
+          f"{enc.backend.name}, quality {opts.quality}, {len(records) / dt:.2f} fps)")
+    # a camera is stopped by a signal; a file that did not reach its end was interrupted
+    return 130 if source.stopped and args.camera is None else 0
 
 
 def cmd_decode(args) -> int:
