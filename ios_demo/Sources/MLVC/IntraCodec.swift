@@ -98,7 +98,9 @@ final class IntraCodec {
         for i in 0..<nzTotal { zt[i] = zTableIndex[i % nz] }
         let kz = try Rans.decode(payload[s0..<(s0 + zlen)], tables: zt, cdf: tables)
         var z = [Int8](repeating: 0, count: nzTotal)
-        for i in 0..<nzTotal { z[i] = Int8(kz[i] - tables.radius[Int(zt[i])]) }
+        // z tables may have radius up to 255, so z can leave int8: wrap modulo 256 as the Python
+        // reference (`astype(np.int8)`) and the Kotlin port do; `Int8(_:)` would trap.
+        for i in 0..<nzTotal { z[i] = Int8(truncatingIfNeeded: kz[i] - tables.radius[Int(zt[i])]) }
         let zHat = Int8Tensor(shape: zShape, values: z)
         // h_s (§4.4; res_h_s for a residual set) and entropy parameters (§4.5).
         let hsRole = networks.hyperSynthesis
