@@ -6,7 +6,8 @@
 #   JUnit 4       Debian junit4 + libhamcrest-java
 #   aapt2         Debian aapt + android-framework-res   (check-resources.sh)
 # Env: KOTLINC=/path/to/kotlinc (use that compiler), MLVC_GOLDEN=dir (default ../conformance/golden),
-#      MLVC_BENCH=1 (also print the rANS throughput benchmark).
+#      MLVC_BENCH=1 (also print the rANS throughput benchmark),
+#      MLVC_FUZZ_MUTANTS=N, MLVC_FUZZ_SEED=S (FuzzTest campaign size and seed; default 1500).
 # Last line: "N passed, N failed"; exit status 1 on any failure.
 set -uo pipefail
 

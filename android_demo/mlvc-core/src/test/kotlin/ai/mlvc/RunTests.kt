@@ -17,6 +17,7 @@ object RunTests {
         GoldenStreamTest::class.java, InvalidStreamTest::class.java, DecoderOptionsTest::class.java,
         DecoderBehaviourTest::class.java, ModelPackageTest::class.java, RansTest::class.java,
         InterCorruptStreamTest::class.java, InterDecodingTest::class.java, ResidualNetworksTest::class.java,
+        FuzzTest::class.java,
     )
 
     @JvmStatic
