@@ -26,6 +26,7 @@ def test_seeded_fuzzing_finds_no_crash_or_hang():
     assert report["failures"] == 0, report["first_failures"]
     assert report["timeouts"] == 0
     assert report["typed_errors"] > 2000
+    assert report["recoded_decoded"] == 300     # every valid hostile-symbol stream decodes
 
 
 def test_invalid_vectors_name_their_error():

@@ -5,7 +5,8 @@
 Mutations of the bundled vectors: bit flips, byte overwrites, truncation at every byte, inserted
 and deleted bytes, random bytes, absurd declared sizes / frame counts / lengths; half of the
 mutants get their checksums recomputed so that the record, rANS and parse-path checks behind
-the CRCs are reached.  Every case must end in a typed `MLVCError` or a clean decode, within the
+the CRCs are reached.  One case in ten is instead a valid stream re-coded from hostile symbols
+(`Recoder`), which must decode.  Every case must end in a typed `MLVCError` or a clean decode, within the
 per-case time limit and the process memory limit.  Anything else is counted as a failure.
 """
 from __future__ import annotations
@@ -81,6 +82,72 @@ def mutate(seed_stream: bytes, rng: np.random.Generator, case: int) -> bytes:
     return bytes(_fix_crcs(d)) if kind >= 6 else bytes(d)
 
 
+class Recoder:
+    """Structurally valid streams with hostile symbols: every record of a seed stream is coded
+    again from symbols drawn at the tables' extremes (and at random), through the package's own
+    hyper-synthesis, so that the rANS end-state and length checks pass and decoding reaches the
+    entropy-parameter clamps, the latent rebuild, g_s and motion compensation with vectors far
+    outside the picture.  Such a stream is valid: it must decode (with hashes unchecked)."""
+
+    def __init__(self, backend: str | None):
+        from ..api import _residual_codec
+        from ..backends.registry import resolve
+        from ..codec.intra import IntraCodec
+        from ..package.loader import load_package
+        spec = resolve(backend)
+        self.intra = IntraCodec(load_package(None), spec, spec)
+        self.residual = _residual_codec(self.intra) or self.intra
+        self.tables = self.intra.package.tables
+
+    def _symbols(self, radius: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        style = int(rng.integers(0, 4))
+        if style == 0:
+            return radius.copy()
+        if style == 1:
+            return -radius
+        if style == 2:
+            return np.where(rng.random(radius.shape) < 0.5, -radius, radius)
+        return np.floor(rng.random(radius.shape) * (2 * radius + 1)).astype(np.int64) - radius
+
+    def _latents(self, codec, h: int, w: int, level: int, rng) -> bytes:
+        from ..entropy import rans
+        y_shape, z_shape = codec.latent_shapes(h, w)
+        zt = codec._z_tables(z_shape)
+        sz = self._symbols(self.tables.radius[zt].astype(np.int64), rng)
+        z_hat = sz.reshape(z_shape).astype(np.int8)     # wraps as every decoder does
+        mu, t = codec.entropy_parameters(z_hat, level)
+        tf = t.reshape(-1).astype(np.int64)
+        r = self.tables.radius[tf].astype(np.int64)
+        sy = self._symbols(r, rng)
+        z_bytes = rans.encode(sz + self.tables.radius[zt], zt, self.tables)
+        y_bytes = rans.encode(sy + r, tf, self.tables)
+        return struct.pack("<I", len(z_bytes)) + z_bytes + y_bytes
+
+    def _inter(self, h: int, w: int, level: int, rng) -> bytes:
+        from ..codec.inter import MODES, RESIDUAL_BIT, block_grid
+        from ..entropy import rans
+        mode = int(rng.choice(MODES))
+        t = int(rng.integers(0, self.tables.num_tables))
+        by, bx = block_grid(h, w)
+        tab = np.full(by * bx * 2, t, np.int64)
+        deltas = self._symbols(self.tables.radius[tab].astype(np.int64), rng)
+        mv = rans.encode(deltas + self.tables.radius[t], tab, self.tables)
+        head = struct.pack("<BBI", mode, t, len(mv)) + mv
+        return head + (self._latents(self.residual, h, w, level, rng)
+                       if mode & RESIDUAL_BIT else b"")
+
+    def recode(self, stream: bytes, rng: np.random.Generator) -> bytes:
+        from ..bitstream.container import FrameRecord, StreamHeader, iter_records
+        header = StreamHeader.unpack(stream)
+        out = bytearray(stream[:HEADER_SIZE])
+        for rec in iter_records(stream, header):
+            h, w = header.height, header.width
+            payload = (self._latents(self.intra, h, w, rec.quality, rng) if rec.frame_type == "I"
+                       else self._inter(h, w, rec.quality, rng))
+            out += FrameRecord(rec.frame_type, rec.quality, rec.picture_md5, payload).pack()
+        return bytes(out)
+
+
 def run(cases: int, seed: int, backend: str | None, time_limit: float = 5.0,
         seeds: list[bytes] | None = None) -> dict:
     from ..api import Decoder
@@ -91,7 +158,8 @@ def run(cases: int, seed: int, backend: str | None, time_limit: float = 5.0,
         seeds = [(vec / e["stream"]).read_bytes() for e in manifest["vectors"]
                  if e["width"] * e["height"] <= 64 * 64 or e["width"] <= 2]
     rng = np.random.default_rng(seed)
-    counts = {"cases": 0, "typed_errors": 0, "decoded": 0, "failures": 0, "timeouts": 0}
+    counts = {"cases": 0, "typed_errors": 0, "decoded": 0, "recoded_decoded": 0, "failures": 0,
+              "timeouts": 0}
     by_kind: dict[str, int] = {}
     failures = []
     slowest = 0.0
@@ -100,14 +168,22 @@ def run(cases: int, seed: int, backend: str | None, time_limit: float = 5.0,
         raise _Timeout()
     signal.signal(signal.SIGALRM, alarm)
     t_start = time.perf_counter()
+    recoder = Recoder(backend)
     for i in range(cases):
-        data = mutate(seeds[i % len(seeds)], rng, i)
+        # one case in ten is a valid stream of hostile symbols (Recoder), the rest byte mutants
+        valid = i % 10 == 9
+        data = recoder.recode(seeds[i % len(seeds)], rng) if valid else mutate(
+            seeds[i % len(seeds)], rng, i)
         t0 = time.perf_counter()
         signal.setitimer(signal.ITIMER_REAL, time_limit)
         try:
-            Decoder(data, backend=backend).decode_all()
+            Decoder(data, backend=backend, verify_hashes=not valid).decode_all()
             counts["decoded"] += 1
+            counts["recoded_decoded"] += valid
         except MLVCError as exc:
+            if valid:       # a valid stream refused: a decoder bug
+                counts["failures"] += 1
+                failures.append({"case": i, "error": f"valid recoded stream refused: {exc}"})
             counts["typed_errors"] += 1
             by_kind[exc.code] = by_kind.get(exc.code, 0) + 1
         except _Timeout:
