@@ -15,6 +15,8 @@ run import "$PY" benchmarks/bench_import.py
 run profile "$PY" benchmarks/bench_profile.py --repeat 5
 run codec_bikes "$PY" benchmarks/bench_codec.py --source "$DATA/bikes.mp4" --width 640 --height 272 --frames 20
 run codec_720p "$PY" benchmarks/bench_codec.py --width 1280 --height 720 --frames 4
+run codec_1080p "$PY" benchmarks/bench_codec.py --width 1920 --height 1080 --frames 3
+run codec_2160p "$PY" benchmarks/bench_codec.py --width 3840 --height 2160 --frames 2
 run rd_jpeg "$PY" benchmarks/bench_rd.py --clip "$DATA/bikes.mp4:200:250:5" \
     --clip "$DATA/carphone_pristine.mp4:100:120:2" --coffee --refine 16 --json "$OUT/rd_jpeg.json"
 run rd_x26x "$PY" -m mlvc.cli bench rd "$DATA/carphone_pristine.mp4@100" "$DATA/bikes.mp4@200" \

@@ -16,6 +16,7 @@ from ..bitstream.container import picture_md5
 from ..entropy import rans
 from ..errors import CorruptStreamError, InvalidArgumentError
 from ..package.loader import ModelPackage
+from .bands import halo_units, run_in_bands
 from .refine import LatentRefiner
 
 
@@ -83,6 +84,7 @@ class IntraCodec:
         self.backend = backend            # g_a, h_a (encoder) and g_s
         self.parse_backend = parse        # h_s: decides symbols, always exact
         self._nets: dict[str, Network] = {}
+        self._halos: dict[str, int] = {}
         self._prefix = "res_" if networks == "residual" else ""
         self._ztab = np.asarray(self.m.res_z_table_index if self._prefix else
                                 self.m.z_table_index, np.int64)
@@ -133,8 +135,12 @@ class IntraCodec:
         return CodedFrame(payload, rgb_rec, picture_md5(rgb_rec), sz, sy)
 
     def analyse(self, x: np.ndarray) -> np.ndarray:
-        """g_a of an H x W x 3 int8 signal: the latent y, the same for every level."""
-        return self._net("g_a").run({"image": pad_to(x, self.m.alignment)[None]})["y"]
+        """g_a of an H x W x 3 int8 signal: the latent y, the same for every level (in row
+        bands for large pictures: bands.py, bit-identical)."""
+        image = pad_to(x, self.m.alignment)[None]
+        net = self._net("g_a")
+        return run_in_bands(lambda a: net.run({"image": a})["y"], image, image.shape[1] // 16,
+                            16, 1, image.shape[2], self._halo("g_a", 16))
 
     def encode_signed(self, x: np.ndarray, level: int, y: np.ndarray | None = None):
         """Code an H x W x 3 int8 signal (a picture - 128, or an inter residual); `y`: its
@@ -179,7 +185,17 @@ class IntraCodec:
         return (payload, rec, sz, sy), mu, t
 
     def _synthesise(self, y_hat: np.ndarray, h: int, w: int) -> np.ndarray:
-        return self._net("g_s").run({"y_hat": y_hat})["image"][0, :h, :w, :]
+        net = self._net("g_s")
+        image = run_in_bands(lambda a: net.run({"y_hat": a})["image"], y_hat, y_hat.shape[1],
+                             1, 16, 16 * y_hat.shape[2], self._halo("g_s", 1))
+        return image[0, :h, :w, :]
+
+    def _halo(self, role: str, in_rows_per_unit: int) -> int:
+        """Row-band halo (latent rows) of a network, from its graph's receptive field."""
+        if role not in self._halos:
+            self._halos[role] = halo_units(self.package.graphs[self._prefix + role],
+                                           in_rows_per_unit)
+        return self._halos[role]
 
     # -- decoder ------------------------------------------------------------------------------
     def latent_shapes(self, h: int, w: int) -> tuple[tuple, tuple]:
