@@ -37,3 +37,33 @@ def test_invalid_vectors_name_their_error():
         with pytest.raises(MLVCError) as info:
             mlvc.Decoder(data).decode_all()
         assert info.value.code == e["error"], e["name"]
+
+
+def test_streamed_input_fails_like_bytes_at_every_truncation():
+    """Decoder over a file object (a pipe) reads record by record; every prefix of a valid
+    stream fails with the same error kind as the bytes path."""
+    import io
+    data = _q1()
+    assert len(mlvc.Decoder(io.BytesIO(data)).decode_all()) == len(mlvc.Decoder(data)
+                                                                    .decode_all())
+    for cut in range(0, len(data), 3):
+        kinds = []
+        for src in (data[:cut], io.BytesIO(data[:cut])):
+            with pytest.raises(MLVCError) as info:
+                mlvc.Decoder(src).decode_all()
+            kinds.append(info.value.code)
+        assert kinds[0] == kinds[1], cut
+
+
+def test_streamed_absurd_length_allocates_nothing():
+    import io
+    import tracemalloc
+    from mlvc.conformance.hostile import invalid_streams
+    case = {name: (data, kind) for name, data, kind in invalid_streams(_q1())}
+    data, kind = case["payload_length_huge"]
+    tracemalloc.start()
+    with pytest.raises(MLVCError) as info:
+        mlvc.Decoder(io.BytesIO(data)).decode_all()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert info.value.code == kind and peak < 16 << 20

@@ -19,8 +19,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .backends.registry import BackendSpec, resolve
-from .bitstream.container import (HEADER_SIZE, UNKNOWN_FRAME_COUNT, FrameRecord, StreamHeader, StreamWriter,
-                                  iter_records, picture_md5)
+from .bitstream.container import (HEADER_SIZE, UNKNOWN_FRAME_COUNT, FrameRecord, StreamHeader,
+                                  StreamWriter, iter_records, iter_stream_records, picture_md5,
+                                  read_exactly)
 from .codec.inter import InterCodec
 from .codec.intra import IntraCodec
 from .errors import (CorruptStreamError, HashMismatchError, InvalidArgumentError, ModelError, UnsupportedError)
@@ -169,10 +170,16 @@ class Encoder:
 class Decoder:
     """Decodes an MLVC stream; checks every picture against the hash carried in the stream."""
 
-    def __init__(self, data: bytes, options: DecoderOptions | None = None, **kwargs):
+    def __init__(self, data: bytes | BinaryIO, options: DecoderOptions | None = None, **kwargs):
+        """`data`: the stream's bytes, or a binary file object to read it from as it arrives
+        (a pipe or socket: records are read one at a time, and frames() runs once)."""
         self.options = options or _options(DecoderOptions, kwargs)
-        # bytes, or a read-only mmap from Decoder.open: long files are not read into memory.
-        self._data = data if isinstance(data, (bytes, mmap.mmap)) else bytes(data)
+        self._fh = data if hasattr(data, "read") else None
+        if self._fh is not None:
+            self._data = read_exactly(self._fh, HEADER_SIZE)
+        else:
+            # bytes, or a read-only mmap from Decoder.open: long files are not read into memory.
+            self._data = data if isinstance(data, (bytes, mmap.mmap)) else bytes(data)
         self.header = StreamHeader.unpack(self._data[:HEADER_SIZE])
         if self.header.width * self.header.height > self.options.max_pixels:
             raise UnsupportedError(f"picture size {self.header.width}x{self.header.height} "
@@ -222,7 +229,9 @@ class Decoder:
     def frames(self) -> Iterator[DecodedFrame]:
         h, w = self.header.height, self.header.width
         ref = None
-        for i, rec in enumerate(iter_records(self._data, self.header)):
+        records = (iter_stream_records(self._fh, self.header) if self._fh is not None else
+                   iter_records(self._data, self.header))
+        for i, rec in enumerate(records):
             if rec.frame_type == "P" and ref is None:
                 raise CorruptStreamError(f"frame {i}: P-frame without a previous picture")
             if rec.quality not in self.package.levels:

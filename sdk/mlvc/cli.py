@@ -102,25 +102,56 @@ def cmd_encode(args) -> int:
         refine=args.refine))
     enc = Encoder(opts)
     prog = _Progress(args.frames, "encode", sys.stderr.isatty() and not args.quiet)
-    out = Path(args.output)
+    to_pipe = args.output == "-"        # the stream on stdout: the report goes to stderr
     t0 = time.perf_counter()
-    with open(out, "wb") as fh, _StopOnSignal(frames) as source:
+    with (open(args.output, "wb") if not to_pipe else _CountingWriter(sys.stdout.buffer)) as fh, \
+            _StopOnSignal(frames) as source:
         records = enc.encode_frames(source, fh, progress=prog)
+        size = fh.tell()
     prog.close()
     dt = time.perf_counter() - t0
-    size = out.stat().st_size
     stopped = " (stopped by signal)" if source.stopped else ""
-    print(f"encoded {len(records)} frames{stopped} -> {out} ({size} bytes, backend "
-          f"{enc.backend.name}, quality {opts.quality}, {len(records) / dt:.2f} fps)")
+    print(f"encoded {len(records)} frames{stopped} -> {args.output} ({size} bytes, backend "
+          f"{enc.backend.name}, quality {opts.quality}, {len(records) / dt:.2f} fps)",
+          file=sys.stderr if to_pipe else sys.stdout)
     # a camera is stopped by a signal; a file that did not reach its end was interrupted
     return 130 if source.stopped and args.camera is None else 0
+
+
+class _CountingWriter:
+    """stdout for a stream: counts the bytes (a pipe has no tell()) and is not seekable, so the
+    frame count of a live stream stays 'unknown' in its header."""
+
+    def __init__(self, fh):
+        self._fh, self._n = fh, 0
+
+    def write(self, b: bytes) -> int:
+        self._n += len(b)
+        return self._fh.write(b)
+
+    def tell(self) -> int:
+        return self._n
+
+    def seekable(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.flush()
 
 
 def cmd_decode(args) -> int:
     from .api import Decoder
     from .io.video import FrameSink
-    dec = Decoder.open(args.input, backend=args.backend, package=args.package,
-                       verify_hashes=not args.no_verify)
+    opts = dict(backend=args.backend, package=args.package, verify_hashes=not args.no_verify)
+    # "-": read the stream from stdin as it arrives (a live capture over a pipe or socket)
+    dec = (Decoder(sys.stdin.buffer, **opts) if args.input == "-" else
+           Decoder.open(args.input, **opts))
     h = dec.header
     sink = FrameSink(args.output, h.width, h.height, (h.fps_num, h.fps_den)) if args.output \
         else None
@@ -142,14 +173,15 @@ def cmd_decode(args) -> int:
     dt = time.perf_counter() - t0
     exact = "exact" if dec.exact else "approximate"
     print(f"decoded {n} frames ({h.width}x{h.height}) with {dec.backend.name} ({exact}): "
-          f"{verified}/{n} picture hashes verified, {n / dt:.2f} fps")
+          f"{verified}/{n} picture hashes verified, {n / dt:.2f} fps",
+          file=sys.stderr if args.output == "-" else sys.stdout)
     return 0 if verified == n or not dec.exact else 6
 
 
 def cmd_info(args) -> int:
     from .bitstream.container import UNKNOWN_FRAME_COUNT, StreamHeader, iter_records
     try:
-        data = Path(args.input).read_bytes()
+        data = sys.stdin.buffer.read() if args.input == "-" else Path(args.input).read_bytes()
     except OSError as exc:
         from .errors import InvalidArgumentError
         raise InvalidArgumentError(f"cannot read {args.input}: {exc}") from exc
@@ -300,8 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     e = sub.add_parser("encode", help="encode a video, image folder or camera")
-    e.add_argument("input", nargs="?", help="mp4/avi/y4m/npz file or a folder of images")
-    e.add_argument("-o", "--output", required=True)
+    e.add_argument("input", nargs="?",
+                   help="mp4/avi/y4m/npz file, a folder of images, or - (Y4M on stdin)")
+    e.add_argument("-o", "--output", required=True, help="stream file, or - for stdout")
     e.add_argument("--camera", type=int, default=None, help="capture from camera N")
     e.add_argument("--quality", type=int, default=3, help="1 (smallest) .. highest level")
     e.add_argument("--frames", type=int, default=None, help="encode at most N frames")
@@ -322,8 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_encode)
 
     d = sub.add_parser("decode", help="decode a stream to .y4m, .mp4 or a folder of PNGs")
-    d.add_argument("input")
-    d.add_argument("-o", "--output", default=None)
+    d.add_argument("input", help="stream file, or - (stdin, decoded as it arrives)")
+    d.add_argument("-o", "--output", default=None,
+                   help=".y4m, .mp4/.mkv/.avi, a folder (PNGs), or - (Y4M on stdout)")
     d.add_argument("--backend", default=None)
     d.add_argument("--package", default=None)
     d.add_argument("--no-verify", action="store_true", help="do not stop on hash mismatch")

@@ -101,33 +101,78 @@ def picture_md5(rgb) -> bytes:
     return hashlib.md5(np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()).digest()
 
 
-def read_record(data: bytes | memoryview, offset: int) -> tuple[FrameRecord, int]:
-    """Parse the record at `offset`; returns it and the offset after it."""
+def read_record(data: bytes | memoryview, offset: int, position: int | None = None
+                ) -> tuple[FrameRecord, int]:
+    """Parse the record at `offset`; returns it and the offset after it.  `position`: the
+    record's byte position in the stream, for messages (when `data` holds only the record)."""
+    at = offset if position is None else position
     if len(data) - offset < RECORD_HEADER_SIZE:
-        raise CorruptStreamError(f"frame record at byte {offset} is truncated")
+        raise CorruptStreamError(f"frame record at byte {at} is truncated")
     code, quality, reserved, length, md5 = _RECORD.unpack_from(data, offset)
     (crc,) = struct.unpack_from("<I", data, offset + 24)
     if code not in FRAME_TYPES:
-        raise CorruptStreamError(f"unknown frame type 0x{code:02x} at byte {offset}")
+        raise CorruptStreamError(f"unknown frame type 0x{code:02x} at byte {at}")
     if reserved != 0:
-        raise CorruptStreamError(f"reserved field set in frame record at byte {offset}")
+        raise CorruptStreamError(f"reserved field set in frame record at byte {at}")
     start = offset + RECORD_HEADER_SIZE
     if length > MAX_PAYLOAD or length > len(data) - start:
-        raise CorruptStreamError(f"frame at byte {offset} declares {length} payload bytes; "
+        raise CorruptStreamError(f"frame at byte {at} declares {length} payload bytes; "
                                  f"{len(data) - start} remain")
     payload = bytes(data[start:start + length])
     head = bytes(data[offset:offset + 24])
     if zlib.crc32(payload, zlib.crc32(head)) != crc:
-        raise CorruptStreamError(f"frame at byte {offset}: checksum mismatch")
+        raise CorruptStreamError(f"frame at byte {at}: checksum mismatch")
     return FrameRecord(FRAME_TYPES[code], quality, md5, payload), start + length
 
 
 def iter_records(data: bytes | memoryview, header: StreamHeader) -> Iterator[FrameRecord]:
-    offset, count = HEADER_SIZE, 0
-    while offset < len(data):
+    def records():
+        offset = HEADER_SIZE
+        while offset < len(data):
+            record, offset = read_record(data, offset)
+            yield record
+    return _counted(records(), header)
+
+
+def read_exactly(fh: BinaryIO, n: int, chunk: int = 1 << 20) -> bytes:
+    """Up to n bytes from a file or pipe (fewer only at its end), read in chunks so that a
+    declared length allocates no more than the bytes that really arrive."""
+    parts, got = [], 0
+    while got < n:
+        part = fh.read(min(chunk, n - got))
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
+def iter_stream_records(fh: BinaryIO, header: StreamHeader, offset: int = HEADER_SIZE
+                        ) -> Iterator[FrameRecord]:
+    """Records read one at a time from a file or pipe positioned after the header (a live
+    stream arriving over a socket), with the same checks as iter_records."""
+    def records():
+        pos = offset
+        while True:
+            head = read_exactly(fh, RECORD_HEADER_SIZE)
+            if not head:
+                return
+            (length,) = struct.unpack_from("<I", head, 4) if len(head) >= 8 else (0,)
+            # an absurd length fails before any read; otherwise memory follows the bytes read
+            body = b"" if length > MAX_PAYLOAD else read_exactly(fh, length)
+            # read_record checks size, type, reserved field, length and checksum on the bytes
+            record, _ = read_record(head + body, 0, pos)
+            pos += RECORD_HEADER_SIZE + length
+            yield record
+    return _counted(records(), header)
+
+
+def _counted(records: Iterator[FrameRecord], header: StreamHeader) -> Iterator[FrameRecord]:
+    """The records, checked against the header's frame count (unless it is unknown)."""
+    count = 0
+    for record in records:
         if header.frame_count != UNKNOWN_FRAME_COUNT and count >= header.frame_count:
             raise CorruptStreamError(f"more frame records than the {header.frame_count} declared")
-        record, offset = read_record(data, offset)
         count += 1
         yield record
     if header.frame_count != UNKNOWN_FRAME_COUNT and count != header.frame_count:

@@ -126,29 +126,36 @@ def _y4m_header(path: Path, line: bytes) -> dict:
     return fields
 
 
-def read_y4m(path: Path, max_frames: int | None = None) -> FrameSource:
+def read_y4m(path, max_frames: int | None = None) -> FrameSource:
     """Y4M of any chroma layout ffmpeg writes (4:2:0 in its three sitings, 4:2:2, 4:1:1, 4:4:4,
     with alpha, mono) at 8 to 16 bits; converted to 8-bit RGB (BT.601, the range the file
-    states, limited if it states none)."""
-    with open(path, "rb") as fh:
-        fields = _y4m_header(path, fh.readline(4096))
-    w, h = fields["W"], fields["H"]
-    cs = fields.get("C", "420jpeg")
-    m = _Y4M_TAG.match(cs)
-    bits = int(m.group(2)) if m and m.group(2) else 8
-    if not m or not 8 <= bits <= 16:
-        raise UnsupportedError(f"{path}: Y4M colour space C{cs} is not supported")
+    states, limited if it states none).  `path`: a file, or a binary file object (a pipe:
+    `ffmpeg ... -f yuv4mpegpipe - | mlvc encode - ...`)."""
+    own = not hasattr(path, "read")
+    fh = open(path, "rb") if own else path
+    try:
+        fields = _y4m_header(getattr(fh, "name", path), fh.readline(4096))
+        w, h = fields["W"], fields["H"]
+        cs = fields.get("C", "420jpeg")
+        m = _Y4M_TAG.match(cs)
+        bits = int(m.group(2)) if m and m.group(2) else 8
+        if not m or not 8 <= bits <= 16:
+            raise UnsupportedError(f"{path}: Y4M colour space C{cs} is not supported")
+    except Exception:
+        if own:
+            fh.close()
+        raise
     layout = _Y4M_LAYOUTS[m.group(1)]
     full_range = fields.get("XCOLORRANGE", "").upper() == "FULL"
     fps = None
     num, _, den = fields.get("F", "").partition(":")
     if num.isdigit() and den.isdigit() and int(num) > 0 and int(den) > 0:
         fps = (int(num), int(den))
-    return FrameSource(_y4m_frames(path, w, h, layout, m.group(1), bits, full_range,
+    return FrameSource(_y4m_frames(fh, own, path, w, h, layout, m.group(1), bits, full_range,
                                    max_frames), fps)
 
 
-def _y4m_frames(path, w, h, layout, tag, bits, full_range, max_frames):
+def _y4m_frames(fh, own, path, w, h, layout, tag, bits, full_range, max_frames):
     dtype = np.dtype("<u2") if bits > 8 else np.dtype(np.uint8)
     if layout is None:
         cw = ch = 0
@@ -157,8 +164,7 @@ def _y4m_frames(path, w, h, layout, tag, bits, full_range, max_frames):
     planes = [w * h, cw * ch, cw * ch] + ([w * h] if tag == "444alpha" else [])
     size = sum(planes) * dtype.itemsize
     grey = np.float32(1 << (bits - 1))            # neutral chroma for mono
-    with open(path, "rb") as fh:
-        fh.readline(4096)
+    try:
         n = 0
         while max_frames is None or n < max_frames:
             marker = fh.readline(4096)
@@ -180,13 +186,17 @@ def _y4m_frames(path, w, h, layout, tag, bits, full_range, max_frames):
                 v = _upsample(v, layout[1], layout[0], h, w, tag == "420mpeg2")
             yield yuv444_to_rgb(np.stack([y, u, v], -1), full_range, bits)
             n += 1
+    finally:
+        if own:
+            fh.close()
 
 
 class Y4MWriter:
     """Writes RGB pictures as 8-bit YUV 4:4:4 Y4M (full-range BT.601)."""
 
-    def __init__(self, path: Path, width: int, height: int, fps: tuple[int, int]):
-        self.fh = open(path, "wb")
+    def __init__(self, path, width: int, height: int, fps: tuple[int, int]):
+        self._own = not hasattr(path, "write")          # a path, or a file object (stdout)
+        self.fh = open(path, "wb") if self._own else path
         self.fh.write(f"YUV4MPEG2 W{width} H{height} F{fps[0]}:{fps[1]} Ip A1:1 C444 "
                       "XCOLORRANGE=FULL\n".encode())
 
@@ -196,7 +206,10 @@ class Y4MWriter:
         self.fh.write(np.ascontiguousarray(yuv.transpose(2, 0, 1)).tobytes())
 
     def close(self) -> None:
-        self.fh.close()
+        if self._own:
+            self.fh.close()
+        else:
+            self.fh.flush()
 
 
 # ---- OpenCV sources ----------------------------------------------------------------------
@@ -253,6 +266,9 @@ def open_source(spec: str, *, camera: int | None = None, max_frames: int | None 
     """Frames from a file, a folder of images, or a camera index."""
     if camera is not None:
         return read_capture(camera, max_frames)
+    if spec == "-":                        # a pipe carries Y4M: nothing else is self-describing
+        import sys
+        return read_y4m(sys.stdin.buffer, max_frames)
     p = Path(spec)
     if p.is_dir():
         return FrameSource(read_folder(p, max_frames))
@@ -334,7 +350,10 @@ class FrameSink:
         self.index = 0
         self._writer = None
         self._folder = None
-        if suffix == ".y4m":
+        if path == "-":                    # Y4M on stdout, for a pipe (ffplay -, ffmpeg -i -)
+            import sys
+            self._writer = Y4MWriter(sys.stdout.buffer, width, height, fps)
+        elif suffix == ".y4m":
             self._writer = Y4MWriter(self.path, width, height, fps)
         elif suffix in (".mp4", ".mkv") and shutil.which("ffmpeg"):
             self._writer = FfmpegVideoWriter(self.path, width, height, fps,
