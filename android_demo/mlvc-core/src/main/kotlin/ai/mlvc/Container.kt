@@ -1,5 +1,8 @@
 package ai.mlvc
 
+import java.io.IOException
+import java.io.InputStream
+import java.io.UncheckedIOException
 import java.util.zip.CRC32
 
 /** Little-endian reads from a byte array (callers check bounds first). */
@@ -70,7 +73,10 @@ class StreamHeader(
     }
 }
 
-/** One frame record (docs/bitstream.md §2); [payload] is a view into the stream bytes. */
+/**
+ * One frame record (docs/bitstream.md §2); [payload] is a view into [data]: the whole stream's
+ * bytes, or only this record's when the stream is read from an [InputStream].
+ */
 class FrameRecord(
     val frameType: Char,
     val quality: Int,
@@ -86,9 +92,14 @@ class FrameRecord(
         /** Largest payload a record may declare (as the Python container). */
         const val MAX_PAYLOAD = 2L * 16384 * 16384 * 3
 
-        /** Parse the record at [offset]; every length is checked against the bytes present. */
-        fun parse(data: ByteArray, offset: Int): FrameRecord {
-            if (data.size - offset < HEADER_SIZE) corrupt("frame record at byte $offset is truncated")
+        /**
+         * Parse the record at [offset]; every length is checked against the bytes present. The
+         * one record parser of both inputs: [position] is the record's byte position in the
+         * stream, for messages, when [data] holds only this record (the Python `read_record`).
+         */
+        @JvmOverloads
+        fun parse(data: ByteArray, offset: Int, position: Long = offset.toLong()): FrameRecord {
+            if (data.size - offset < HEADER_SIZE) corrupt("frame record at byte $position is truncated")
             val code = LE.u8(data, offset)
             val quality = LE.u8(data, offset + 1)
             val reserved = LE.u16(data, offset + 2)
@@ -97,29 +108,37 @@ class FrameRecord(
             val type = when (code) {
                 0x49 -> 'I'
                 0x50 -> 'P'
-                else -> corrupt("unknown frame type 0x%02x at byte $offset".format(code))
+                else -> corrupt("unknown frame type 0x%02x at byte $position".format(code))
             }
-            if (reserved != 0) corrupt("reserved field set in frame record at byte $offset")
+            if (reserved != 0) corrupt("reserved field set in frame record at byte $position")
             val start = offset + HEADER_SIZE
             if (length > MAX_PAYLOAD || length > (data.size - start).toLong()) {
-                corrupt("frame at byte $offset declares $length payload bytes; ${data.size - start} remain")
+                corrupt("frame at byte $position declares $length payload bytes; ${data.size - start} remain")
             }
             val len = length.toInt()
             if (crc32(Triple(data, offset, 24), Triple(data, start, len)) != crc) {
-                corrupt("frame at byte $offset: checksum mismatch")
+                corrupt("frame at byte $position: checksum mismatch")
             }
             return FrameRecord(type, quality, data.copyOfRange(offset + 8, offset + 24), data, start, len)
         }
     }
 }
 
-/** Iterates the records after the header, enforcing the declared frame count. */
-internal class RecordIterator(private val data: ByteArray, private val header: StreamHeader) : Iterator<FrameRecord> {
-    private var offset = StreamHeader.SIZE
+/**
+ * Iterates the records after the header, enforcing the declared frame count (the Python
+ * `_counted`); subclasses only say where the bytes come from, [FrameRecord.parse] checks them.
+ */
+internal abstract class RecordIterator(private val header: StreamHeader) : Iterator<FrameRecord> {
     private var count = 0L
 
+    /** Whether no byte of another record is left (on an [InputStream]: waits for one). */
+    protected abstract fun atEnd(): Boolean
+
+    /** The next record, through [FrameRecord.parse]. */
+    protected abstract fun read(): FrameRecord
+
     override fun hasNext(): Boolean {
-        if (offset < data.size) return true
+        if (!atEnd()) return true
         if (header.frameCountKnown && count != header.frameCount) {
             corrupt("stream ends after $count of ${header.frameCount} frames")
         }
@@ -131,9 +150,92 @@ internal class RecordIterator(private val data: ByteArray, private val header: S
         if (header.frameCountKnown && count >= header.frameCount) {
             corrupt("more frame records than the ${header.frameCount} declared")
         }
-        val rec = FrameRecord.parse(data, offset)
-        offset = rec.payloadOffset + rec.payloadLength
+        val rec = read()
         count++
         return rec
+    }
+}
+
+/** The records of a stream held in memory. */
+internal class ByteArrayRecords(private val data: ByteArray, header: StreamHeader) : RecordIterator(header) {
+    private var offset = StreamHeader.SIZE
+
+    override fun atEnd(): Boolean = offset >= data.size
+
+    override fun read(): FrameRecord =
+        FrameRecord.parse(data, offset).also { offset = it.payloadOffset + it.payloadLength }
+}
+
+/**
+ * The records of a stream read from [input] (positioned after the header) one at a time, as
+ * they arrive (the Python `iter_stream_records`). Never reads past the record it parses.
+ */
+internal class InputStreamRecords(private val input: InputStream, header: StreamHeader) : RecordIterator(header) {
+    private var position = StreamHeader.SIZE.toLong()
+    /** The next record's header bytes (up to 28; empty: end of stream), read ahead by [atEnd]. */
+    private var head: ByteArray? = null
+
+    private fun head(): ByteArray = head ?: readUpTo(input, FrameRecord.HEADER_SIZE).also { head = it }
+
+    override fun atEnd(): Boolean = head().isEmpty()
+
+    override fun read(): FrameRecord {
+        val h = head()
+        head = null
+        val length = if (h.size >= 8) LE.u32(h, 4) else 0L
+        // An absurd length fails in parse before any read; otherwise memory follows the bytes read.
+        val bytes = if (length > FrameRecord.MAX_PAYLOAD) h else readUpTo(input, length.toInt(), h)
+        return FrameRecord.parse(bytes, 0, position).also { position += FrameRecord.HEADER_SIZE + length }
+    }
+}
+
+/** First buffer for a read; it doubles as bytes arrive, so memory stays within twice what came. */
+private const val READ_CHUNK = 1 shl 20
+
+/**
+ * [prefix] followed by up to [n] bytes of [input] (fewer only at its end), the Python
+ * `read_exactly`. The buffer grows with the bytes that really arrive (1 MiB, then doubling), so
+ * a declared length allocates nothing up front. I/O errors become [UncheckedIOException]: they
+ * surface from the decoder's constructor and iterator, which cannot declare IOException.
+ */
+internal fun readUpTo(input: InputStream, n: Int, prefix: ByteArray = ByteArray(0)): ByteArray {
+    val total = prefix.size + n
+    var buf = prefix.copyOf(minOf(total, prefix.size + READ_CHUNK))
+    var got = prefix.size
+    try {
+        while (got < total) {
+            if (got == buf.size) buf = buf.copyOf(minOf(total.toLong(), 2L * buf.size).toInt())
+            val r = input.read(buf, got, buf.size - got)
+            if (r < 0) break
+            got += r
+        }
+    } catch (e: IOException) {
+        throw UncheckedIOException(e)
+    }
+    return if (got == buf.size) buf else buf.copyOf(got)
+}
+
+/** A stream's bytes for [Decoder]: all of them in memory, or an [InputStream] read as they arrive. */
+internal sealed class StreamSource {
+    abstract val header: StreamHeader
+
+    /** The frame records after the header. */
+    abstract fun records(): RecordIterator
+
+    class Bytes(private val data: ByteArray) : StreamSource() {
+        override val header = StreamHeader.parse(data)
+        override fun records(): RecordIterator = ByteArrayRecords(data, header)
+    }
+
+    /** Reads the header now and the records while iterating, so they can be iterated once. */
+    class Stream(private val input: InputStream) : StreamSource() {
+        override val header = StreamHeader.parse(readUpTo(input, StreamHeader.SIZE))
+        private var started = false
+
+        override fun records(): RecordIterator {
+            if (started) invalidArgument("the frames of a decoder reading an InputStream can be iterated once")
+            started = true
+            return InputStreamRecords(input, header)
+        }
     }
 }

@@ -1,5 +1,6 @@
 package ai.mlvc
 
+import java.io.InputStream
 import java.security.MessageDigest
 
 /** Decoder settings (the Python `DecoderOptions`). Build with [Builder]; `build()` validates. */
@@ -78,19 +79,45 @@ fun pictureMd5(rgb: ByteArray): ByteArray = MessageDigest.getInstance("MD5").dig
  * the hash it carries.
  *
  *     Decoder(bytes, pkg, runner).use { dec -> for (f in dec) show(f.rgb) }
+ *     Decoder(socket.getInputStream(), pkg, runner).use { dec -> for (f in dec) show(f.rgb) }
  *
  * The constructor checks the header (corrupt / unsupported), the size limits (unsupported) and
  * that the stream was made with [pkg] (model). Frames are decoded lazily while iterating; an
  * error in frame k surfaces when frame k is reached. The [runner] is not closed by [close].
  */
-class Decoder(
-    data: ByteArray,
+class Decoder private constructor(
+    source: StreamSource,
     val pkg: ModelPackage,
     private val runner: NetworkRunner,
-    val options: DecoderOptions = DecoderOptions.DEFAULT,
+    val options: DecoderOptions,
 ) : Iterable<DecodedFrame>, AutoCloseable {
-    private var data: ByteArray? = data
-    val header: StreamHeader = StreamHeader.parse(data)
+    /** Decode [data], the whole stream in memory; its frames can be iterated any number of times. */
+    constructor(
+        data: ByteArray,
+        pkg: ModelPackage,
+        runner: NetworkRunner,
+        options: DecoderOptions = DecoderOptions.DEFAULT,
+    ) : this(StreamSource.Bytes(data), pkg, runner, options)
+
+    /**
+     * Decode a stream read from [input] as it arrives (a live stream over a socket): the
+     * constructor reads the 64-byte header, iterating reads one record per frame, so frame k
+     * comes out once its record is in and `hasNext()` waits for the next one. The checks and
+     * error kinds are those of the ByteArray constructor; memory grows with the bytes that
+     * arrive, not with the lengths a record declares. Its frames can be iterated once. Nothing
+     * is read past the stream's last record; [input] is not closed by [close], and its I/O
+     * errors are thrown as [java.io.UncheckedIOException].
+     */
+    constructor(
+        input: InputStream,
+        pkg: ModelPackage,
+        runner: NetworkRunner,
+        options: DecoderOptions = DecoderOptions.DEFAULT,
+    ) : this(StreamSource.Stream(input), pkg, runner, options)
+
+    /** null once closed. */
+    private var source: StreamSource? = source
+    val header: StreamHeader = source.header
     private val codec = IntraCodec(pkg, runner)
     private val inter = InterCodec(codec)
 
@@ -130,8 +157,7 @@ class Decoder(
     val exact: Boolean get() = pkg.networkSets.all { runner.isExact(it.gs) }
 
     override fun iterator(): Iterator<DecodedFrame> {
-        val bytes = data ?: invalidArgument("decoder is closed")
-        val records = RecordIterator(bytes, header)
+        val records = (source ?: invalidArgument("decoder is closed")).records()
         return object : Iterator<DecodedFrame> {
             var index = 0
             /** The previous decoded picture (H × W × 3): the reference of the next P-frame. */
@@ -177,6 +203,6 @@ class Decoder(
     }
 
     override fun close() {
-        data = null
+        source = null
     }
 }

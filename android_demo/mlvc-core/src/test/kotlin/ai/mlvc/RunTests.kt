@@ -17,7 +17,8 @@ object RunTests {
         GoldenStreamTest::class.java, InvalidStreamTest::class.java, DecoderOptionsTest::class.java,
         DecoderBehaviourTest::class.java, ModelPackageTest::class.java, RansTest::class.java,
         InterCorruptStreamTest::class.java, InterDecodingTest::class.java, ResidualNetworksTest::class.java,
-        FuzzTest::class.java,
+        FuzzTest::class.java, StreamInputTest::class.java, StreamInputHostileTest::class.java,
+        StreamInputLimitsTest::class.java,
     )
 
     @JvmStatic
