@@ -84,10 +84,13 @@ public struct FrameRecord {
     public let pictureMD5: [UInt8]
     public let payload: ArraySlice<UInt8>
 
-    /// Parses the record at `offset`; returns it and the offset after it.
-    public static func read(_ data: [UInt8], at offset: Int) throws -> (FrameRecord, Int) {
-        guard data.count - offset >= Container.recordHeaderSize else {
-            throw MLVCError.corruptStream("frame record at byte \(offset) is truncated")
+    /// Parses the record at `offset`; returns it and the offset after it. The one record parser
+    /// of both input paths: `position` is the record's byte position in the stream, for messages,
+    /// when `data` holds only the record (streamed input); nil: `offset`.
+    public static func read(_ data: [UInt8], at offset: Int, position: Int? = nil) throws -> (FrameRecord, Int) {
+        let at = position ?? offset
+        guard offset >= 0, data.count - offset >= Container.recordHeaderSize else {
+            throw MLVCError.corruptStream("frame record at byte \(at) is truncated")
         }
         let code = data[offset]
         let type: FrameType
@@ -95,21 +98,21 @@ public struct FrameRecord {
         case 0x49: type = .intra
         case 0x50: type = .inter
         default:
-            throw MLVCError.corruptStream("unknown frame type 0x\(String(code, radix: 16)) at byte \(offset)")
+            throw MLVCError.corruptStream("unknown frame type 0x\(String(code, radix: 16)) at byte \(at)")
         }
         guard readU16(data, offset + 2) == 0 else {
-            throw MLVCError.corruptStream("reserved field set in frame record at byte \(offset)")
+            throw MLVCError.corruptStream("reserved field set in frame record at byte \(at)")
         }
         let length = Int(readU32(data, offset + 4))
         let start = offset + Container.recordHeaderSize
         guard length <= Container.maxPayload, length <= data.count - start else {
-            throw MLVCError.corruptStream("frame at byte \(offset) declares \(length) payload bytes; "
+            throw MLVCError.corruptStream("frame at byte \(at) declares \(length) payload bytes; "
                                           + "\(data.count - start) remain")
         }
         let payload = data[start..<(start + length)]
         let crc = CRC32.update(CRC32.checksum(data[offset..<(offset + 24)]), payload)
         guard crc == readU32(data, offset + 24) else {
-            throw MLVCError.corruptStream("frame at byte \(offset): checksum mismatch")
+            throw MLVCError.corruptStream("frame at byte \(at): checksum mismatch")
         }
         return (FrameRecord(frameType: type, quality: Int(data[offset + 1]),
                             pictureMD5: Array(data[(offset + 8)..<(offset + 24)]), payload: payload),
@@ -117,16 +120,43 @@ public struct FrameRecord {
     }
 }
 
+/// Where the records after the header come from: the stream in memory or a byte source read on
+/// demand (`StreamedRecords`). Both hand whole records to `FrameRecord.read`, so the two input
+/// paths share every record check; `RecordIterator` adds the frame-count rules on top.
+protocol RecordSource {
+    /// Whether another record follows (a streamed source reads its first bytes to know).
+    mutating func hasMore() throws -> Bool
+    /// Parses the next record; called after `hasMore()` returned true.
+    mutating func read() throws -> FrameRecord
+}
+
+/// The whole stream in memory: records are slices of it.
+struct MemoryRecords: RecordSource {
+    let data: [UInt8]
+    var offset = Container.headerSize
+
+    func hasMore() -> Bool { offset < data.count }
+
+    mutating func read() throws -> FrameRecord {
+        let (rec, next) = try FrameRecord.read(data, at: offset)
+        offset = next
+        return rec
+    }
+}
+
 /// Walks the records after the header, enforcing the declared frame count.
 public struct RecordIterator {
-    private let data: [UInt8]
+    private var source: any RecordSource
     private let frameCount: UInt32
-    private var offset = Container.headerSize
-    private var count: UInt32 = 0
+    private var count = 0           // Int: a live stream of unknown count may pass UInt32.max
     private var done = false
 
     public init(data: [UInt8], header: StreamHeader) {
-        self.data = data
+        self.init(source: MemoryRecords(data: data), header: header)
+    }
+
+    init(source: any RecordSource, header: StreamHeader) {
+        self.source = source
         self.frameCount = header.frameCount
     }
 
@@ -135,17 +165,16 @@ public struct RecordIterator {
         if done { return nil }
         let known = frameCount != Container.unknownFrameCount
         do {
-            if offset < data.count {
-                if known && count >= frameCount {
+            if try source.hasMore() {
+                if known && count >= Int(frameCount) {
                     throw MLVCError.corruptStream("more frame records than the \(frameCount) declared")
                 }
-                let (rec, next) = try FrameRecord.read(data, at: offset)
-                offset = next
+                let rec = try source.read()
                 count += 1
                 return rec
             }
             done = true
-            if known && count != frameCount {
+            if known && count != Int(frameCount) {
                 throw MLVCError.corruptStream("stream ends after \(count) of \(frameCount) frames")
             }
             return nil

@@ -58,6 +58,9 @@ public struct DecodedFrame {
 ///     let decoder = try Decoder(data: data, options: try DecoderOptions(packageDirectory: dir),
 ///                               network: try CoreMLNetworkRunner(packageDirectory: dir))
 ///     while let frame = try decoder.next() { show(frame.rgb) }
+///
+/// A live stream is decoded record by record as it arrives, from an `InputStream` or any
+/// `ByteSource`: `init(stream:...)`, `init(options:network:read:)`.
 public final class Decoder {
     public let header: StreamHeader
     public let options: DecoderOptions
@@ -71,7 +74,6 @@ public final class Decoder {
     /// its residual is parsed.
     public var onParsedInter: ((Int, ParsedInterFrame) -> Void)?
 
-    private let data: [UInt8]
     private var records: RecordIterator
     private let codec: IntraCodec
     /// P-frame residuals: the residual networks' codec, or `codec` for a package without them.
@@ -89,9 +91,8 @@ public final class Decoder {
     public convenience init(data: Data, options: DecoderOptions = .defaults, network: NetworkRunner) throws {
         let bytes = [UInt8](data)
         let header = try Decoder.checkHeader(bytes, options)
-        let package = try options.packageDirectory.map { try ModelPackage.load(directory: $0) }
-            ?? ModelPackage.bundled()
-        try self.init(bytes: bytes, header: header, options: options, package: package, network: network)
+        try self.init(records: RecordIterator(data: bytes, header: header), header: header, options: options,
+                      package: try Decoder.loadPackage(options), network: network)
     }
 
     /// The same with an already loaded package.
@@ -99,7 +100,46 @@ public final class Decoder {
                             network: NetworkRunner) throws {
         let bytes = [UInt8](data)
         let header = try Decoder.checkHeader(bytes, options)
-        try self.init(bytes: bytes, header: header, options: options, package: package, network: network)
+        try self.init(records: RecordIterator(data: bytes, header: header), header: header, options: options,
+                      package: package, network: network)
+    }
+
+    /// Streamed input: reads the 64-byte header from `read` now, then each record when `next()`
+    /// asks for it, with the same checks and error kinds as `init(data:...)`. A record declaring
+    /// more than `Container.maxPayload` bytes fails before its payload is read; otherwise memory
+    /// grows only with the bytes that arrive. `next()` blocks while `read` does.
+    ///
+    ///     let decoder = try Decoder(options: options, network: runner) { maxLength in
+    ///         try connection.receive(upTo: maxLength)     // nil or empty at the end
+    ///     }
+    public convenience init(options: DecoderOptions = .defaults, network: NetworkRunner,
+                            read: @escaping ByteSource) throws {
+        let input = ByteInput(read)
+        let header = try Decoder.checkHeader(try input.read(upTo: Container.headerSize), options)
+        try self.init(records: RecordIterator(source: StreamedRecords(input), header: header), header: header,
+                      options: options, package: try Decoder.loadPackage(options), network: network)
+    }
+
+    /// The same with an already loaded package.
+    public convenience init(options: DecoderOptions = .defaults, package: ModelPackage, network: NetworkRunner,
+                            read: @escaping ByteSource) throws {
+        let input = ByteInput(read)
+        let header = try Decoder.checkHeader(try input.read(upTo: Container.headerSize), options)
+        try self.init(records: RecordIterator(source: StreamedRecords(input), header: header), header: header,
+                      options: options, package: package, network: network)
+    }
+
+    /// Streamed input from an `InputStream` (a socket's, a pipe's, a file's), opened here if it is
+    /// not yet open; the caller closes it. A read error is `invalidArgument`.
+    public convenience init(stream: InputStream, options: DecoderOptions = .defaults,
+                            network: NetworkRunner) throws {
+        try self.init(options: options, network: network, read: ByteInput.source(stream))
+    }
+
+    /// The same with an already loaded package.
+    public convenience init(stream: InputStream, options: DecoderOptions = .defaults, package: ModelPackage,
+                            network: NetworkRunner) throws {
+        try self.init(options: options, package: package, network: network, read: ByteInput.source(stream))
     }
 
     /// Reads `url` (an unreadable file is `invalidArgument`, as Python's `Decoder.open`).
@@ -111,6 +151,10 @@ public final class Decoder {
         return try Decoder(data: data, options: options, network: network)
     }
 
+    private static func loadPackage(_ options: DecoderOptions) throws -> ModelPackage {
+        try options.packageDirectory.map { try ModelPackage.load(directory: $0) } ?? ModelPackage.bundled()
+    }
+
     private static func checkHeader(_ bytes: [UInt8], _ options: DecoderOptions) throws -> StreamHeader {
         let header = try StreamHeader.parse(bytes)
         if header.width * header.height > options.maxPixels {
@@ -120,7 +164,7 @@ public final class Decoder {
         return header
     }
 
-    private init(bytes: [UInt8], header: StreamHeader, options: DecoderOptions, package: ModelPackage,
+    private init(records: RecordIterator, header: StreamHeader, options: DecoderOptions, package: ModelPackage,
                  network: NetworkRunner) throws {
         guard header.modelID == package.modelID, header.modelHash == package.modelHash else {
             throw MLVCError.model("stream needs model '\(header.modelID)' (\(Hex.encode(header.modelHash))), "
@@ -130,12 +174,11 @@ public final class Decoder {
             throw MLVCError.unsupported("picture size \(header.width)x\(header.height) exceeds the "
                                         + "package's \(package.maxWidth)x\(package.maxHeight)")
         }
-        self.data = bytes
         self.header = header
         self.options = options
         self.package = package
         self.network = network
-        self.records = RecordIterator(data: bytes, header: header)
+        self.records = records
         let intra = try IntraCodec(package: package, network: network)
         self.codec = intra
         self.residualCodec = try package.hasResidualNetworks
