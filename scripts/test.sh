@@ -15,6 +15,12 @@ if ! command -v ffmpeg >/dev/null; then
   (apt-get update -qq && apt-get install -y -qq ffmpeg) >/dev/null
 fi
 export MLVC_REQUIRE_FFMPEG=1   # here a missing ffmpeg fails its test instead of skipping it
+if ! command -v cc >/dev/null; then
+  # the C rANS loops (sdk/mlvc/entropy/rans_kernel.c) are built on first use; without a
+  # compiler the NumPy loops run instead, and tests/test_entropy.py insists on the C path here
+  echo "== apt: gcc =="
+  (apt-get update -qq && apt-get install -y -qq gcc libc6-dev) >/dev/null
+fi
 echo "== emulation targets (qemu aarch64 / x86 levels, tflite-runtime 2.14) =="
 bash tools/emulation/setup.sh all
 echo "== Python tests =="

@@ -73,3 +73,65 @@ def test_invalid_tables_rejected():
 
 def test_table_hash_is_stable():
     assert build_tables(40, 0.11, 8).sha256() == TABLES.sha256()
+
+
+def _numpy_loops(monkeypatch):
+    monkeypatch.setenv("MLVC_NATIVE", "0")
+
+
+def test_the_c_kernel_is_built_here():
+    """CI has a C compiler (scripts/test.sh installs one), so the fast path is what is tested."""
+    from mlvc.entropy import native
+    assert native.kernel() is not None
+
+
+@pytest.mark.parametrize("n,lanes", [(1, None), (7, 3), (1000, None), (5000, 17), (70000, None),
+                                     (300, 300), (1025, 1024)])
+def test_c_kernel_and_numpy_loops_agree(monkeypatch, n, lanes):
+    idx, t = _symbols(n, n + 1)
+    fast = rans.encode(idx, t, TABLES, lanes)
+    fast_out = rans.decode(fast, t, TABLES)
+    _numpy_loops(monkeypatch)
+    slow = rans.encode(idx, t, TABLES, lanes)
+    assert fast == slow                                   # byte-identical substreams
+    assert np.array_equal(rans.decode(slow, t, TABLES), fast_out)
+    assert np.array_equal(fast_out, idx)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 10**6), st.integers(1, 600), st.integers(0, 3))
+def test_c_kernel_and_numpy_loops_fail_alike(pos_seed, n, how):
+    """Corrupt substreams: both paths raise the same error (or decode the same symbols)."""
+    import os
+    idx, t = _symbols(n, pos_seed % 97)
+    data = bytearray(rans.encode(idx, t, TABLES))
+    rng = np.random.default_rng(pos_seed)
+    if how == 0:
+        data[int(rng.integers(0, len(data)))] ^= 1 << int(rng.integers(0, 8))
+    elif how == 1:
+        data = data[:int(rng.integers(0, len(data)))]
+    elif how == 2:
+        data[6:6 + 4] = rng.integers(0, 256, 4, dtype=np.uint8).tobytes()
+    else:
+        data += rng.integers(0, 256, 2, dtype=np.uint8).tobytes()
+    results = []
+    for flag in ("1", "0"):
+        os.environ["MLVC_NATIVE"] = flag
+        try:
+            results.append(("ok", rans.decode(bytes(data), t, TABLES).tolist()))
+        except CorruptStreamError as exc:
+            results.append(("corrupt", str(exc)))
+        finally:
+            os.environ.pop("MLVC_NATIVE", None)
+    assert results[0] == results[1]
+
+
+def test_decode_rejects_table_ids_out_of_range():
+    from mlvc.errors import InvalidArgumentError
+    idx, t = _symbols(50, 3)
+    data = rans.encode(idx, t, TABLES)
+    for bad in (-1, TABLES.num_tables):
+        t2 = t.copy()
+        t2[10] = bad
+        with pytest.raises(InvalidArgumentError):
+            rans.decode(data, t2, TABLES)

@@ -16,6 +16,7 @@ import struct
 import numpy as np
 
 from ..errors import CorruptStreamError, InvalidArgumentError
+from . import native
 from .tables import PRECISION, CdfTables
 
 STATE_LOW = 1 << 16
@@ -47,6 +48,14 @@ def encode(index: np.ndarray, tables: np.ndarray, cdf: CdfTables, lanes: int | N
     if not 1 <= lanes <= min(n, MAX_LANES):
         raise InvalidArgumentError(f"rANS: lane count {lanes} invalid for {n} symbols")
     lo, freq = cdf.lo_freq(tables, index)
+    lib = native.kernel()
+    if lib is not None:                     # the same loop in C (native.py)
+        x = np.full(lanes, STATE_LOW, np.int64)
+        words = native.encode(lib, lo, freq, lanes, PRECISION, x)
+        if words is None:
+            raise InvalidArgumentError("rANS: a symbol has zero frequency")
+        return (struct.pack("<HI", lanes, words.size) + x.astype("<u4").tobytes()
+                + words.astype("<u2").tobytes())
     steps = -(-n // lanes)
     pad = steps * lanes - n
     lo = np.concatenate([lo, np.zeros(pad, np.int64)]).reshape(steps, lanes)
@@ -95,10 +104,20 @@ def decode(data: bytes | memoryview, tables: np.ndarray, cdf: CdfTables) -> np.n
     if nwords > n:
         raise CorruptStreamError("rANS substream declares more words than symbols")
     x = np.frombuffer(data, "<u4", lanes, 6).astype(np.int64)
-    words = np.frombuffer(data, "<u2", nwords, 6 + 4 * lanes).astype(np.int64)
+    words = np.frombuffer(data, "<u2", nwords, 6 + 4 * lanes)
     if np.any(x < STATE_LOW):
         raise CorruptStreamError("rANS initial state out of range")
+    if np.any(tables < 0) or np.any(tables >= cdf.num_tables):
+        raise InvalidArgumentError("rANS: table id out of range")
     lut = cdf.slot_lookup()
+    lib = native.kernel()
+    if lib is not None:                     # the same loop in C (native.py)
+        out, p = native.decode(lib, x, words, tables, cdf.num_tables, lut, PRECISION)
+        if p < 0:
+            raise CorruptStreamError("rANS substream ran out of words")
+        if p != nwords or np.any(x != STATE_LOW):
+            raise CorruptStreamError("rANS substream did not end in the initial state")
+        return out
     total = 1 << PRECISION
     steps = -(-n // lanes)
     tpad = np.concatenate([tables, np.zeros(steps * lanes - n, np.int64)]).reshape(steps, lanes)
@@ -118,7 +137,7 @@ def decode(data: bytes | memoryview, tables: np.ndarray, cdf: CdfTables) -> np.n
         if k:
             if p + k > nwords:
                 raise CorruptStreamError("rANS substream ran out of words")
-            xa[need] = (xa[need] << 16) | words[p:p + k]
+            xa[need] = (xa[need] << 16) | words[p:p + k].astype(np.int64)
             p += k
         x[:active] = xa
         out[j, :active] = sym
