@@ -106,3 +106,44 @@ def test_windowed_compensation_equals_clamped_coordinates(seed):
             got = compensate(ref, mv, half_pel)
             want = clamped_reference(ref, mv, half_pel)
             assert got.dtype == ref.dtype and np.array_equal(got, want), (h, w, lim, half_pel)
+
+
+def test_the_sad_kernel_is_built_here():
+    from mlvc.codec import sad
+    assert sad._kernel() is not None       # CI has a C compiler (scripts/test.sh)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_c_and_numpy_sads_agree(monkeypatch, seed):
+    """block_sads on strided views and mv_block_sads with vectors far outside the picture give
+    the NumPy definitions' integers."""
+    from mlvc.codec import sad
+    from mlvc.codec.inter import PAD, _predict_blocks
+    rng = np.random.default_rng(seed)
+    h, w = 37 + 11 * seed, 53 + 7 * seed
+    by, bx = -(-h // BLOCK), -(-w // BLOCK)
+    cur = rng.integers(0, 256, (by * BLOCK, bx * BLOCK)).astype(np.int32)
+    ref = rng.integers(0, 256, (h, w)).astype(np.int32)
+    big = rng.integers(0, 256, (by * BLOCK + 8, bx * BLOCK + 8)).astype(np.int32)
+    view = big[3:3 + by * BLOCK, 5:5 + bx * BLOCK]            # rows with a stride
+    mv = rng.integers(-3 * BLOCK, 3 * BLOCK, (by, bx, 2)).astype(np.int32)
+    mv[0, 0] = (-10_000, 10_000)
+
+    def predict(r, m):
+        return _predict_blocks(r, m, False)
+    fast = (sad.block_sads(cur, view, BLOCK), sad.block_sads(cur, view, 4),
+            sad.mv_block_sads(cur, ref, mv, BLOCK, PAD, predict))
+    monkeypatch.setenv("MLVC_NATIVE", "0")
+    slow = (sad.block_sads(cur, view, BLOCK), sad.block_sads(cur, view, 4),
+            sad.mv_block_sads(cur, ref, mv, BLOCK, PAD, predict))
+    for a, b in zip(fast, slow):
+        assert a.dtype == np.int64 and np.array_equal(a, b)
+
+
+def test_motion_search_picks_the_same_vectors_either_way(monkeypatch):
+    cur, ref = texture(96, 128, 5), texture(96, 128, 6)
+    ref[8:, 4:] = cur[:-8, :-4]                                  # a pan over part of it
+    fast = refine_half_pel(cur, ref, estimate_motion(cur, ref))
+    monkeypatch.setenv("MLVC_NATIVE", "0")
+    slow = refine_half_pel(cur, ref, estimate_motion(cur, ref))
+    assert np.array_equal(fast, slow)

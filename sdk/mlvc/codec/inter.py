@@ -18,6 +18,7 @@ from ..entropy import rans
 from ..entropy.tables import CdfTables
 from ..errors import CorruptStreamError
 from .intra import IntraCodec
+from .sad import block_sads, mv_block_sads
 
 BLOCK = 16
 PAD = BLOCK + 2        # compensate(): border of the padded reference (>= BLOCK)
@@ -106,9 +107,7 @@ def _keep_better(best: np.ndarray, mv: np.ndarray, cost: np.ndarray, cand) -> No
 
 def _block_sads(c: np.ndarray, pred: np.ndarray, block: int = BLOCK) -> np.ndarray:
     """Sum of absolute differences of every block x block block of two equal-size planes."""
-    ph, pw = c.shape
-    return (np.abs(c - pred).reshape(ph // block, block, pw // block, block)
-            .sum(axis=(1, 3), dtype=np.int64))
+    return block_sads(c, pred, block)
 
 
 def _full_search(c: np.ndarray, r: np.ndarray, block: int, search: int):
@@ -151,7 +150,8 @@ def estimate_motion(cur: np.ndarray, ref: np.ndarray, search: int = 32) -> np.nd
 
     def consider(cand):
         # prediction with the decoder's clamping, over the whole padded block grid
-        cost = _block_sads(c, _predict_blocks(rl, cand, False)) + MV_COST * np.abs(cand).sum(2)
+        cost = (mv_block_sads(c, rl, cand, BLOCK, PAD, lambda r, m: _predict_blocks(r, m, False))
+                + MV_COST * np.abs(cand).sum(2))
         _keep_better(best, mv, cost, cand)
 
     for dy, dx in _offsets(COARSE // 2):

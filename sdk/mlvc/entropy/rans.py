@@ -12,15 +12,30 @@ was consumed: a corrupt substream almost never passes both.
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import numpy as np
 
+from .. import native
 from ..errors import CorruptStreamError, InvalidArgumentError
-from . import native
 from .tables import PRECISION, CdfTables
 
 STATE_LOW = 1 << 16
 MAX_LANES = 1024
+
+# the same loops in C (rans_kernel.c; native.py builds it on first use)
+_KERNEL = Path(__file__).with_name("rans_kernel.c")
+_KERNEL_FUNCTIONS = {
+    "mlvc_rans_decode": (native.I64, [native.I64, native.I64, native.I64P, native.U16P,
+                                      native.I64, native.I64P, native.I64, native.I64P,
+                                      native.I64, native.I64P]),
+    "mlvc_rans_encode": (native.I64, [native.I64, native.I64, native.I64P, native.I64P,
+                                      native.I64, native.I64P, native.U16P]),
+}
+
+
+def _kernel():
+    return native.load(_KERNEL, _KERNEL_FUNCTIONS)
 
 
 def choose_lanes(n: int) -> int:
@@ -48,14 +63,17 @@ def encode(index: np.ndarray, tables: np.ndarray, cdf: CdfTables, lanes: int | N
     if not 1 <= lanes <= min(n, MAX_LANES):
         raise InvalidArgumentError(f"rANS: lane count {lanes} invalid for {n} symbols")
     lo, freq = cdf.lo_freq(tables, index)
-    lib = native.kernel()
-    if lib is not None:                     # the same loop in C (native.py)
+    lib = _kernel()
+    if lib is not None:
         x = np.full(lanes, STATE_LOW, np.int64)
-        words = native.encode(lib, lo, freq, lanes, PRECISION, x)
-        if words is None:
+        lo, freq = np.ascontiguousarray(lo, np.int64), np.ascontiguousarray(freq, np.int64)
+        buf = np.empty(n, np.uint16)
+        count = lib.mlvc_rans_encode(n, lanes, native.ptr(lo), native.ptr(freq), PRECISION,
+                                     native.ptr(x), native.ptr(buf, native.U16P))
+        if count < 0:
             raise InvalidArgumentError("rANS: a symbol has zero frequency")
-        return (struct.pack("<HI", lanes, words.size) + x.astype("<u4").tobytes()
-                + words.astype("<u2").tobytes())
+        return (struct.pack("<HI", lanes, count) + x.astype("<u4").tobytes()
+                + buf[n - count:].astype("<u2").tobytes())
     steps = -(-n // lanes)
     pad = steps * lanes - n
     lo = np.concatenate([lo, np.zeros(pad, np.int64)]).reshape(steps, lanes)
@@ -110,9 +128,14 @@ def decode(data: bytes | memoryview, tables: np.ndarray, cdf: CdfTables) -> np.n
     if np.any(tables < 0) or np.any(tables >= cdf.num_tables):
         raise InvalidArgumentError("rANS: table id out of range")
     lut = cdf.slot_lookup()
-    lib = native.kernel()
-    if lib is not None:                     # the same loop in C (native.py)
-        out, p = native.decode(lib, x, words, tables, cdf.num_tables, lut, PRECISION)
+    lib = _kernel()
+    if lib is not None:
+        w16 = np.ascontiguousarray(words, np.uint16)
+        tables = np.ascontiguousarray(tables, np.int64)
+        out = np.empty(n, np.int64)
+        p = lib.mlvc_rans_decode(n, lanes, native.ptr(x), native.ptr(w16, native.U16P), nwords,
+                                 native.ptr(tables), cdf.num_tables, native.ptr(lut), PRECISION,
+                                 native.ptr(out))
         if p < 0:
             raise CorruptStreamError("rANS substream ran out of words")
         if p != nwords or np.any(x != STATE_LOW):

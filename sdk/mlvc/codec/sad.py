@@ -1,0 +1,63 @@
+"""Block SADs for the encoder's motion search: sad_kernel.c when native.py can build it (the
+search was about 70 % of encoding at 640x272 in NumPy), else the NumPy definitions below.
+Both give the same integers, so the chosen vectors and the stream bytes do not depend on which
+ran (tests/test_motion.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .. import native
+
+_KERNEL = Path(__file__).with_name("sad_kernel.c")
+_FUNCTIONS = {
+    "mlvc_block_sads": (None, [native.I32P, native.I64, native.I32P, native.I64, native.I64,
+                               native.I64, native.I64, native.I64P]),
+    "mlvc_mv_block_sads": (None, [native.I32P, native.I64, native.I64, native.I32P, native.I64,
+                                  native.I64, native.I32P, native.I64, native.I64, native.I64P]),
+}
+
+
+def _kernel():
+    return native.load(_KERNEL, _FUNCTIONS)
+
+
+def _int32_rows(a: np.ndarray) -> np.ndarray:
+    """`a` as int32 with contiguous rows (a row-sliced view is kept as it is)."""
+    if a.dtype != np.int32 or a.strides[1] != 4:
+        a = np.ascontiguousarray(a, np.int32)
+    return a
+
+
+def block_sads(a: np.ndarray, b: np.ndarray, block: int) -> np.ndarray:
+    """Sum of absolute differences of every block x block block of two equal-size planes."""
+    rows, cols = a.shape
+    lib = _kernel()
+    if lib is None:
+        return (np.abs(a.astype(np.int32) - b).reshape(rows // block, block, cols // block,
+                                                       block).sum(axis=(1, 3), dtype=np.int64))
+    a, b = _int32_rows(a), _int32_rows(b)
+    out = np.empty((rows // block, cols // block), np.int64)
+    lib.mlvc_block_sads(native.ptr(a, native.I32P), a.strides[0] // 4,
+                        native.ptr(b, native.I32P), b.strides[0] // 4, rows, cols, block,
+                        native.ptr(out))
+    return out
+
+
+def mv_block_sads(cur: np.ndarray, ref: np.ndarray, mv: np.ndarray, block: int, pad: int,
+                  predict) -> np.ndarray:
+    """SADs of the blocks of `cur` (the padded block grid) against the whole-pixel prediction
+    of `ref` with per-block vectors `mv`; `predict(ref, mv)` is that prediction in NumPy."""
+    lib = _kernel()
+    if lib is None:
+        return block_sads(cur, predict(ref, mv), block)
+    cur = np.ascontiguousarray(cur, np.int32)
+    ref = np.ascontiguousarray(ref, np.int32)
+    mv = np.ascontiguousarray(mv, np.int32)
+    rows, cols = cur.shape
+    out = np.empty((rows // block, cols // block), np.int64)
+    lib.mlvc_mv_block_sads(native.ptr(cur, native.I32P), rows, cols,
+                           native.ptr(ref, native.I32P), ref.shape[0], ref.shape[1],
+                           native.ptr(mv, native.I32P), block, pad, native.ptr(out))
+    return out
