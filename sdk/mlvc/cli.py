@@ -80,10 +80,6 @@ class _StopOnSignal:
         return False
 
 
-def _frame_count_hint(args) -> int | None:
-    return args.frames
-
-
 def cmd_encode(args) -> int:
     from .api import Encoder, EncoderOptions, _options
     from .io.video import open_source

@@ -105,11 +105,6 @@ def _keep_better(best: np.ndarray, mv: np.ndarray, cost: np.ndarray, cand) -> No
     mv[better] = cand[better] if isinstance(cand, np.ndarray) else cand
 
 
-def _block_sads(c: np.ndarray, pred: np.ndarray, block: int = BLOCK) -> np.ndarray:
-    """Sum of absolute differences of every block x block block of two equal-size planes."""
-    return block_sads(c, pred, block)
-
-
 def _full_search(c: np.ndarray, r: np.ndarray, block: int, search: int):
     """Exhaustive block matching of `c` against `r` (both already padded to whole blocks) over
     +-search; ties go to the smaller vector.  Returns (best cost, mv) per block."""
@@ -120,7 +115,7 @@ def _full_search(c: np.ndarray, r: np.ndarray, block: int, search: int):
     mv = np.zeros((by, bx, 2), np.int32)
     for dy, dx in _offsets(search):
         shifted = rp[search + dy:search + dy + ph, search + dx:search + dx + pw]
-        _keep_better(best, mv, _block_sads(c, shifted, block) + MV_COST * (abs(dy) + abs(dx)),
+        _keep_better(best, mv, block_sads(c, shifted, block) + MV_COST * (abs(dy) + abs(dx)),
                      (dy, dx))
     return best, mv
 
@@ -184,8 +179,8 @@ def refine_half_pel(cur: np.ndarray, ref: np.ndarray, mv: np.ndarray) -> np.ndar
         cand = centre + np.array((dy, dx), np.int32)
         pred = np.pad(compensate(rl, cand, half_pel=True), ((0, ph - h), (0, pw - w)),
                       mode="edge").astype(np.int32)
-        _keep_better(best, out, _block_sads(c, pred) + (MV_COST // 2) * np.abs(cand).sum(axis=2),
-                     cand)
+        cost = block_sads(c, pred, BLOCK) + (MV_COST // 2) * np.abs(cand).sum(axis=2)
+        _keep_better(best, out, cost, cand)
     return out
 
 

@@ -35,8 +35,8 @@ def block_sads(a: np.ndarray, b: np.ndarray, block: int) -> np.ndarray:
     rows, cols = a.shape
     lib = _kernel()
     if lib is None:
-        return (np.abs(a.astype(np.int32) - b).reshape(rows // block, block, cols // block,
-                                                       block).sum(axis=(1, 3), dtype=np.int64))
+        return (np.abs(a - b).reshape(rows // block, block, cols // block, block)
+                .sum(axis=(1, 3), dtype=np.int64))
     a, b = _int32_rows(a), _int32_rows(b)
     out = np.empty((rows // block, cols // block), np.int64)
     lib.mlvc_block_sads(native.ptr(a, native.I32P), a.strides[0] // 4,

@@ -345,6 +345,7 @@ class FrameSink:
 
     def __init__(self, path: str, width: int, height: int, fps: tuple[int, int]):
         import shutil
+        ffmpeg = shutil.which("ffmpeg")
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         self.index = 0
@@ -355,9 +356,8 @@ class FrameSink:
             self._writer = Y4MWriter(sys.stdout.buffer, width, height, fps)
         elif suffix == ".y4m":
             self._writer = Y4MWriter(self.path, width, height, fps)
-        elif suffix in (".mp4", ".mkv") and shutil.which("ffmpeg"):
-            self._writer = FfmpegVideoWriter(self.path, width, height, fps,
-                                             shutil.which("ffmpeg"))
+        elif suffix in (".mp4", ".mkv") and ffmpeg:
+            self._writer = FfmpegVideoWriter(self.path, width, height, fps, ffmpeg)
         elif suffix in (".mp4", ".avi", ".mkv"):
             cv2 = _cv2()
             fourcc = cv2.VideoWriter_fourcc(*("mp4v" if suffix == ".mp4" else "MJPG"))
