@@ -54,5 +54,13 @@ def test_bench_rd_end_to_end(tmp_path, small_package):
     res = json.loads(out.read_text())[0]
     assert len(res["mlvc"]) == 4 and len(res["x264"]) == 6 and len(res["x265"]) == 6
     assert res["mlvc"][0]["p_frames"] == 2 and res["mlvc"][0]["i_frames"] == 2
-    assert all(p["bpp"] > 0 for p in res["x264"])
-    assert png.stat().st_size > 1000
+    assert all(p["bpp"] > 0 for p in res["mlvc"])       # random-weight package: no RD order
+    for codec in ("x264", "x265"):               # a rate-distortion curve: the lowest CRF
+        pts = sorted(res[codec], key=lambda p: p["crf"])    # costs most bits and looks best
+        assert all(p["bpp"] > 0 for p in pts), codec
+        assert pts[0]["bpp"] > pts[-1]["bpp"], (codec, pts)
+        assert pts[0]["psnr_yuv"] > pts[-1]["psnr_yuv"], (codec, pts)
+    # a real PNG of the figure size bench.rd.plot draws (6 x 4.5 inches per clip at 110 dpi)
+    head = png.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
+    assert (int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")) == (660, 495)

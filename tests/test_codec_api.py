@@ -1,5 +1,6 @@
 """Encoder/Decoder end to end on a small random-weight package: equality across backends."""
 import io
+import os
 import threading
 
 import numpy as np
@@ -12,10 +13,29 @@ from mlvc.errors import (CorruptStreamError, HashMismatchError, InvalidArgumentE
                          UnsupportedError)
 
 BACKENDS = ["numpy"] + (["tflite", "litert-reference"] if litert_available() else [])
+# CI (scripts/test.sh sets MLVC_EMULATION=1; CI services set CI) installs LiteRT: there the
+# cross-backend tests must compare at least two kernel sets, never one stream with itself.
+REQUIRE_TWO = bool(os.environ.get("CI")) or os.environ.get("MLVC_EMULATION") == "1"
+
+
+def _need_two_backends():
+    if len(BACKENDS) >= 2:
+        return
+    msg = f"only {BACKENDS} available: the equality test needs NumPy and a LiteRT kernel set"
+    if REQUIRE_TWO:
+        pytest.fail(msg + " (CI/MLVC_EMULATION set: install mlvc[litert])")
+    pytest.skip(msg)
+
+
+def test_at_least_two_exact_backends_in_ci():
+    if not REQUIRE_TWO:
+        pytest.skip("CI and MLVC_EMULATION unset")
+    assert len(BACKENDS) >= 2 and "numpy" in BACKENDS, BACKENDS
 
 
 @pytest.mark.parametrize("size", [(64, 64), (53, 37), (1, 1), (130, 7)])
 def test_bitstream_equality_and_cross_decoding(small_package, size):
+    _need_two_backends()
     frames = synthetic_frames(size[0], size[1], 2, 1)
     streams = {b: mlvc.Encoder(package=small_package, backend=b, quality=2).encode(frames)
                for b in BACKENDS}
@@ -33,7 +53,7 @@ def test_quality_levels_change_rate(small_package):
     frames = synthetic_frames(96, 64, 1, 2)
     sizes = [len(mlvc.Encoder(package=small_package, quality=q, backend="numpy").encode(frames))
              for q in (1, 4)]
-    assert sizes[0] != sizes[1]
+    assert sizes[0] < sizes[1]           # quality 1 is the smallest level
 
 
 def test_options_are_validated(small_package):
@@ -96,6 +116,7 @@ def test_live_capture_stream_gets_frame_count(small_package):
 
 
 def test_decoders_in_threads_agree(small_package):
+    _need_two_backends()
     stream = mlvc.Encoder(package=small_package, backend="numpy").encode(
         synthetic_frames(64, 48, 2, 3))
     results, errors = {}, []
@@ -133,8 +154,10 @@ def test_approximate_backend_parses_exactly_but_is_flagged(small_package):
     exact = mlvc.Decoder(stream, package=small_package).decode_all()
     assert len(frames) == 3
     for a, e in zip(frames, exact):
-        mse = np.mean((a.rgb.astype(float) - e.rgb) ** 2)
-        assert mse < 200                       # close, though not bit-exact
+        diff = a.rgb.astype(float) - e.rgb
+        # close: float16 networks land within a few LSB of the integers (measured: MSE 0.07,
+        # at most 1 off); a wrong parse or a broken network would be tens of LSB off
+        assert np.mean(diff ** 2) < 1.0 and np.abs(diff).max() <= 4
     with pytest.raises(InvalidArgumentError):
         mlvc.Encoder(package=small_package, backend="float16")
 

@@ -55,10 +55,20 @@ def test_no_ties_so_every_rounding_rule_agrees():
         exact = acc / 2.0 ** k
         half_even = np.rint(exact)
         half_away = np.sign(exact) * np.floor(np.abs(exact) + 0.5)
-        ours = requantize(acc, np.full(acc.shape, k), 0, -(1 << 30), 1 << 30)  # noqa
-        ours = np.right_shift(acc + (1 << (k - 1)), k)
         assert np.array_equal(half_even, half_away)
-        assert np.array_equal(ours, half_even)
+        # the reference's requantize itself (int8 out, so the accumulators are drawn to land in
+        # int8 after the shift and the zero point; and the clamp is checked on the wide ones)
+        zp = int(rng.integers(-20, 21))
+        lim = (107 << k) // 4
+        small = rng.integers(-lim, lim, 200000) * 4 + 2
+        want = np.rint(small / 2.0 ** k).astype(np.int64) + zp
+        assert want.min() >= -128 and want.max() <= 127
+        got = requantize(small, np.full(small.shape, k), zp, -128, 127)
+        assert got.dtype == np.int8
+        assert np.array_equal(got.astype(np.int64), want)
+        got = requantize(acc, np.full(acc.shape, k), zp, -128, 127)
+        assert np.array_equal(got.astype(np.int64), np.clip(half_even + zp, -128, 127))
+        assert np.count_nonzero((got > -128) & (got < 127)) > 0          # not all clamped
         # and TFLite's double rounding: exact halving first, then round half away from zero
         double = np.sign(acc // 2) * ((np.abs(acc // 2) + (1 << (k - 2))) >> (k - 1))
         assert np.array_equal(double, half_even)
