@@ -18,6 +18,39 @@ QEMU_CPU_x86_nehalem="Nehalem"
 QEMU_CPU_aarch64_a72="cortex-a72"
 QEMU_CPU_aarch64_a76="cortex-a76"
 
+# OpenBLAS core type per target: one the emulated CPU supports, so numpy's OpenBLAS never picks
+# kernels from an inherited host setting (names as OpenBLAS's DYNAMIC_ARCH spells them).
+# Empty: unset, OpenBLAS detects the CPU it runs on (the native tflite-runtime venv).
+openblas_coretype() {
+    case $1 in
+    x86-haswell) printf 'HASWELL' ;;
+    x86-nehalem) printf 'NEHALEM' ;;
+    aarch64-a72|aarch64-a72-*) printf 'CORTEXA72' ;;
+    aarch64-a76|aarch64-a76-*) printf 'ARMV8' ;;    # no A76 kernels in OpenBLAS: baseline ARMv8
+    *) printf '' ;;
+    esac
+}
+
+# Threads of the BLAS/OpenMP pools under the target: 1 (the networks' own thread counts are
+# set by the code, per matrix row; under qemu extra BLAS threads only cost time).
+EMU_BLAS_THREADS=1
+
+# target_env TARGET -- exports the target's environment and drops host settings that would
+# leak into it (core types, thread pools, CPU-feature masks, qemu and loader variables).
+target_env() {
+    local t=$1 ct v
+    ct=$(openblas_coretype "$t")
+    unset OPENBLAS_CORETYPE GOTOBLAS_CORETYPE OPENBLAS_VERBOSE NPY_DISABLE_CPU_FEATURES \
+        NPY_ENABLE_CPU_FEATURES MKL_ENABLE_INSTRUCTIONS MKL_DEBUG_CPU_TYPE
+    for v in $(compgen -e | grep -E '^QEMU_' || true); do unset "$v"; done
+    [ -n "$ct" ] && export OPENBLAS_CORETYPE="$ct"
+    export OPENBLAS_NUM_THREADS=$EMU_BLAS_THREADS OMP_NUM_THREADS=$EMU_BLAS_THREADS \
+        MKL_NUM_THREADS=$EMU_BLAS_THREADS GOTO_NUM_THREADS=$EMU_BLAS_THREADS
+    case $t in
+    aarch64-*) unset LD_PRELOAD LD_LIBRARY_PATH ;;   # host x86 libraries mean nothing there
+    esac
+}
+
 _emu_prog=$(basename "$0")
 log() { printf '%s: %s\n' "$_emu_prog" "$*" >&2; }
 die() { printf '%s: error: %s\n' "$_emu_prog" "$*" >&2; exit "${EMU_DIE_RC:-1}"; }

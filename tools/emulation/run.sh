@@ -26,6 +26,11 @@ export PYTHONPATH="$REPO_ROOT/sdk${PYTHONPATH:+:$PYTHONPATH}"
 # Tell the code under test where it runs (handy for conformance reports).
 export MLVC_EMU_TARGET="$target"
 
+# The target's own environment, never the host's: a host that sets OPENBLAS_CORETYPE=Haswell
+# (some shared machines do) would make numpy's OpenBLAS run AVX2 code under -cpu Nehalem and
+# die with SIGILL, and the host's thread counts say nothing about the emulated CPU.
+target_env "$target"
+
 case $target in
 x86-haswell|x86-nehalem)
     need_cmd qemu-x86_64-static "$target"
