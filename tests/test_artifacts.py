@@ -60,5 +60,5 @@ def test_vectors_and_golden_files_are_reproducible(tmp_path):
     from mlvc.conformance.vectors import make_vectors
     make_vectors(tmp_path / "v", str(bundled_package_path()))
     assert _tree(tmp_path / "v") == _tree(bundled_vectors_path())
-    write_golden(tmp_path / "g", str(bundled_package_path()))
+    write_golden(tmp_path / "g", str(bundled_package_path()), tmp_path / "v")
     assert _tree(tmp_path / "g") == _tree(ROOT / "conformance" / "golden")

@@ -29,14 +29,38 @@ def test_seeded_fuzzing_finds_no_crash_or_hang():
     assert report["recoded_decoded"] == 300     # every valid hostile-symbol stream decodes
 
 
-def test_invalid_vectors_name_their_error():
-    manifest = json.loads((bundled_vectors_path() / "manifest.json").read_text())
-    assert len(manifest["invalid"]) >= 20
-    for e in manifest["invalid"]:
-        data = (bundled_vectors_path() / e["stream"]).read_bytes()
+def _catalogue():
+    return json.loads((bundled_vectors_path() / "invalid" / "catalogue.json").read_text())
+
+
+def test_hostile_catalogue_names_its_error_and_where():
+    """The one catalogue (hostile.py) the Kotlin and Swift suites run too: every stream fails
+    with its kind after exactly `frames_before` frames, on the default backend."""
+    cat = _catalogue()
+    assert cat["format"] == "mlvc-hostile-catalogue"
+    cases = cat["cases"]
+    assert len(cases) >= 60
+    kinds = {c["error"] for c in cases}
+    assert kinds == {"corrupt_stream", "unsupported", "model", "hash_mismatch"}
+    # P-frame cases on a whole-pixel and a half-pixel residual P-frame
+    assert any(c["name"].startswith("p1_") for c in cases)
+    assert any(c["name"].startswith("p3_") for c in cases)
+    for c in cases:
+        data = (bundled_vectors_path() / c["stream"]).read_bytes()
+        decoded = 0
         with pytest.raises(MLVCError) as info:
-            mlvc.Decoder(data).decode_all()
-        assert info.value.code == e["error"], e["name"]
+            for _ in mlvc.Decoder(data).frames():
+                decoded += 1
+        assert info.value.code == c["error"], c["name"]
+        assert decoded == c["frames_before"], c["name"]
+
+
+def test_manifest_lists_the_catalogue():
+    manifest = json.loads((bundled_vectors_path() / "manifest.json").read_text())
+    assert [(e["name"], e["stream"], e["error"]) for e in manifest["invalid"]] == [
+        (c["name"], c["stream"], c["error"]) for c in _catalogue()["cases"]]
+    on_disk = sorted(p.name for p in (bundled_vectors_path() / "invalid").glob("*.mlvc"))
+    assert on_disk == sorted(c["stream"].split("/")[1] for c in _catalogue()["cases"])
 
 
 def test_streamed_input_fails_like_bytes_at_every_truncation():

@@ -5,7 +5,9 @@
     python tools/build_artifacts.py --random       # random weights (plumbing only)
 
 Writes the bundled model package (sdk/mlvc/data/model), the conformance vectors
-(sdk/mlvc/data/vectors) and the ports' golden files (conformance/golden), then prints their
+(sdk/mlvc/data/vectors, with the hostile-stream catalogue vectors/invalid/catalogue.json) and
+the ports' golden files (conformance/golden: golden streams, the startup probe's battery, the
+recorded network calls of the vectors and the catalogue), then prints their
 hashes.  Running it twice on the same export gives byte-identical files.
 """
 import argparse
@@ -58,7 +60,7 @@ def main() -> None:
                       "MLVC intra codec: mean-scale hyperprior, integer profile",
                       residual=residual)
     make_vectors(vec, str(pkg))
-    write_golden(gold, str(pkg))
+    write_golden(gold, str(pkg), vec)   # + probe battery, recorded calls of vec
     size = sum(p.stat().st_size for p in pkg.rglob("*") if p.is_file())
     print(f"package {m.model_id} content_hash {m.content_hash} ({size} bytes)")
     for d in (pkg, vec, gold):

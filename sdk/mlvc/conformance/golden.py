@@ -9,6 +9,18 @@ g_s about exactly this `y_hat`, then use the recorded outputs.  P-frames also re
 the same files as an intra frame, made with the residual networks (res_h_s, res_g_s and
 `res_z_table_index`) when the package has them (package.json `residual_networks`).  Everything else (container,
 rANS, tables, parse path, cropping, MD5) is the port's own.  Raw arrays are little-endian.
+
+Two more sets, in the same tensor-file layout (`{"name", "shape", "file"}` per tensor):
+
+* `probe/probe.json`: the ports' startup probe, a small battery of network inputs (every role of
+  the package, seeded int8 inputs of a small non-square picture) with the NumPy reference's
+  outputs.  A port runs it through its network runner once per environment and treats a
+  runner that differs as approximate.
+* `calls/calls.json`: every network call the NumPy decoder makes on the official conformance
+  vectors (sdk/mlvc/data/vectors) and on the hostile-stream catalogue, input and outputs, so
+  that the ports can run the vectors and the catalogue on machines without the networks.
+  Files are named by the SHA-256 of the role and input; the manifest's SHA-256 is recorded, so
+  vectors regenerated without these files are detected.
 """
 from __future__ import annotations
 
@@ -53,7 +65,109 @@ def _raw(path: Path, arr: np.ndarray) -> None:
     path.write_bytes(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes())
 
 
-def write_golden(out: Path, package_dir: str | None = None) -> None:
+PROBE_PICTURE = (64, 128)     # height, width of the probe battery's pictures (not square)
+PROBE_SEED = 20261203
+
+
+def _tensor(out: Path, sub: str, stem: str, name: str, arr: np.ndarray) -> dict:
+    rel = f"{stem}.{name}.i8"
+    _raw(out / sub / rel, arr.astype(np.int8))
+    return {"name": name, "shape": list(arr.shape), "file": rel}
+
+
+def _roles(package_dir: str | None):
+    """(role, IntraCodec) for every decoder network of the package: h_s, g_s, res_h_s, res_g_s."""
+    enc = Encoder(package=package_dir, backend="numpy")
+    yield from (("h_s", enc.codec), ("g_s", enc.codec))
+    if enc.codec.package.manifest.has_residual:
+        yield from (("res_h_s", enc.inter.residual), ("res_g_s", enc.inter.residual))
+
+
+def write_probe(out: Path, package_dir: str | None = None) -> None:
+    """The startup probe's battery: per role, one full-range and one latent-like int8 input."""
+    (out / "probe").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(PROBE_SEED)
+    ph, pw = PROBE_PICTURE
+    entries = []
+    for role, codec in _roles(package_dir):
+        m = codec.package.manifest
+        y_shape, z_shape = codec.latent_shapes(ph, pw)
+        shape, name = (z_shape, "z") if role.endswith("h_s") else (y_shape, "y_hat")
+        inputs = (rng.integers(-128, 128, shape, dtype=np.int64),
+                  np.clip(np.rint(rng.normal(0, 6, shape)), -128, 127))
+        for k, x in enumerate(inputs):
+            x = x.astype(np.int8)
+            outs = codec._net(role.removeprefix("res_")).run({name: x})
+            stem = f"{role}.{k}"
+            entries.append({"role": role, "input": _tensor(out, "probe", stem, name, x),
+                            "outputs": [_tensor(out, "probe", stem, o, outs[o])
+                                        for o in sorted(outs)]})
+        assert m.alignment and ph % m.alignment == 0 and pw % m.alignment == 0
+    body = json.dumps(entries, sort_keys=True).encode()
+    (out / "probe" / "probe.json").write_text(json.dumps({
+        "format": "mlvc-probe-battery", "version": 1, "model_hash": m.stream_hash.hex(),
+        "picture": {"height": ph, "width": pw}, "battery_sha256": hashlib.sha256(body).hexdigest(),
+        "entries": entries}, indent=1) + "\n")
+
+
+class _Recorder:
+    """Wraps a network: records every call (role, input, outputs) in `calls`."""
+
+    def __init__(self, net, role: str, out: Path, calls: dict):
+        self.net, self.role, self.out, self.calls = net, role, out, calls
+
+    def run(self, feeds: dict) -> dict:
+        (name, x), = feeds.items()
+        outs = self.net.run(feeds)
+        x = np.ascontiguousarray(x, np.int8)
+        key = hashlib.sha256(self.role.encode() + b"\0" + repr(x.shape).encode() + b"\0"
+                             + x.tobytes()).hexdigest()[:20]
+        if key not in self.calls:
+            stem = f"{self.role}.{key}"
+            self.calls[key] = {"role": self.role, "input": _tensor(self.out, "calls", stem, name, x),
+                               "outputs": [_tensor(self.out, "calls", stem, o, outs[o])
+                                           for o in sorted(outs)]}
+        return outs
+
+
+def _record(codec, out: Path, calls: dict) -> None:
+    orig = codec._net
+    prefix = codec._prefix
+    codec._net = lambda role: _Recorder(orig(role), prefix + role, out, calls)
+
+
+def write_calls(out: Path, vectors: Path, package_dir: str | None = None) -> None:
+    """Every network call of the NumPy decoder on the vectors and on the hostile catalogue."""
+    from ..api import Decoder
+    from ..errors import MLVCError
+    (out / "calls").mkdir(parents=True, exist_ok=True)
+    manifest = json.loads((vectors / "manifest.json").read_text())
+    streams = [e["stream"] for e in manifest["vectors"]]
+    catalogue = json.loads((vectors / "invalid" / "catalogue.json").read_text())
+    streams += [c["stream"] for c in catalogue["cases"]]
+    calls: dict = {}
+    for rel in streams:
+        try:
+            dec = Decoder((vectors / rel).read_bytes(), package=package_dir, backend="numpy",
+                          verify_hashes=False)
+            for c in {id(dec.codec): dec.codec, id(dec.inter.residual): dec.inter.residual
+                      }.values():
+                _record(c, out, calls)
+            for _ in dec.frames():
+                pass
+        except MLVCError:
+            pass
+    (out / "calls" / "calls.json").write_text(json.dumps({
+        "format": "mlvc-recorded-calls", "version": 1,
+        "vectors_manifest_sha256": hashlib.sha256((vectors / "manifest.json").read_bytes())
+        .hexdigest(),
+        "calls": [calls[k] for k in sorted(calls)]}, indent=1) + "\n")
+
+
+def write_golden(out: Path, package_dir: str | None = None, vectors: Path | None = None) -> None:
+    """Golden streams and their intermediates, the probe battery and the recorded calls of the
+    vectors in `vectors` (default: the bundled ones, which must come from the same package)."""
+    from .vectors import bundled_vectors_path
     out.mkdir(parents=True, exist_ok=True)
     pkg = load_package(package_dir)
     m = pkg.manifest
@@ -103,7 +217,8 @@ def write_golden(out: Path, package_dir: str | None = None) -> None:
         index.append({"name": name, "stream": f"{name}.mlvc", "width": w, "height": h,
                       "gop": gop, "header_bytes": HEADER_SIZE, "frames": frames})
     (out / "index.json").write_text(json.dumps(index, indent=1))
-    write_invalid(out / "invalid", out / f"{CLIPS[0][0]}.mlvc", out / "inter_q2_gop3.mlvc")
+    write_probe(out, package_dir)
+    write_calls(out, Path(vectors) if vectors else bundled_vectors_path(), package_dir)
 
 
 def _intra_files(codec, payload: bytes, w: int, h: int, quality: int, out: Path, pre: str,
@@ -133,23 +248,14 @@ def _intra_files(codec, payload: bytes, w: int, h: int, quality: int, out: Path,
     return img[0, :h, :w]
 
 
-def write_invalid(out: Path, good: Path, inter: Path) -> None:
-    """Hostile streams, each with the error kind every port must report."""
-    from .hostile import invalid_streams
-    out.mkdir(parents=True, exist_ok=True)
-    cases = []
-    for name, data, kind in invalid_streams(good.read_bytes(), inter.read_bytes()):
-        (out / f"{name}.mlvc").write_bytes(data)
-        cases.append({"file": f"{name}.mlvc", "error": kind})
-    (out / "index.json").write_text(json.dumps(cases, indent=1))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description="write golden files for the ports")
     ap.add_argument("out", type=Path)
     ap.add_argument("--package", default=None)
+    ap.add_argument("--vectors", type=Path, default=None,
+                    help="the conformance vectors made with the same package (default: bundled)")
     a = ap.parse_args()
-    write_golden(a.out, a.package)
+    write_golden(a.out, a.package, a.vectors)
     print(f"golden files written to {a.out}")
 
 

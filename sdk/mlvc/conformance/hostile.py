@@ -1,12 +1,17 @@
 """Hostile streams derived from a valid one, each with the error kind a decoder must report.
 
+`write_catalogue` writes the one catalogue every decoder runs (sdk/mlvc/data/vectors/invalid/:
+the streams and `catalogue.json`; tests/test_hostile.py, the Kotlin and the Swift tests).
+
 Checksums are recomputed where the case targets a check behind them, so the deeper parsers
 (record layout, rANS, parse path) are exercised and not only the CRCs.
 """
 from __future__ import annotations
 
+import json
 import struct
 import zlib
+from pathlib import Path
 
 from ..bitstream.container import HEADER_SIZE, RECORD_HEADER_SIZE
 
@@ -36,36 +41,8 @@ def _edit_record(good: bytes, rel: int, fmt: str, value) -> bytes:
     return bytes(fix_record_crc(d))
 
 
-def _second_record_offset(stream: bytes) -> int:
-    (length,) = struct.unpack_from("<I", stream, HEADER_SIZE + 4)
-    return HEADER_SIZE + RECORD_HEADER_SIZE + length
-
-
-def inter_cases(stream: bytes) -> list[tuple[str, bytes, str]]:
-    """Cases on the second record of `stream`, which must be a P-frame."""
-    off = _second_record_offset(stream)
-    assert stream[off] == b"P"[0]
-
-    def edit(rel: int, fmt: str, value) -> bytes:
-        d = bytearray(stream)
-        struct.pack_into(fmt, d, off + RECORD_HEADER_SIZE + rel, value)
-        return bytes(fix_record_crc(d, off))
-
-    (length,) = struct.unpack_from("<I", stream, off + 4)
-    mode = stream[off + RECORD_HEADER_SIZE]
-    d = bytearray(stream)
-    d[off + RECORD_HEADER_SIZE] = mode ^ 1        # skip <-> residual: the payload no longer fits
-    return [
-        ("p_unknown_mode", edit(0, "<B", 7), "corrupt_stream"),
-        ("p_mv_table_out_of_range", edit(1, "<B", 250), "corrupt_stream"),
-        ("p_mv_length_huge", edit(2, "<I", 0x7FFFFFF0), "corrupt_stream"),
-        ("p_mode_flipped", bytes(fix_record_crc(d, off)), "corrupt_stream"),
-        ("p_payload_truncated", stream[:off + RECORD_HEADER_SIZE + length // 2],
-         "corrupt_stream"),
-    ]
-
-
-def invalid_streams(good: bytes, inter: bytes | None = None) -> list[tuple[str, bytes, str]]:
+def invalid_streams(good: bytes) -> list[tuple[str, bytes, str]]:
+    """Container and intra cases on a valid stream whose first two records are I-frames."""
     first_payload = HEADER_SIZE + RECORD_HEADER_SIZE
     flipped = bytearray(good)
     flipped[first_payload + 10] ^= 0x10
@@ -97,6 +74,167 @@ def invalid_streams(good: bytes, inter: bytes | None = None) -> list[tuple[str, 
         ("picture_hash_wrong", _edit_record(good, 8, "<I", 0x01234567), "hash_mismatch"),
         ("trailing_garbage", good + b"\x00" * 5, "corrupt_stream"),
     ]
-    if inter is not None:
-        cases += inter_cases(inter)
     return cases
+
+
+# -- the hostile-stream catalogue: one list, run by the Python, Kotlin and Swift decoders ----------
+
+CATALOGUE_FORMAT = "mlvc-hostile-catalogue"
+
+
+class _Records:
+    """A stream split into its header and records, edited, and written back with valid CRCs (so
+    that the edits reach the checks behind the checksums)."""
+
+    def __init__(self, stream: bytes):
+        self.header = bytearray(stream[:HEADER_SIZE])
+        self.records = []        # [type, quality, flags(2 bytes), md5, payload]
+        o = HEADER_SIZE
+        while o < len(stream):
+            (length,) = struct.unpack_from("<I", stream, o + 4)
+            p = o + RECORD_HEADER_SIZE
+            self.records.append([stream[o], stream[o + 1], stream[o + 2:o + 4],
+                                 bytearray(stream[o + 8:o + 24]), bytearray(stream[p:p + length])])
+            o = p + length
+
+    def bytes(self) -> bytes:
+        out = bytearray(fix_header_crc(bytearray(self.header)))
+        for t, q, flags, md5, payload in self.records:
+            head = bytes([t, q]) + bytes(flags) + struct.pack("<I", len(payload)) + bytes(md5)
+            out += head + struct.pack("<I", zlib.crc32(bytes(payload), zlib.crc32(head)))
+            out += payload
+        return bytes(out)
+
+
+def _record_offset(stream: bytes, index: int) -> int:
+    o = HEADER_SIZE
+    for _ in range(index):
+        (length,) = struct.unpack_from("<I", stream, o + 4)
+        o += RECORD_HEADER_SIZE + length
+    return o
+
+
+def p_frame_cases(stream: bytes, index: int, num_tables: int,
+                  motion_nonzero: bool) -> list[tuple[str, bytes, str]]:
+    """Hostile variants of the P-frame record `index` of `stream` (one with a residual: mode 1
+    or 3).  Each fails at that frame, after the frames before it decoded."""
+    base = _Records(stream)
+    mode = base.records[index][4][0]
+    assert base.records[index][0] == ord("P") and mode & 1, "needs a residual P-frame"
+    (mvlen,) = struct.unpack_from("<I", base.records[index][4], 2)
+
+    def edit(fn) -> bytes:
+        r = _Records(stream)
+        fn(r.records[index])
+        return r.bytes()
+
+    def byte(pos: int, value: int):
+        return lambda rec: rec[4].__setitem__(pos, value)
+
+    def u32(pos: int, value: int):
+        return lambda rec: struct.pack_into("<I", rec[4], pos, value)
+
+    def payload(fn):
+        return lambda rec: rec.__setitem__(4, bytearray(fn(rec[4])))
+
+    def quality(rec):
+        rec[1] = 99
+
+    def md5(rec):
+        rec[3][0] ^= 1
+
+    def skip_plus_one(rec):
+        rec[4][0] = mode & ~1
+        rec[4] = rec[4][:6 + mvlen + 1]
+
+    cut = _record_offset(stream, index) + RECORD_HEADER_SIZE + len(base.records[index][4]) // 2
+    cases = [(f"mode_{m}", edit(byte(0, m)), "corrupt_stream") for m in (4, 5, 7, 8, 255)]
+    cases += [(f"mv_table_{t}", edit(byte(1, t)), "corrupt_stream")
+              for t in sorted({num_tables, 250, 255}) if num_tables <= t <= 255]
+    cases += [
+        ("mv_length_past_payload", edit(u32(2, len(base.records[index][4]) - 6 + 1)),
+         "corrupt_stream"),
+        ("mv_length_huge", edit(u32(2, 0xFFFFFFFF)), "corrupt_stream"),
+        ("mv_length_7ffffff0", edit(u32(2, 0x7FFFFFF0)), "corrupt_stream"),
+        ("mv_length_short", edit(u32(2, mvlen - 2)), "corrupt_stream"),
+        ("mv_rans_state_zero", edit(u32(6 + 6, 0)), "corrupt_stream"),
+        ("residual_bit_cleared", edit(byte(0, mode & ~1)), "corrupt_stream"),
+        ("whole_pel_skip_with_residual", edit(byte(0, 0)), "corrupt_stream"),
+        ("half_pel_skip_with_residual", edit(byte(0, 2)), "corrupt_stream"),
+        ("skip_one_extra_byte", edit(skip_plus_one), "corrupt_stream"),
+        ("payload_5_bytes", edit(payload(lambda p: p[:5])), "corrupt_stream"),
+        ("payload_empty", edit(payload(lambda p: b"")), "corrupt_stream"),
+        ("residual_truncated", edit(payload(lambda p: p[:-1])), "corrupt_stream"),
+        ("quality_99", edit(quality), "corrupt_stream"),
+        ("picture_hash_wrong", edit(md5), "hash_mismatch"),
+        ("record_cut", stream[:cut], "corrupt_stream"),
+    ]
+    if motion_nonzero:    # vectors read in the other unit: another prediction, a wrong hash
+        cases.append(("half_pel_bit_flipped", edit(byte(0, mode ^ 2)), "hash_mismatch"))
+    return cases
+
+
+def catalogue_cases(vectors: Path, entries: list[dict], package: str | None = None
+                    ) -> list[dict]:
+    """The catalogue's cases: the container / intra cases on the first vector, and the P-frame
+    cases on the first whole-pixel (mode 1) and the first half-pixel (mode 3) residual P-frame
+    of the smallest vector that has one.  Each: name, base vector, bytes, expected error kind."""
+    import numpy as np
+
+    from ..bitstream.container import StreamHeader, iter_records
+    from ..codec.inter import block_grid
+    from ..entropy import rans
+    from ..package.loader import load_package
+    tables = load_package(package).tables
+    first = (vectors / entries[0]["stream"]).read_bytes()
+    cases = [{"name": n, "base": entries[0]["name"], "data": d, "error": k}
+             for n, d, k in invalid_streams(first)]
+    found = {}
+    for e in sorted(entries, key=lambda e: (vectors / e["stream"]).stat().st_size):  # smallest
+        stream = (vectors / e["stream"]).read_bytes()
+        header = StreamHeader.unpack(stream)
+        for i, rec in enumerate(iter_records(stream, header)):
+            if rec.frame_type != "P" or not rec.payload[0] & 1 or rec.payload[0] in found:
+                continue
+            mode, table, mvlen = struct.unpack_from("<BBI", rec.payload, 0)
+            by, bx = block_grid(header.height, header.width)
+            k = rans.decode(rec.payload[6:6 + mvlen], np.full(by * bx * 2, table), tables)
+            found[mode] = (e["name"], stream, i, bool(np.any(k != tables.radius[table])))
+    for mode in sorted(found, reverse=True):      # 3 (half pixels), then 1 (whole pixels)
+        name, stream, i, nonzero = found[mode]
+        for n, d, k in p_frame_cases(stream, i, tables.num_tables, nonzero):
+            cases.append({"name": f"p{mode}_{n}", "base": name, "data": d, "error": k})
+    return cases
+
+
+def write_catalogue(vectors: Path, entries: list[dict], package: str | None = None
+                    ) -> list[dict]:
+    """Write `invalid/NAME.mlvc` and `invalid/catalogue.json` under `vectors`.  Each entry says
+    the error kind every decoder must report and, from the NumPy decoder here, how many frames
+    decode before it (`frames_before`).  A case the Python decoder does not fail as listed stops the
+    generator."""
+    from ..api import Decoder
+    from ..errors import MLVCError
+    out = vectors / "invalid"
+    out.mkdir(parents=True, exist_ok=True)
+    listed = []
+    for c in catalogue_cases(vectors, entries, package):
+        (out / f"{c['name']}.mlvc").write_bytes(c["data"])
+        decoded = 0
+        try:
+            dec = Decoder(c["data"], package=package, backend="numpy")
+            for _ in dec.frames():
+                decoded += 1
+            raise AssertionError(f"hostile case {c['name']} decodes")
+        except MLVCError as exc:
+            if exc.code != c["error"]:
+                raise AssertionError(f"hostile case {c['name']}: {exc.code}, expected "
+                                     f"{c['error']} ({exc})") from exc
+            message = str(exc)
+        listed.append({"name": c["name"], "stream": f"invalid/{c['name']}.mlvc",
+                       "base": c["base"], "error": c["error"],
+                       "frames_before": decoded,
+                       "python_message": message})
+    (out / "catalogue.json").write_text(json.dumps(
+        {"format": CATALOGUE_FORMAT, "version": 1, "cases": listed}, indent=1) + "\n")
+    return listed

@@ -16,7 +16,8 @@ from pathlib import Path
 from ..errors import InvalidArgumentError, MLVCError
 
 # name, width, height, frames, quality, GOP: every level, I and P frames, several GOPs,
-# odd and non-multiple-of-64 sizes.
+# odd and non-multiple-of-64 sizes; the encoder's own choices give half-pixel residual P-frames
+# (mode 3), INTER_OPTIONS adds whole-pixel ones (mode 1) and skip frames (modes 0 and 2).
 VECTORS = (
     ("q1_64x64", 64, 64, 2, 1, 1),
     ("q2_53x37", 53, 37, 3, 2, 1),
@@ -25,7 +26,24 @@ VECTORS = (
     ("q4_1x1", 1, 1, 1, 4, 1),
     ("q2_200x17_gop4", 200, 17, 4, 2, 4),
     ("q1_96x80_gop8", 96, 80, 3, 1, 8),
+    ("q3_72x48_wholepel_gop3", 72, 48, 4, 3, 3),
+    ("q2_48x32_skip_gop3", 48, 32, 3, 2, 3),
+    ("q2_40x24_halfpel_skip_gop3", 40, 24, 3, 2, 3),
 )
+# InterCodec settings of a vector (manifest entry "inter"): mode_policy, half_pel.
+INTER_OPTIONS = {
+    "q3_72x48_wholepel_gop3": {"mode_policy": "residual", "half_pel": False},
+    "q2_48x32_skip_gop3": {"mode_policy": "skip", "half_pel": False},
+    "q2_40x24_halfpel_skip_gop3": {"mode_policy": "skip", "half_pel": True},
+}
+
+
+def _encoder(package: str | None, quality: int, backend: str, gop: int, inter: dict | None):
+    from ..api import Encoder
+    enc = Encoder(package=package, quality=quality, backend=backend, gop=gop)
+    for k, v in (inter or {}).items():
+        setattr(enc.inter, k, v)
+    return enc
 
 
 def bundled_vectors_path() -> Path:
@@ -38,30 +56,27 @@ def _sha(p: Path) -> str:
 
 def make_vectors(out: Path, package: str | None = None) -> dict:
     """Generate the vector set with the NumPy reference encoder (deterministic)."""
-    from ..api import Decoder, Encoder
+    from ..api import Decoder
     from .golden import synthetic_frames
-    from .hostile import invalid_streams
+    from .hostile import write_catalogue
     out.mkdir(parents=True, exist_ok=True)
     import numpy as np
     entries, sources = [], {}
     for k, (name, w, h, n, q, gop) in enumerate(VECTORS):
         sources[name] = np.stack(synthetic_frames(w, h, n, 100 + k))
-        stream = Encoder(package=package, quality=q, backend="numpy", gop=gop).encode(
+        stream = _encoder(package, q, "numpy", gop, INTER_OPTIONS.get(name)).encode(
             list(sources[name]))
         (out / f"{name}.mlvc").write_bytes(stream)
         md5s = [f.md5.hex() for f in Decoder(stream, package=package, backend="numpy").frames()]
         (out / f"{name}.md5").write_text("".join(f"{m}  frame {i}\n" for i, m in enumerate(md5s)))
         entries.append({"name": name, "stream": f"{name}.mlvc", "md5": f"{name}.md5",
-                        "width": w, "height": h, "frames": n, "quality": q, "gop": gop})
+                        "width": w, "height": h, "frames": n, "quality": q, "gop": gop,
+                        **({"inter": INTER_OPTIONS[name]} if name in INTER_OPTIONS else {})})
     # The source pictures, so that any encoder can be checked for bitstream equality.
     np.savez_compressed(out / "sources.npz", **sources)
-    invalid = []
-    for name, data, kind in invalid_streams((out / f"{VECTORS[0][0]}.mlvc").read_bytes(),
-                                            (out / f"{VECTORS[2][0]}.mlvc").read_bytes()):
-        f = out / "invalid" / f"{name}.mlvc"
-        f.parent.mkdir(exist_ok=True)
-        f.write_bytes(data)
-        invalid.append({"name": name, "stream": f"invalid/{name}.mlvc", "error": kind})
+    # The hostile-stream catalogue (hostile.py): invalid/*.mlvc and invalid/catalogue.json.
+    invalid = [{"name": c["name"], "stream": c["stream"], "error": c["error"]}
+               for c in write_catalogue(out, entries, package)]
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()
                    and p.name != "manifest.json")
     manifest = {"format": "mlvc-conformance-vectors", "version": 1, "vectors": entries,
@@ -121,14 +136,13 @@ def run_encode(vectors: Path, entry: dict, backend: str, package: str | None) ->
     """Re-encode the vector's source pictures: the bytes must equal the vector's stream."""
     import numpy as np
 
-    from ..api import Encoder
     res = VectorResult(f"encode/{entry['name']}", backend, False)
     t0 = time.perf_counter()
     try:
         with np.load(vectors / "sources.npz") as z:
             frames = list(z[entry["name"]])
-        stream = Encoder(package=package, quality=entry["quality"], backend=backend,
-                         gop=entry.get("gop", 1)).encode(frames)
+        stream = _encoder(package, entry["quality"], backend, entry.get("gop", 1),
+                          entry.get("inter")).encode(frames)
         expected = (vectors / entry["stream"]).read_bytes()
         res.passed = stream == expected
         res.frames = len(frames)
