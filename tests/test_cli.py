@@ -133,12 +133,18 @@ def test_signal_stops_encoding_with_a_valid_stream(tmp_path, small_package):
                              "--package", small_package, "--backend", "numpy", "--gop", "4"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 120
-    while time.time() < deadline and (not out.exists() or out.stat().st_size < 3000):
+
+    def written():              # the stream grows under a temporary name until it is complete
+        parts = list(tmp_path.glob(".part.*.part.mlvc"))
+        return parts[0].stat().st_size if parts else 0
+    while time.time() < deadline and written() < 3000:
         time.sleep(0.05)
+    assert not out.exists()
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "stopped by signal" in stdout and "Traceback" not in stderr
+    assert not list(tmp_path.glob("*.part*"))          # renamed to its name, nothing left over
     dec = Decoder(out.read_bytes(), package=small_package, backend="numpy")
     n = dec.header.frame_count
     assert 0 < n < 400

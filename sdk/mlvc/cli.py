@@ -11,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import MLVCError
+from .errors import InvalidArgumentError, MLVCError
+from .io.output import AtomicFile, check_output
 
 
 class _Progress:
@@ -38,6 +39,75 @@ class _Progress:
     def close(self) -> None:
         if self.enabled:
             sys.stderr.write("\n")
+
+
+class _QuietNativeLog:
+    """Drops the runtimes' informational lines from file descriptor 2 (LiteRT's C++ runtime
+    prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." once per process, to fd 2,
+    and offers no switch: TF_CPP_MIN_LOG_LEVEL does not reach it).  fd 2 becomes a pipe that a
+    thread copies to the real stderr, line by line, leaving out those lines; everything else
+    (Python's own messages, progress, other native output) passes unchanged and in order.
+    `mlvc -v` keeps fd 2 as it is."""
+
+    NOISE = (b"INFO: Created TensorFlow Lite XNNPACK delegate",
+             b"INFO: Initialized TensorFlow Lite runtime")
+
+    def __enter__(self):
+        import os
+        import threading
+        self._os = os
+        try:
+            sys.stderr.flush()
+            self._saved = os.dup(2)
+        except (OSError, ValueError):
+            self._saved = None
+            return self
+        r, w = os.pipe()
+        os.dup2(w, 2)
+        os.close(w)
+        self._thread = threading.Thread(target=self._copy, args=(r,), daemon=True)
+        self._thread.start()
+        return self
+
+    def _is_noise(self, line: bytes) -> bool:
+        return line.lstrip(b"\r").startswith(self.NOISE)
+
+    def _maybe_noise(self, part: bytes) -> bool:
+        part = part.lstrip(b"\r")
+        return any(n.startswith(part) or part.startswith(n) for n in self.NOISE)
+
+    def _copy(self, r: int) -> None:
+        os, out, pending = self._os, self._saved, b""
+        try:
+            while True:
+                chunk = os.read(r, 65536)
+                if not chunk:
+                    break
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                keep = b"".join(x + b"\n" for x in lines if not self._is_noise(x))
+                if pending and not self._maybe_noise(pending):
+                    keep, pending = keep + pending, b""     # a progress line: show it now
+                if keep:
+                    os.write(out, keep)
+            if pending and not self._is_noise(pending):
+                os.write(out, pending)
+        except OSError:
+            pass
+        finally:
+            os.close(r)
+
+    def __exit__(self, *exc) -> bool:
+        if self._saved is None:
+            return False
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        self._os.dup2(self._saved, 2)        # closes the pipe's write end: the thread ends
+        self._thread.join(timeout=5)
+        self._os.close(self._saved)
+        return False
 
 
 class _StopOnSignal:
@@ -85,6 +155,11 @@ def cmd_encode(args) -> int:
     from .io.video import open_source
     if args.camera is None and not args.input:
         raise _usage("encode needs INPUT or --camera N")
+    if args.frames is not None and args.frames < 1:
+        raise _usage(f"--frames {args.frames}: give at least 1 (or leave it out for all)")
+    to_pipe = args.output == "-"        # the stream on stdout: the report goes to stderr
+    if not to_pipe:
+        check_output(args.output)       # before any work: a missing folder, a folder
     frames = open_source(args.input, camera=args.camera, max_frames=args.frames)
     # the stream carries the source's frame rate unless --fps-num/--fps-den override it
     fps_num, fps_den = frames.fps or (30, 1)
@@ -98,13 +173,20 @@ def cmd_encode(args) -> int:
         refine=args.refine))
     enc = Encoder(opts)
     prog = _Progress(args.frames, "encode", sys.stderr.isatty() and not args.quiet)
-    to_pipe = args.output == "-"        # the stream on stdout: the report goes to stderr
     t0 = time.perf_counter()
-    with (open(args.output, "wb") if not to_pipe else _CountingWriter(sys.stdout.buffer)) as fh, \
-            _StopOnSignal(frames) as source:
-        records = enc.encode_frames(source, fh, progress=prog)
-        size = fh.tell()
-    prog.close()
+    # a file is written under a temporary name and renamed when the stream is complete (also
+    # when a signal stopped it: that stream is closed properly); any failure removes it
+    try:
+        with (AtomicFile(args.output) if not to_pipe else
+              _CountingWriter(sys.stdout.buffer)) as fh, _StopOnSignal(frames) as source:
+            records = enc.encode_frames(source, fh, progress=prog)
+            size = fh.tell()
+    except MLVCError as exc:
+        if not to_pipe:
+            exc.args = (f"{exc}; nothing written to {args.output}",)
+        raise
+    finally:
+        prog.close()
     dt = time.perf_counter() - t0
     stopped = " (stopped by signal)" if source.stopped else ""
     print(f"encoded {len(records)} frames{stopped} -> {args.output} ({size} bytes, backend "
@@ -145,6 +227,8 @@ def cmd_decode(args) -> int:
     from .api import Decoder
     from .io.video import FrameSink
     opts = dict(backend=args.backend, package=args.package, verify_hashes=not args.no_verify)
+    if args.output and args.output != "-":      # before any work: a missing folder, a folder
+        check_output(args.output, folder=Path(args.output).suffix == "")
     # "-": read the stream from stdin as it arrives (a live capture over a pipe or socket)
     dec = (Decoder(sys.stdin.buffer, **opts) if args.input == "-" else
            Decoder.open(args.input, **opts))
@@ -162,16 +246,44 @@ def cmd_decode(args) -> int:
             if sink:
                 sink.write(f.rgb)
             prog(n)
-    finally:
+    except MLVCError as exc:
+        # A corrupt frame or a hash mismatch mid-stream: the pictures before it are exact, so
+        # they are kept (under the output's name) and the message says how many; with none
+        # written there is no output file at all.
+        prog.close()
+        exc.args = (f"{exc}; {_stopped_after(n, sink, args.output)}",)
+        raise
+    except BaseException:
         prog.close()
         if sink:
-            sink.close()
+            sink.abort()                # interrupted or failed writing: no partial output
+        raise
+    prog.close()
+    if sink:
+        sink.close()
     dt = time.perf_counter() - t0
     exact = "exact" if dec.exact else "approximate"
     print(f"decoded {n} frames ({h.width}x{h.height}) with {dec.backend.name} ({exact}): "
           f"{verified}/{n} picture hashes verified, {n / dt:.2f} fps",
           file=sys.stderr if args.output == "-" else sys.stdout)
     return 0 if verified == n or not dec.exact else 6
+
+
+def _stopped_after(n: int, sink, output: str | None) -> str:
+    """Closes or removes the partial output of a decode that stopped at frame n; says which."""
+    where = "stdout" if output == "-" else output
+    if sink is None:
+        return f"decoding stopped after {n} frame{'s' * (n != 1)}"
+    if sink.index == 0 and output != "-":
+        sink.abort()
+        return f"decoding stopped at the first frame: nothing written to {where}"
+    try:
+        sink.close()
+    except MLVCError as exc:
+        sink.abort()
+        return f"decoding stopped after {n} frames; writing them failed too ({exc}): removed"
+    return (f"decoding stopped: {sink.index} frame{'s' * (sink.index != 1)} "
+            f"(0-{sink.index - 1}) written to {where} and kept")
 
 
 def cmd_info(args) -> int:
@@ -325,9 +437,15 @@ def _usage(msg: str):
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mlvc", description="Deterministic learned video codec")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also show the runtimes' own log lines (LiteRT's delegate INFO line)")
     sub = p.add_subparsers(dest="command", required=True)
+    # -v after the command too (mlvc decode x.mlvc -v); SUPPRESS keeps a -v given before it
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="also show the runtimes' own log lines")
 
-    e = sub.add_parser("encode", help="encode a video, image folder or camera")
+    e = sub.add_parser("encode", help="encode a video, image folder or camera", parents=[verbose])
     e.add_argument("input", nargs="?",
                    help="mp4/avi/y4m/npz file, a folder of images, or - (Y4M on stdin)")
     e.add_argument("-o", "--output", required=True, help="stream file, or - for stdout")
@@ -350,7 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-q", "--quiet", action="store_true")
     e.set_defaults(func=cmd_encode)
 
-    d = sub.add_parser("decode", help="decode a stream to .y4m, .mp4 or a folder of PNGs")
+    d = sub.add_parser("decode", parents=[verbose],
+                       help="decode a stream to .y4m, .mp4 or a folder of PNGs")
     d.add_argument("input", help="stream file, or - (stdin, decoded as it arrives)")
     d.add_argument("-o", "--output", default=None,
                    help=".y4m, .mp4/.mkv/.avi, a folder (PNGs), or - (Y4M on stdout)")
@@ -360,12 +479,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-q", "--quiet", action="store_true")
     d.set_defaults(func=cmd_decode)
 
-    i = sub.add_parser("info", help="print a stream's header and frames")
+    i = sub.add_parser("info", help="print a stream's header and frames", parents=[verbose])
     i.add_argument("input")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_info)
 
-    s = sub.add_parser("selftest", help="conformance matrix of the integer profile")
+    s = sub.add_parser("selftest", parents=[verbose],
+                       help="conformance matrix of the integer profile")
     s.add_argument("--json", action="store_true")
     s.add_argument("--emulated", action="store_true",
                    help="add the qemu and tflite-runtime 2.14 rows (tools/emulation)")
@@ -375,7 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the backend registry's evidence.json from this run")
     s.set_defaults(func=cmd_selftest)
 
-    c = sub.add_parser("conformance", help="decode conformance vectors on backends")
+    c = sub.add_parser("conformance", parents=[verbose],
+                       help="decode conformance vectors on backends")
     c.add_argument("--backend", action="append", default=None)
     c.add_argument("--vectors", type=Path, default=None)
     c.add_argument("--package", default=None)
@@ -384,13 +505,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also re-encode each vector's sources and require identical bytes")
     c.set_defaults(func=cmd_conformance)
 
-    m = sub.add_parser("demo", help="encode+decode the bundled sample and run conformance")
+    m = sub.add_parser("demo", parents=[verbose],
+                       help="encode+decode the bundled sample and run conformance")
     m.add_argument("--quality", type=int, default=3)
     m.add_argument("-o", "--output", default=None, help="also save the stream here")
     m.set_defaults(func=cmd_demo)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
-    rd = bench.add_parser("rd", help="rate-distortion against x264 and x265 (ffmpeg)")
+    rd = bench.add_parser("rd", parents=[verbose],
+                          help="rate-distortion against x264 and x265 (ffmpeg)")
     rd.add_argument("clips", nargs="+", help="video files; PATH@N starts at frame N")
     rd.add_argument("--start", type=int, default=0, help="first frame (default for all clips)")
     rd.add_argument("--frames", type=int, default=30)
@@ -406,7 +529,8 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("backends", help="list backends and their exactness")
     b.set_defaults(func=cmd_backends)
 
-    x = sub.add_parser("export", help="write the package's networks as .tflite or .mlpackage")
+    x = sub.add_parser("export", parents=[verbose],
+                       help="write the package's networks as .tflite or .mlpackage")
     x.add_argument("package", nargs="?", default=None)
     x.add_argument("--format", choices=("tflite", "coreml"), default="tflite")
     x.add_argument("-o", "--output", required=True)
@@ -418,6 +542,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "verbose", False):
+        return _run(args)
+    with _QuietNativeLog():
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         return args.func(args)
     except MLVCError as exc:
@@ -428,6 +559,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:
+        # a path or device problem no check above foresaw (a full disk, a vanished folder):
+        # still one line and the status of an invalid argument, never a traceback
+        err = InvalidArgumentError(f"{exc.filename + ': ' if exc.filename else ''}"
+                                   f"{exc.strerror or exc}")
+        print(f"mlvc: error ({err.code}): {err}", file=sys.stderr)
+        return err.exit_status
 
 
 if __name__ == "__main__":

@@ -239,7 +239,10 @@ def _capture_frames(cv2, cap, max_frames: int | None) -> Iterator[np.ndarray]:
 
 def read_folder(path: Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
     cv2 = _cv2()
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    try:
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    except OSError as exc:
+        raise InvalidArgumentError(f"cannot read folder {path}: {exc.strerror or exc}") from exc
     if not files:
         raise InvalidArgumentError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)})")
     for f in files[:max_frames]:
@@ -274,6 +277,10 @@ def open_source(spec: str, *, camera: int | None = None, max_frames: int | None 
         return FrameSource(read_folder(p, max_frames))
     if not p.exists():
         raise InvalidArgumentError(f"input {spec} does not exist")
+    try:                                   # unreadable: a typed error, not OpenCV's silence
+        open(p, "rb").close()
+    except OSError as exc:
+        raise InvalidArgumentError(f"cannot read input {spec}: {exc.strerror or exc}") from exc
     if p.suffix.lower() == ".y4m":
         return read_y4m(p, max_frames)
     if p.suffix.lower() == ".npz":
@@ -305,7 +312,8 @@ class FfmpegVideoWriter:
     are in .y4m or PNG output): 4:2:0 where the size allows it, which every player plays,
     4:4:4 for odd sizes; BT.601 limited range, tagged."""
 
-    def __init__(self, path: Path, width: int, height: int, fps: tuple[int, int], exe: str):
+    def __init__(self, path: Path, width: int, height: int, fps: tuple[int, int], exe: str,
+                 shown: Path | None = None):
         import subprocess
         pix = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
         cmd = [exe, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
@@ -318,7 +326,7 @@ class FfmpegVideoWriter:
             cmd += ["-movflags", "+faststart"]
         self.proc = subprocess.Popen(cmd + [str(path)], stdin=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
-        self.path = path
+        self.path = shown or path
 
     def write(self, rgb: np.ndarray) -> None:
         try:
@@ -341,49 +349,105 @@ class FfmpegVideoWriter:
 class FrameSink:
     """Writes decoded pictures to .y4m, .mp4/.mkv/.avi or a folder of PNGs.  Video files go
     through ffmpeg (H.264) when it is installed, else through OpenCV (MPEG-4 part 2 / MJPEG,
-    lossier: about 38 dB against the decoded pictures at 640x272)."""
+    lossier: about 38 dB against the decoded pictures at 640x272).
+
+    The output path is checked first (its folder must exist; a file name must not be a folder);
+    pictures go to a temporary name in the same folder (io/output.py), and close() renames it
+    to the output, abort() removes it: a failed decode leaves no 0-byte or partial file unless
+    the caller chooses to keep what was written (close())."""
 
     def __init__(self, path: str, width: int, height: int, fps: tuple[int, int]):
         import shutil
+
+        from .output import AtomicFolder, check_output, temp_name
         ffmpeg = shutil.which("ffmpeg")
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         self.index = 0
         self._writer = None
         self._folder = None
+        self._tmp = None           # temporary file (Path) or folder (AtomicFolder)
+        self._done = False
         if path == "-":                    # Y4M on stdout, for a pipe (ffplay -, ffmpeg -i -)
             import sys
             self._writer = Y4MWriter(sys.stdout.buffer, width, height, fps)
-        elif suffix == ".y4m":
-            self._writer = Y4MWriter(self.path, width, height, fps)
-        elif suffix in (".mp4", ".mkv") and ffmpeg:
-            self._writer = FfmpegVideoWriter(self.path, width, height, fps, ffmpeg)
-        elif suffix in (".mp4", ".avi", ".mkv"):
-            cv2 = _cv2()
-            fourcc = cv2.VideoWriter_fourcc(*("mp4v" if suffix == ".mp4" else "MJPG"))
-            self._cv = cv2.VideoWriter(str(self.path), fourcc, fps[0] / fps[1], (width, height))
-            if not self._cv.isOpened():
-                raise UnsupportedError(f"OpenCV cannot write {self.path}")
-        elif suffix == "":
-            self._cv2 = _cv2()
-            self.path.mkdir(parents=True, exist_ok=True)
-            self._folder = self.path
-        else:
+            return
+        if suffix not in (".y4m", ".mp4", ".mkv", ".avi", ""):
             raise InvalidArgumentError(f"output {path}: use .y4m, .mp4, .mkv, .avi or a folder")
+        if suffix == "":
+            self._cv2 = _cv2()
+            self._tmp = AtomicFolder(self.path)
+            self._folder = self._tmp.tmp
+            return
+        check_output(self.path)
+        cv2 = None if suffix == ".y4m" or (suffix in (".mp4", ".mkv") and ffmpeg) else _cv2()
+        self._tmp = temp_name(self.path)
+        try:
+            if suffix == ".y4m":
+                self._writer = Y4MWriter(self._tmp, width, height, fps)
+            elif cv2 is None:
+                self._writer = FfmpegVideoWriter(self._tmp, width, height, fps, ffmpeg,
+                                                 shown=self.path)
+            else:
+                fourcc = cv2.VideoWriter_fourcc(*("mp4v" if suffix == ".mp4" else "MJPG"))
+                self._cv = cv2.VideoWriter(str(self._tmp), fourcc, fps[0] / fps[1],
+                                           (width, height))
+                if not self._cv.isOpened():
+                    raise UnsupportedError(f"OpenCV cannot write {self.path}")
+        except BaseException:
+            from .output import discard
+            discard(self._tmp)
+            raise
 
     def write(self, rgb: np.ndarray) -> None:
         if self._writer is not None:
             self._writer.write(rgb)
         elif self._folder is not None:
-            self._cv2.imwrite(str(self._folder / f"frame_{self.index:05d}.png"),
-                              self._cv2.cvtColor(rgb, self._cv2.COLOR_RGB2BGR))
+            f = self._folder / f"frame_{self.index:05d}.png"
+            if not self._cv2.imwrite(str(f), self._cv2.cvtColor(rgb, self._cv2.COLOR_RGB2BGR)):
+                raise UnsupportedError(f"cannot write {self.path / f.name}")
         else:
             import cv2
             self._cv.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         self.index += 1
 
-    def close(self) -> None:
+    def _finish(self) -> None:
         if self._writer is not None:
             self._writer.close()
         elif self._folder is None:
             self._cv.release()
+
+    def close(self) -> None:
+        """Finish the output and give it its name (what was written so far, if called after a
+        failure: the caller decides to keep it)."""
+        if self._done:
+            return
+        self._done = True
+        from .output import commit_file, discard
+        try:
+            self._finish()
+            if isinstance(self._tmp, Path):
+                commit_file(self._tmp, self.path)
+            elif self._tmp is not None:
+                self._tmp.commit()
+        except BaseException:
+            self._discard(discard)
+            raise
+
+    def abort(self) -> None:
+        """Stop writing and remove the temporary output; the output path is left as it was."""
+        if self._done:
+            return
+        self._done = True
+        from .output import discard
+        try:
+            self._finish()
+        except Exception:            # an ffmpeg that fails on a cut-short input: removed anyway
+            pass
+        self._discard(discard)
+
+    def _discard(self, discard) -> None:
+        if isinstance(self._tmp, Path):
+            discard(self._tmp)
+        elif self._tmp is not None:
+            self._tmp.discard()
