@@ -52,12 +52,16 @@ def load_stills():
     return out
 
 
-def load_photos(folder):
-    """RGB photographs (sorted by name) from a folder; [] when it is unset or empty."""
+def load_photos(folder, textures=None):
+    """RGB pictures (sorted by name) from a folder; [] when it is unset or empty.
+    textures: None for all, True / False for only those whose file name says "textures" (what
+    training/fetch_data.py calls the game textures) or only the others (photographs)."""
     if not folder or not os.path.isdir(folder):
         return []
     out = []
     for name in sorted(os.listdir(folder)):
+        if textures is not None and ("textures" in name) != textures:
+            continue
         a = cv2.imread(os.path.join(folder, name), cv2.IMREAD_COLOR)
         if a is not None:
             out.append(cv2.cvtColor(a, cv2.COLOR_BGR2RGB))
@@ -76,9 +80,14 @@ class TrainData:
         self.color = [a for n, a, g in stills if not g]
         self.gray = [a for n, a, g in stills if g]
         self.names = [n for n, a, g in stills]
-        self.photos = load_photos(PHOTOS_DIR)
+        self.photos = load_photos(PHOTOS_DIR, textures=False)
+        self.textures = load_photos(PHOTOS_DIR, textures=True)
         # source group probabilities
-        if self.photos:
+        if self.photos and self.textures:
+            # training/fetch_data.py's set: photographs, textures, the clips, the stills
+            self.groups = [(self.bikes, 0.15), (self.carphone, 0.05), (self.color, 0.10),
+                           (self.photos, 0.35), (self.textures, 0.25), (self.gray, 0.10)]
+        elif self.photos:
             self.groups = [(self.bikes, 0.25), (self.carphone, 0.10), (self.color, 0.25),
                            (self.photos, 0.30), (self.gray, 0.10)]
         else:

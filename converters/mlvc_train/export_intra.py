@@ -26,7 +26,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "sdk"))
 
-from mlvc.intops.graph import Conv2D, DepthToSpace, Graph, QParams  # noqa: E402
+from mlvc.intops.graph import Add, Conv2D, DepthToSpace, Graph, QParams  # noqa: E402
 
 
 def load_model(ckpt_dir):
@@ -34,8 +34,9 @@ def load_model(ckpt_dir):
     import intra_model as im
     st_path = os.path.join(ckpt_dir, "state.json")
     st = json.load(open(st_path)) if os.path.exists(st_path) else {"args": {"seed": 1}}
-    model = im.Codec(seed=st["args"].get("seed", 1),
-                     ga_width=int(st["args"].get("ga_width") or im.N))
+    a = st["args"]
+    model = im.Codec(seed=a.get("seed", 1), ga_width=int(a.get("ga_width") or im.N),
+                     m=int(a.get("m") or im.M), linear_path=bool(a.get("linear_path", False)))
     path = ckpt_dir
     if os.path.isdir(ckpt_dir):
         path = tf.train.latest_checkpoint(os.path.join(ckpt_dir, "ckpt"))
@@ -56,18 +57,27 @@ def qp(a):
 
 
 def build_graphs(model):
+    import intra_model as im
     A = model.acts
+    lp = model.linear_path
     g = {}
-    t = {"image": qp(A["image"]), "g_a/a1": qp(A["g_a/a1"]), "g_a/a2": qp(A["g_a/a2"]),
-         "g_a/a3": qp(A["g_a/a3"]), "y": qp(A["y"])}
-    names = ["image", "g_a/a1", "g_a/a2", "g_a/a3", "y"]
+    t = {n: qp(A[n]) for n in ("image", "g_a/a1", "g_a/a2", "g_a/a3", "y")}
+    y_nl = "g_a/y_nl" if lp else "y"
+    names = ["image", "g_a/a1", "g_a/a2", "g_a/a3", y_nl]
     ops = [conv_op(c, names[i], names[i + 1]) for i, c in enumerate(model.g_a)]
+    if lp:
+        # the linear path: three space-to-depth convs, the learned 2x2 conv, then y = y_lin + y_nl
+        lin = ["image", "g_a/lin1", "g_a/lin2", "g_a/lin3", "g_a/y_lin"]
+        for n in lin[1:] + [y_nl]:
+            t[n] = qp(A[n])
+        ops += [conv_op(c, lin[i], lin[i + 1]) for i, c in enumerate(model.g_a_lin)]
+        ops.append(Add("g_a/y_lin", y_nl, "y"))
     g["g_a"] = Graph("g_a", ["image"], ["y"], t, {"image": 3}, ops, alignment=16)
 
     t = {"y": qp(A["y"]), "h_a/a1": qp(A["h_a/a1"]), "h_a/a2": qp(A["h_a/a2"]), "z": qp(A["z"])}
     names = ["y", "h_a/a1", "h_a/a2", "z"]
     ops = [conv_op(c, names[i], names[i + 1]) for i, c in enumerate(model.h_a)]
-    g["h_a"] = Graph("h_a", ["y"], ["z"], t, {"y": 96}, ops, alignment=4)
+    g["h_a"] = Graph("h_a", ["y"], ["z"], t, {"y": model.m}, ops, alignment=4)
 
     u1, u2, h = qp(A["h_s/u1"]), qp(A["h_s/u2"]), qp(A["h"])
     t = {"z": qp(A["z"]), "h_s/u1c": u1, "h_s/u1": u1, "h_s/u2c": u2, "h_s/u2": u2, "h": h,
@@ -80,15 +90,21 @@ def build_graphs(model):
 
     t = {"y_hat": qp(A["y"]), "image": qp(A["image"])}
     ops, cur = [], "y_hat"
+    x_nl = "g_s/x_nl" if lp else "image"
     for i, c in enumerate(model.g_s):
-        a = A[f"g_s/u{i + 1}"] if i < 3 else A["image"]
+        a = A[f"g_s/u{i + 1}"] if i < 3 else A[x_nl]
         cname = f"g_s/u{i + 1}c" if i < 3 else "g_s/out_c"
-        oname = f"g_s/u{i + 1}" if i < 3 else "image"
+        oname = f"g_s/u{i + 1}" if i < 3 else x_nl
         t[cname] = qp(a)
         t[oname] = qp(a)
         ops += [conv_op(c, cur, cname), DepthToSpace(cname, oname, 2)]
         cur = oname
-    g["g_s"] = Graph("g_s", ["y_hat"], ["image"], t, {"y_hat": 96}, ops, alignment=1)
+    if lp:
+        t["g_s/x_lin_c"] = t["g_s/x_lin"] = qp(A["g_s/x_lin"])
+        ops += [conv_op(model.g_s_lin, "y_hat", "g_s/x_lin_c"),
+                DepthToSpace("g_s/x_lin_c", "g_s/x_lin", im.LIN_BLOCK),
+                Add("g_s/x_lin", x_nl, "image")]
+    g["g_s"] = Graph("g_s", ["y_hat"], ["image"], t, {"y_hat": model.m}, ops, alignment=1)
     for gr in g.values():
         gr.validate()
     return g

@@ -110,15 +110,16 @@ class ActQ(tf.Module):
 
 
 class QConv(tf.Module):
-    def __init__(self, name, k, cin, cout, stride, relu, qin: ActQ, qout: ActQ, seed):
+    def __init__(self, name, k, cin, cout, stride, relu, qin: ActQ, qout: ActQ, seed,
+                 trainable=True):
         super().__init__(name=name.replace("/", "_"))
         self.lname = name
         self.k, self.cin, self.cout, self.stride, self.relu = k, cin, cout, stride, relu
         self.qin, self.qout = qin, qout
         std = math.sqrt(2.0 / (k * k * cin)) if relu else math.sqrt(1.0 / (k * k * cin))
         init = tf.random.stateless_truncated_normal([k, k, cin, cout], seed=[seed, 7]) * std
-        self.w = tf.Variable(init, name="w")
-        self.b = tf.Variable(tf.zeros([cout]), name="b")
+        self.w = tf.Variable(init, name="w", trainable=trainable)
+        self.b = tf.Variable(tf.zeros([cout]), name="b", trainable=trainable)
 
     # -- integer parameters (the single definition used by QAT and by the exporter) ----------
     def int_params(self):
@@ -157,11 +158,22 @@ class QConv(tf.Module):
         return self.qout.fake_quant(a)
 
 
+LIN_BLOCK = 16                       # the linear path's block: 16x16 pixels -> one latent
+
+
 class Codec(tf.Module):
-    def __init__(self, seed=0, ga_width=N):
-        """ga_width: hidden channels of the analysis g_a (encoder only: decode cost unchanged)."""
+    def __init__(self, seed=0, ga_width=N, m=M, linear_path=False):
+        """ga_width: hidden channels of the analysis g_a (encoder only: decode cost unchanged).
+        m: latent channels.  linear_path: a linear transform beside the nonlinear branches of g_a
+        and g_s (docs/training.md, "The linear path"): g_a adds a 16x16-block linear analysis
+        (three fixed space-to-depth convolutions, then one learned 2x2 stride-2 conv to m
+        channels) to its nonlinear output, g_s adds a learned 1x1 conv m -> 768 followed by
+        depth-to-space 16.  init_linear_path() starts the pair as a block KLT with the
+        nonlinear branches' last layers at zero, so training starts from the KLT's picture."""
         super().__init__(name="codec")
         self.ga_width = ga_width
+        self.m = m
+        self.linear_path = linear_path
         A = {}
 
         def act(name, relu, exp=None):
@@ -170,9 +182,9 @@ class Codec(tf.Module):
 
         s = [seed * 1000]
 
-        def conv(name, k, cin, cout, stride, relu, qin, qout):
+        def conv(name, k, cin, cout, stride, relu, qin, qout, trainable=True):
             s[0] += 1
-            return QConv(name, k, cin, cout, stride, relu, qin, qout, s[0])
+            return QConv(name, k, cin, cout, stride, relu, qin, qout, s[0], trainable)
 
         image = act("image", False, IMAGE_EXP)
         y = act("y", False, Y_EXP)
@@ -182,13 +194,14 @@ class Codec(tf.Module):
         # g_a
         a1, a2, a3 = act("g_a/a1", True), act("g_a/a2", True), act("g_a/a3", True)
         na = ga_width
+        y_nl = act("g_a/y_nl", False, Y_EXP) if linear_path else y
         self.g_a = [conv("g_a/conv1", 5, 3, na, 2, True, image, a1),
                     conv("g_a/conv2", 5, na, na, 2, True, a1, a2),
                     conv("g_a/conv3", 5, na, na, 2, True, a2, a3),
-                    conv("g_a/conv4", 5, na, M, 2, False, a3, y)]
+                    conv("g_a/conv4", 5, na, m, 2, False, a3, y_nl)]
         # h_a
         b1, b2 = act("h_a/a1", True), act("h_a/a2", True)
-        self.h_a = [conv("h_a/conv1", 3, M, N, 1, True, y, b1),
+        self.h_a = [conv("h_a/conv1", 3, m, N, 1, True, y, b1),
                     conv("h_a/conv2", 5, N, N, 2, True, b1, b2),
                     conv("h_a/conv3", 5, N, NZ, 2, False, b2, z)]
         # h_s
@@ -196,25 +209,52 @@ class Codec(tf.Module):
         self.h_s = [conv("h_s/conv1", 3, NZ, 4 * N, 1, True, z, c1),
                     conv("h_s/conv2", 3, N, 4 * N, 1, True, c1, c2),
                     conv("h_s/conv3", 3, N, N, 1, True, c2, h)]
-        self.h_mu = conv("h_s/mu", 3, N, M, 1, False, h, mu)
-        self.h_sigma = conv("h_s/sigma", 3, N, M, 1, False, h, sig)
+        self.h_mu = conv("h_s/mu", 3, N, m, 1, False, h, mu)
+        self.h_sigma = conv("h_s/sigma", 3, N, m, 1, False, h, sig)
         with tf.init_scope():
             # start the sigma head around table ~40 (sigma ~ 3.5 * 2**e_L)
-            self.h_sigma.b.assign(tf.fill([M], 24.0))
+            self.h_sigma.b.assign(tf.fill([m], 24.0))
         # g_s
         d1, d2, d3 = act("g_s/u1", True), act("g_s/u2", True), act("g_s/u3", True)
-        self.g_s = [conv("g_s/conv1", 3, M, 4 * N, 1, True, y, d1),
+        x_nl = act("g_s/x_nl", False, IMAGE_EXP) if linear_path else image
+        self.g_s = [conv("g_s/conv1", 3, m, 4 * N, 1, True, y, d1),
                     conv("g_s/conv2", 3, N, 4 * N, 1, True, d1, d2),
                     conv("g_s/conv3", 3, N, 4 * N, 1, True, d2, d3),
-                    conv("g_s/conv4", 3, N, 12, 1, False, d3, image)]
+                    conv("g_s/conv4", 3, N, 12, 1, False, d3, x_nl)]
+        self.g_a_lin, self.g_s_lin = [], None
+        if linear_path:
+            # 16x16 blocks by three exact space-to-depth steps (fixed identity weights at the
+            # image's scale, so they move pixels without rounding), then the learned transform
+            l1 = act("g_a/lin1", False, IMAGE_EXP)
+            l2 = act("g_a/lin2", False, IMAGE_EXP)
+            l3 = act("g_a/lin3", False, IMAGE_EXP)
+            y_lin = act("g_a/y_lin", False, Y_EXP)
+            self.g_a_lin = [conv("g_a/lin1", 2, 3, 12, 2, False, image, l1, trainable=False),
+                            conv("g_a/lin2", 2, 12, 48, 2, False, l1, l2, trainable=False),
+                            conv("g_a/lin3", 2, 48, 192, 2, False, l2, l3, trainable=False),
+                            conv("g_a/lin4", 2, 192, m, 2, False, l3, y_lin)]
+            x_lin = act("g_s/x_lin", False, IMAGE_EXP)
+            self.g_s_lin = conv("g_s/lin", 1, m, 3 * LIN_BLOCK ** 2, 1, False, y, x_lin)
         self.acts = A
         self.z_param = tf.Variable(tf.fill([NZ], 40.0), name="z_param")
 
     # -- sub-networks (real-valued tensors in, real-valued tensors out) ----------------------
+    @staticmethod
+    def _add(a, b, exp, qat):
+        """The IR's ADD: both inputs and the output share one scale, the int8 sum saturates."""
+        s = a + b
+        return tf.clip_by_value(s, -128.0 * 2.0 ** exp, 127.0 * 2.0 ** exp) if qat else s
+
     def run_g_a(self, x, qat=True, cdt=tf.float32, stats=None):
+        h = x
         for c in self.g_a:
-            x = c(x, qat, cdt, stats)
-        return x
+            h = c(h, qat, cdt, stats)
+        if not self.linear_path:
+            return h
+        lin = x
+        for c in self.g_a_lin:
+            lin = c(lin, qat, cdt, stats)
+        return self._add(lin, h, Y_EXP, qat)
 
     def run_h_a(self, x, qat=True, cdt=tf.float32, stats=None):
         for c in self.h_a:
@@ -228,17 +268,23 @@ class Codec(tf.Module):
         return self.h_mu(h, qat, cdt, stats), self.h_sigma(h, qat, cdt, stats)
 
     def run_g_s(self, x, qat=True, cdt=tf.float32, stats=None):
+        y = x
         for c in self.g_s[:3]:
             x = tf.nn.depth_to_space(c(x, qat, cdt, stats), 2)
-        return tf.nn.depth_to_space(self.g_s[3](x, qat, cdt, stats), 2)
+        x = tf.nn.depth_to_space(self.g_s[3](x, qat, cdt, stats), 2)
+        if not self.linear_path:
+            return x
+        lin = tf.nn.depth_to_space(self.g_s_lin(y, qat, cdt, stats), LIN_BLOCK)
+        return self._add(lin, x, IMAGE_EXP, qat)
 
     def z_table_index(self):
         return tf.clip_by_value(ste_round(self.z_param), 0.0, NUM_TABLES - 1.0)
 
     def networks(self):
         """The convolutions of each sub-network, by IR role."""
-        return {"g_a": self.g_a, "h_a": self.h_a, "h_s": self.h_s + [self.h_mu, self.h_sigma],
-                "g_s": self.g_s}
+        return {"g_a": self.g_a + self.g_a_lin, "h_a": self.h_a,
+                "h_s": self.h_s + [self.h_mu, self.h_sigma],
+                "g_s": self.g_s + ([self.g_s_lin] if self.g_s_lin is not None else [])}
 
     def all_convs(self):
         return [c for convs in self.networks().values() for c in convs]
@@ -247,6 +293,51 @@ class Codec(tf.Module):
         for name, a in self.acts.items():
             if not a.fixed and name in stats:
                 a.update(stats[name], mode)
+
+    def init_linear_path(self, blocks):
+        """Start the linear path as the block KLT of `blocks` ([n, 768] pixel blocks scaled as
+        the network's input, (p - 128) / 128, in depth-to-space order (row, column, colour)),
+        the nonlinear branches' last layers at zero, and the entropy model at the KLT
+        coefficients' per-channel mean and spread.  Returns the eigenvalues (coefficient
+        energies, descending)."""
+        n_pix = 3 * LIN_BLOCK ** 2
+        blocks = np.asarray(blocks, np.float64)
+        ev, vec = np.linalg.eigh(blocks.T @ blocks / len(blocks))
+        order = np.argsort(ev)[::-1]
+        ev, vec = ev[order], vec[:, order]
+        vec = vec * np.where(vec.sum(axis=0) < 0, -1.0, 1.0)     # deterministic signs
+        basis = vec[:, :self.m]                                  # [768, m], orthonormal columns
+        # the space-to-depth steps: output channel (dy * 2 + dx) * cin + c copies input c
+        for c in self.g_a_lin[:3]:
+            w = np.zeros((2, 2, c.cin, c.cout), np.float32)
+            for dy in range(2):
+                for dx in range(2):
+                    for ci in range(c.cin):
+                        w[dy, dx, ci, (dy * 2 + dx) * c.cin + ci] = 1.0
+            c.w.assign(w)
+            c.b.assign(tf.zeros([c.cout]))
+        # where each pixel of a block lands at the input of the learned 2x2 conv
+        idx = tf.constant(np.arange(n_pix, dtype=np.float32).reshape(1, LIN_BLOCK, LIN_BLOCK, 3))
+        for c in self.g_a_lin[:3]:
+            idx = tf.nn.conv2d(idx, c.w, 2, "SAME")
+        idx = np.rint(idx.numpy()[0]).astype(np.int64)           # [2, 2, 192]
+        self.g_a_lin[3].w.assign(basis[idx].astype(np.float32))  # [2, 2, 192, m]
+        self.g_a_lin[3].b.assign(tf.zeros([self.m]))
+        self.g_s_lin.w.assign(basis.T[None, None].astype(np.float32))   # [1, 1, m, 768]
+        self.g_s_lin.b.assign(tf.zeros([n_pix]))
+        for c in (self.g_a[-1], self.g_s[-1]):
+            c.w.assign(tf.zeros_like(c.w))
+            c.b.assign(tf.zeros_like(c.b))
+        coef = blocks @ basis
+        mean, std = coef.mean(axis=0), coef.std(axis=0)
+        self.h_mu.w.assign(tf.zeros_like(self.h_mu.w))
+        self.h_mu.b.assign(mean.astype(np.float32))
+        self.h_sigma.w.assign(tf.zeros_like(self.h_sigma.w))
+        # sigma = SIGMA_MIN * 2**(index / TABLES_PER_OCTAVE) in y units
+        idx_s = TABLES_PER_OCTAVE * np.log2(np.maximum(std, 0.02) / SIGMA_MIN)
+        self.h_sigma.b.assign(idx_s.astype(np.float32))
+        return ev
+
 
     # -- full codec --------------------------------------------------------------------------
     def forward(self, pixels, d, mode="qat", noise=None, cdt=tf.float32, stats=None):
@@ -320,3 +411,13 @@ def gauss_likelihood_np(s, sigma):
     c = 1.0 / (np.sqrt(2.0) * sigma)
     p = 0.5 * sp.erfc((s - 0.5) * c) - 0.5 * sp.erfc((s + 0.5) * c)
     return np.maximum(p, LIKELIHOOD_FLOOR)
+
+
+def image_blocks(pixels: np.ndarray) -> np.ndarray:
+    """[n, 768] 16x16 blocks of uint8 pictures [B, H, W, 3] as the network sees them,
+    (p - 128) / 128, in depth-to-space order."""
+    b, h, w, _ = pixels.shape
+    k = LIN_BLOCK
+    x = (pixels[:, :h - h % k, :w - w % k].astype(np.float32) - 128.0) / 128.0
+    x = x.reshape(b, h // k, k, w // k, k, 3).transpose(0, 1, 3, 2, 4, 5)
+    return x.reshape(-1, 3 * k * k)

@@ -70,28 +70,45 @@ def parse():
     p.add_argument("--ga-width", type=int, default=None,
                    help="hidden channels of g_a for a new run (default 64; widen_ga.py widens "
                         "a trained run)")
+    p.add_argument("--m", type=int, default=None,
+                   help="latent channels of a new run (default 96)")
+    p.add_argument("--linear-path", action="store_true",
+                   help="a new run with the linear path (intra_model.Codec), started as the "
+                        "block KLT of the training crops")
+    p.add_argument("--klt-batches", type=int, default=256,
+                   help="training batches whose 16x16 blocks define the starting KLT")
     return p.parse_args()
+
+
+def run_arch(out):
+    """The architecture of the run in OUT (its state.json): dict(ga_width, m, linear_path),
+    the defaults for a new run."""
+    import intra_model as im
+    path = os.path.join(out, "state.json")
+    a = json.load(open(path))["args"] if os.path.exists(path) else {}
+    return {"ga_width": int(a.get("ga_width") or im.N), "m": int(a.get("m") or im.M),
+            "linear_path": bool(a.get("linear_path", False))}
 
 
 def run_ga_width(out):
     """g_a's hidden width of the run in OUT (its state.json), the default for a new run."""
-    import intra_model as im
-    path = os.path.join(out, "state.json")
-    if os.path.exists(path):
-        return int(json.load(open(path))["args"].get("ga_width") or im.N)
-    return im.N
+    return run_arch(out)["ga_width"]
 
 
-def training_state(seed, out, qat_on=True, ga_width=None):
+def training_state(seed, out, qat_on=True, ga_width=None, m=None, linear_path=None):
     """The model, Adam moments, counters and noise generator, with their checkpoint manager in
     OUT/ckpt: the one definition of the training checkpoint's layout (revive_dead.py uses it).
-    ga_width: g_a's hidden width; by default the run's own (state.json)."""
+    ga_width, m, linear_path: the architecture; by default the run's own (state.json)."""
     from types import SimpleNamespace
 
     import tensorflow as tf
     import intra_model as im
-    ga_width = ga_width or run_ga_width(out)
-    ts = SimpleNamespace(model=im.Codec(seed=seed, ga_width=ga_width), ga_width=ga_width)
+    arch = run_arch(out)
+    ga_width = ga_width or arch["ga_width"]
+    m = m or arch["m"]
+    linear_path = arch["linear_path"] if linear_path is None else linear_path
+    ts = SimpleNamespace(model=im.Codec(seed=seed, ga_width=ga_width, m=m,
+                                        linear_path=linear_path), ga_width=ga_width)
     ts.tvars = list(ts.model.trainable_variables)
     ts.adam_m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in ts.tvars]
     ts.adam_v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in ts.tvars]
@@ -162,10 +179,15 @@ def main():
                else im.LAMBDAS)
     cdt = tf.float32 if args.fp32 else tf.bfloat16
 
-    if args.ga_width is None:     # a resumed run keeps its width; --init takes the source's
-        args.ga_width = run_ga_width(args.out if args.resume else (args.init or args.out))
+    # a resumed run keeps its architecture; --init takes the source's
+    arch = run_arch(args.out if args.resume else (args.init or args.out))
+    if args.ga_width is None:
+        args.ga_width = arch["ga_width"]
+    if args.m is None:
+        args.m = arch["m"]
+    args.linear_path = args.linear_path or arch["linear_path"]
     ts = training_state(args.seed, args.out, qat_on=args.float_frac <= 0,
-                        ga_width=args.ga_width)
+                        ga_width=args.ga_width, m=args.m, linear_path=args.linear_path)
     model, tvars, adam_m, adam_v = ts.model, ts.tvars, ts.adam_m, ts.adam_v
     if args.train_only:
         # e.g. the encoder only (g_a, h_a): the decoder's networks and z tables stay bit-exact
@@ -291,6 +313,14 @@ def main():
         logj({"event": "calib_init", "step": int(step.numpy()),
               "exps": {k: float(a.exp.numpy()) for k, a in model.acts.items()}})
 
+    if int(step.numpy()) == 0 and args.linear_path and not (args.resume or args.init):
+        blocks = np.concatenate([im.image_blocks(data.batch(args.batch))
+                                 for _ in range(args.klt_batches)])
+        ev = model.init_linear_path(blocks)
+        m = args.m
+        logj({"event": "klt_init", "blocks": int(len(blocks)),
+              "energy_kept": round(float(ev[:m].sum() / ev.sum()), 6),
+              "coef_std": [round(float(v), 4) for v in np.sqrt(ev[:8])]})
     if int(step.numpy()) == 0 and int(qat_on.numpy()):
         calibrate()
 
