@@ -13,12 +13,12 @@ import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator, Optional
+from typing import BinaryIO, Iterable, Iterator, Literal, Optional, Union
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .backends.registry import BackendSpec, resolve
+from .backends.registry import BackendSpec, fastest_exact, resolve, status, warn_once
 from .bitstream.container import (HEADER_SIZE, UNKNOWN_FRAME_COUNT, FrameRecord, StreamHeader,
                                   StreamWriter, iter_records, iter_stream_records, picture_md5,
                                   read_exactly)
@@ -50,13 +50,25 @@ class EncoderOptions(BaseModel):
     refine: int = Field(0, ge=0, le=256, description=(
         "encoder latent refinement iterations per picture (codec/refine.py): better pictures "
         "at about the same rate for ~0.75 s per iteration at 640x272; 0: off (real-time)"))
+    allow_approximate: bool = Field(False, description=(
+        "encode with a backend that is not exact on this machine: the stream parses on every "
+        "decoder (h_s stays on an exact backend), but its pictures and hashes are this "
+        "backend's, so exact decoders report hash mismatches"))
 
 
 class DecoderOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     backend: Optional[str] = Field(None, description="None: the fastest exact backend")
     package: Optional[str] = None
-    verify_hashes: bool = True
+    verify_hashes: Union[bool, Literal["strict"]] = Field(True, description=(
+        "True: check every picture hash; on a backend not exact here, a failed picture is "
+        "re-decoded with the fastest exact backend, which then decodes the rest (reported in "
+        "Decoder.switches, a warning, DecodedFrame.recovered); on an exact backend a failure "
+        "raises HashMismatchError.  'strict': every failure raises.  False: no checks, the "
+        "named backend runs as it is (conformance measurements)"))
+    preview: bool = Field(False, description=(
+        "keep an approximate backend's pictures (no fallback, no re-decoding): a preview "
+        "whose pictures may drift from the exact ones; DecodedFrame.verified tells"))
     max_pixels: int = Field(3840 * 2160, ge=1, description="refuse larger pictures")
 
 
@@ -69,6 +81,8 @@ class DecodedFrame:
     md5: bytes                # hash of `rgb`
     expected_md5: bytes       # hash carried in the stream
     verified: bool            # md5 == expected_md5
+    backend: str = ""         # the backend whose networks made `rgb`
+    recovered: bool = False   # the first backend's picture failed its hash; `rgb` was re-decoded
 
     @property
     def width(self) -> int:
@@ -80,7 +94,7 @@ class DecodedFrame:
 
 
 def _exact_parse_backend(chosen: BackendSpec) -> BackendSpec:
-    return chosen if chosen.exact else resolve(None)
+    return chosen if chosen.exact else fastest_exact()
 
 
 def _residual_codec(intra: IntraCodec) -> IntraCodec | None:
@@ -98,14 +112,16 @@ class Encoder:
         self.options = options or _options(EncoderOptions, kwargs)
         self.package: ModelPackage = load_package(self.options.package)
         self.backend = resolve(self.options.backend)
-        if not self.backend.exact:
+        if not self.backend.exact and not self.options.allow_approximate:
             raise InvalidArgumentError(
-                f"backend {self.backend.name!r} is approximate: encoding needs an exact backend "
-                "so that every decoder rebuilds the same pictures")
+                f"backend {self.backend.name!r} is approximate on this machine "
+                f"({status(self.backend).detail}): encoding needs an exact backend so that "
+                "every decoder rebuilds the same pictures (allow_approximate=True to encode "
+                "anyway)")
         levels = self.package.levels
         if self.options.quality not in levels:
             raise InvalidArgumentError(f"quality {self.options.quality} not in 1..{max(levels)}")
-        self.codec = IntraCodec(self.package, self.backend, self.backend,
+        self.codec = IntraCodec(self.package, self.backend, _exact_parse_backend(self.backend),
                                 refine=self.options.refine)
         self.inter = InterCodec(self.codec, _residual_codec(self.codec),
                                 rd_levels=self.options.inter_rd_levels)
@@ -193,9 +209,38 @@ class Decoder:
         if self.header.width > m.max_width or self.header.height > m.max_height:
             raise UnsupportedError(f"picture size {self.header.width}x{self.header.height} "
                                    f"exceeds the package's {m.max_width}x{m.max_height}")
-        self.backend = resolve(self.options.backend)
-        self.codec = IntraCodec(self.package, self.backend, _exact_parse_backend(self.backend))
-        self.inter = InterCodec(self.codec, _residual_codec(self.codec))
+        self.requested_backend: BackendSpec = resolve(self.options.backend)
+        # Backend changes: dicts {frame (None: at open), from, to, reason}.
+        self.switches: list[dict] = []
+        self.backend = self._initial_backend(self.requested_backend)
+        self.codec, self.inter = self._codecs(self.backend)
+
+    def _initial_backend(self, spec: BackendSpec) -> BackendSpec:
+        """`spec`, or the fastest exact backend when `spec` was checked here and is not exact
+        (float16, approximate by design, runs: its pictures are checked one by one)."""
+        if (spec.exact or spec.approximate_by_design or self.options.preview
+                or self.options.verify_hashes is False):
+            return spec
+        fallback = fastest_exact(exclude=spec.name)
+        reason = f"{spec.name!r} is approximate on this machine ({status(spec).detail})"
+        warn_once(("decoder-open", spec.name),
+                  f"Decoder: backend {reason}; decoding with {fallback.name!r} instead")
+        self.switches.append({"frame": None, "from": spec.name, "to": fallback.name,
+                              "reason": reason})
+        return fallback
+
+    def _codecs(self, spec: BackendSpec) -> tuple[IntraCodec, InterCodec]:
+        codec = IntraCodec(self.package, spec, _exact_parse_backend(spec))
+        return codec, InterCodec(codec, _residual_codec(codec))
+
+    @property
+    def switched_at(self) -> int | None:
+        """The first frame decoded with another backend than requested (0 when the switch
+        happened at open), or None."""
+        if not self.switches:
+            return None
+        f = self.switches[0]["frame"]
+        return 0 if f is None else f
 
     @classmethod
     def open(cls, path: str | Path, options: DecoderOptions | None = None, **kwargs) -> "Decoder":
@@ -231,24 +276,62 @@ class Decoder:
         ref = None
         records = (iter_stream_records(self._fh, self.header) if self._fh is not None else
                    iter_records(self._data, self.header))
+        verify = self.options.verify_hashes
         for i, rec in enumerate(records):
             if rec.frame_type == "P" and ref is None:
                 raise CorruptStreamError(f"frame {i}: P-frame without a previous picture")
             if rec.quality not in self.package.levels:
                 raise CorruptStreamError(f"frame {i}: quality level {rec.quality} is not in the "
                                          f"package (1..{max(self.package.levels)})")
-            if rec.frame_type == "I":
-                rgb = self.codec.decode(rec.payload, h, w, rec.quality)
-            else:
-                rgb = self.inter.decode(rec.payload, ref, h, w, rec.quality)
-            rgb.setflags(write=False)     # it is also the next P-frame's reference
-            ref = rgb
+            rgb = self._decode_picture(self.codec, self.inter, rec, ref, h, w)
             md5 = picture_md5(rgb)
             ok = md5 == rec.picture_md5
-            if self.options.verify_hashes and not ok and self.backend.exact:
-                raise HashMismatchError(f"frame {i}: decoded picture hash {md5.hex()} differs "
-                                        f"from the stream's {rec.picture_md5.hex()}")
-            yield DecodedFrame(i, rec.frame_type, rec.quality, rgb, md5, rec.picture_md5, ok)
+            recovered = False
+            if verify is not False and not ok:
+                if verify == "strict" or self.backend.exact:
+                    raise HashMismatchError(
+                        f"frame {i}: decoded picture hash {md5.hex()} differs from the "
+                        f"stream's {rec.picture_md5.hex()} (backend {self.backend.name}, "
+                        f"{'exact' if self.backend.exact else 'approximate'} here)")
+                if not self.options.preview:
+                    rgb, md5 = self._recover(i, rec, ref, h, w, md5)
+                    ok = recovered = True
+            ref = rgb
+            yield DecodedFrame(i, rec.frame_type, rec.quality, rgb, md5, rec.picture_md5, ok,
+                               self.backend.name, recovered)
+
+    @staticmethod
+    def _decode_picture(codec, inter, rec, ref, h, w) -> np.ndarray:
+        if rec.frame_type == "I":
+            rgb = codec.decode(rec.payload, h, w, rec.quality)
+        else:
+            rgb = inter.decode(rec.payload, ref, h, w, rec.quality)
+        rgb.setflags(write=False)     # it is also the next P-frame's reference
+        return rgb
+
+    def _recover(self, i, rec, ref, h, w, bad_md5: bytes) -> tuple[np.ndarray, bytes]:
+        """Picture `i` failed its hash on a backend not exact here: decode it again with the
+        fastest exact backend (its reference `ref` passed its own hash, so it is the exact
+        picture) and keep that backend for the rest of the stream."""
+        fallback = fastest_exact(exclude=self.backend.name)
+        codec, inter = self._codecs(fallback)
+        rgb = self._decode_picture(codec, inter, rec, ref, h, w)
+        md5 = picture_md5(rgb)
+        if md5 != rec.picture_md5:
+            raise HashMismatchError(
+                f"frame {i}: decoded picture hash differs from the stream's "
+                f"{rec.picture_md5.hex()} with {self.backend.name} ({bad_md5.hex()}) and with "
+                f"the exact {fallback.name} ({md5.hex()})")
+        reason = (f"frame {i}'s picture hash failed on {self.backend.name!r} "
+                  f"({'approximate' if not self.backend.exact else 'exact'} here)")
+        import warnings
+        from .backends.registry import ApproximateBackendWarning
+        warnings.warn(f"Decoder: {reason}; re-decoded with the exact {fallback.name!r}, which "
+                      "decodes the rest of the stream", ApproximateBackendWarning, stacklevel=4)
+        self.switches.append({"frame": i, "from": self.backend.name, "to": fallback.name,
+                              "reason": reason})
+        self.backend, self.codec, self.inter = fallback, codec, inter
+        return rgb, md5
 
     def decode_all(self) -> list[DecodedFrame]:
         return list(self.frames())

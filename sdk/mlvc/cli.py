@@ -226,7 +226,14 @@ class _CountingWriter:
 def cmd_decode(args) -> int:
     from .api import Decoder
     from .io.video import FrameSink
-    opts = dict(backend=args.backend, package=args.package, verify_hashes=not args.no_verify)
+    import warnings
+
+    from .backends.registry import ApproximateBackendWarning
+    # hash options: a failure on a backend not exact here re-decodes with an exact one (default),
+    # --strict stops, --preview keeps the approximate pictures, --no-verify checks nothing
+    opts = dict(backend=args.backend, package=args.package, preview=args.preview,
+                verify_hashes=False if args.no_verify else "strict" if args.strict else True)
+    warnings.simplefilter("ignore", ApproximateBackendWarning)   # reported below, one line each
     if args.output and args.output != "-":      # before any work: a missing folder, a folder
         check_output(args.output, folder=Path(args.output).suffix == "")
     # "-": read the stream from stdin as it arrives (a live capture over a pipe or socket)
@@ -263,9 +270,13 @@ def cmd_decode(args) -> int:
         sink.close()
     dt = time.perf_counter() - t0
     exact = "exact" if dec.exact else "approximate"
+    report = sys.stderr if args.output == "-" else sys.stdout
+    for sw in dec.switches:
+        at = "at open" if sw["frame"] is None else f"from frame {sw['frame']}"
+        print(f"backend switch {at}: {sw['reason']}; decoded with {sw['to']} (exact)",
+              file=report)
     print(f"decoded {n} frames ({h.width}x{h.height}) with {dec.backend.name} ({exact}): "
-          f"{verified}/{n} picture hashes verified, {n / dt:.2f} fps",
-          file=sys.stderr if args.output == "-" else sys.stdout)
+          f"{verified}/{n} picture hashes verified, {n / dt:.2f} fps", file=report)
     return 0 if verified == n or not dec.exact else 6
 
 
@@ -385,12 +396,20 @@ def cmd_bench_rd(args) -> int:
 
 
 def cmd_backends(args) -> int:
-    from .backends.registry import describe, resolve
-    default = resolve(None).name
-    for b in describe():
+    import warnings
+
+    from .backends.registry import ApproximateBackendWarning, describe, resolve
+    warnings.simplefilter("ignore", ApproximateBackendWarning)   # the table says it
+    rows = describe(probe=not args.no_probe)
+    default = resolve(None).name if not args.no_probe else None
+    if args.json:
+        print(json.dumps({"default": default, "backends": rows}, indent=1))
+        return 0
+    for b in rows:
         mark = "*" if b["name"] == default else " "
         print(f"{mark} {b['name']:20} {'exact' if b['exact'] else 'approximate':12} "
-              f"{'installed' if b['available'] else 'missing':10} {b['description']}")
+              f"{b['verified_by']:7} {'installed' if b['available'] else 'missing':10} "
+              f"{b['detail']}")
     return 0
 
 
@@ -475,7 +494,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help=".y4m, .mp4/.mkv/.avi, a folder (PNGs), or - (Y4M on stdout)")
     d.add_argument("--backend", default=None)
     d.add_argument("--package", default=None)
-    d.add_argument("--no-verify", action="store_true", help="do not stop on hash mismatch")
+    d.add_argument("--no-verify", action="store_true",
+                   help="check no picture hash; the named backend runs as it is")
+    d.add_argument("--strict", action="store_true",
+                   help="stop at any picture hash mismatch, also on a backend not exact here "
+                        "(default: re-decode it with the fastest exact backend and go on)")
+    d.add_argument("--preview", action="store_true",
+                   help="keep an approximate backend's pictures (they may drift)")
     d.add_argument("-q", "--quiet", action="store_true")
     d.set_defaults(func=cmd_decode)
 
@@ -526,7 +551,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also measure the encoder with N latent-refinement iterations")
     rd.set_defaults(func=cmd_bench_rd)
 
-    b = sub.add_parser("backends", help="list backends and their exactness")
+    b = sub.add_parser("backends", help="list backends and their exactness on this machine")
+    b.add_argument("--json", action="store_true",
+                   help="every backend with exact, verified_by and its environment fingerprint")
+    b.add_argument("--no-probe", action="store_true",
+                   help="run no startup probe (unprobed backends show verified_by none)")
     b.set_defaults(func=cmd_backends)
 
     x = sub.add_parser("export", parents=[verbose],
