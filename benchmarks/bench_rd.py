@@ -1,7 +1,10 @@
 """Rate-distortion of the bundled intra codec against OpenCV JPEG, on held-out pictures.
 
     python benchmarks/bench_rd.py --clip bikes.mp4:200:250:5 --clip carphone.mp4:100:120:2 \
-        [--coffee] [--refine N] [--json out.json]
+        [--coffee] [--refine N] [--json out.json] [--x26x-json rd_x26x.json]
+
+Merges its sets into docs/results.json (--results PATH elsewhere, --no-results not at all); the
+README's numbers are rendered from that file by tools/render_readme.py.
 
 CLIP:FIRST:END:STEP picks frames (held out from training: bikes 200-249, carphone 100-119).
 Rates are real stream bytes (the whole record, header included) per pixel; PSNR is on RGB over
@@ -22,6 +25,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "sdk"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results_file  # noqa: E402  (benchmarks/results_file.py)
 
 from mlvc.bench.rd import curve_bd_rate  # noqa: E402
 
@@ -37,18 +42,31 @@ def psnr(mse: float) -> float:
     return 10 * np.log10(255.0 ** 2 / max(mse, 1e-12))
 
 
-def mlvc_points(pictures, backend=None, refine=0) -> list[dict]:
+def load_folder(folder: str) -> list[np.ndarray]:
+    """Every picture of a folder (sorted by name), RGB."""
+    import cv2
+    out = []
+    for f in sorted(Path(folder).iterdir()):
+        a = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        if a is not None:
+            out.append(cv2.cvtColor(a, cv2.COLOR_BGR2RGB))
+    if not out:
+        raise SystemExit(f"no pictures in {folder}")
+    return out
+
+
+def mlvc_points(pictures, backend=None, refine=0, package=None) -> list[dict]:
     import mlvc
     pts = []
     pixels = sum(p.shape[0] * p.shape[1] for p in pictures)
-    levels = mlvc.Encoder(backend=backend).package.levels
+    levels = mlvc.Encoder(backend=backend, package=package).package.levels
     for q in levels:
-        enc = mlvc.Encoder(quality=q, backend=backend, refine=refine)
+        enc = mlvc.Encoder(quality=q, backend=backend, refine=refine, package=package)
         nbytes, se = 0, 0.0
         for p in pictures:                      # one stream per picture: sizes may differ
             stream = enc.encode([p])
             nbytes += len(stream) - 64          # the file header is per file, not per picture
-            f = mlvc.Decoder(stream, backend=backend).decode_all()[0]
+            f = mlvc.Decoder(stream, backend=backend, package=package).decode_all()[0]
             se += float(np.sum((f.rgb.astype(np.float64) - p) ** 2))
         pts.append({"quality": q, "bpp": 8 * nbytes / pixels, "psnr": psnr(se / (3 * pixels))})
     return pts
@@ -74,18 +92,32 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clip", action="append", default=[])
     ap.add_argument("--coffee", action="store_true", help="add scikit-image's coffee (held out)")
+    ap.add_argument("--photos", action="append", default=[], metavar="DIR",
+                    help="a folder of held-out pictures (e.g. training/fetch_data.py eval DIR)")
+    ap.add_argument("--package", default=None, help="model package directory (default: bundled)")
     ap.add_argument("--backend", default=None)
     ap.add_argument("--json", default=None)
     ap.add_argument("--refine", type=int, default=0, metavar="N",
                     help="also measure the encoder with N refinement iterations")
+    ap.add_argument("--results", default=str(results_file.DEFAULT),
+                    help="results file to merge the sets into (docs/results.json, section "
+                         "intra_rd; the README is rendered from it by tools/render_readme.py)")
+    ap.add_argument("--no-results", action="store_true", help="do not write the results file")
+    ap.add_argument("--x26x-json", action="append", default=[], metavar="FILE",
+                    help="also merge the JSON of `mlvc bench rd ... --json FILE` (video RD "
+                         "against x264/x265) into the results file's video_rd section")
     a = ap.parse_args()
+    if a.x26x_json and not a.no_results:
+        merge_x26x(a.results, a.x26x_json, a.backend)
     sets = {Path(c.split(":")[0]).stem: load_pictures(c) for c in a.clip}
     if a.coffee:
         from skimage import data
         sets["coffee"] = [data.coffee()]
+    for folder in a.photos:
+        sets[Path(folder).name] = load_folder(folder)
     report = {}
     for name, pics in sets.items():
-        ours, jpeg = mlvc_points(pics, a.backend), jpeg_points(pics)
+        ours, jpeg = mlvc_points(pics, a.backend, package=a.package), jpeg_points(pics)
         # compare only where JPEG's curve overlaps ours
         bd = curve_bd_rate(jpeg, ours, "psnr")
         bd_poly = curve_bd_rate(jpeg, ours, "psnr", "poly")
@@ -98,7 +130,7 @@ def main() -> None:
         print("  jpeg: " + ", ".join(f"{p['bpp']:.2f}/{p['psnr']:.1f}" for p in jpeg))
         print(f"  BD-rate vs OpenCV JPEG: {bd:+.1f}% (pchip), {bd_poly:+.1f}% (polynomial fit)")
         if a.refine:
-            ref = mlvc_points(pics, a.backend, a.refine)
+            ref = mlvc_points(pics, a.backend, a.refine, package=a.package)
             r = report[name]
             r["refine_iterations"] = a.refine
             r["mlvc_refined"] = ref
@@ -115,6 +147,40 @@ def main() -> None:
             Path(a.json).write_text(json.dumps(report, indent=1))
     if a.json:
         Path(a.json).write_text(json.dumps(report, indent=1))
+    if report and not a.no_results:
+        merge_intra(a.results, report, a.backend)
+
+
+def _provenance(backend) -> dict:
+    import mlvc
+    pkg = mlvc.Encoder(backend=backend).package
+    return {"model_id": pkg.model_id, "date": results_file.today(),
+            "machine": results_file.machine()}
+
+
+def merge_intra(path, report: dict, backend=None) -> None:
+    """Each picture set of this run replaces its entry in the results file's intra_rd section
+    (sets not measured now stay as they were)."""
+    prov = _provenance(backend)
+    results_file.merge_section(path, "intra_rd", {k: {**v, **prov} for k, v in report.items()},
+                               description="benchmarks/bench_rd.py: intra RD against OpenCV "
+                               "JPEG on held-out pictures (RGB PSNR, real stream bytes); "
+                               "BD-rate pchip, polynomial fit as *_poly")
+    print(f"results: {path} [intra_rd] {', '.join(report)}")
+
+
+def merge_x26x(path, files: list[str], backend=None) -> None:
+    """`mlvc bench rd` JSON (a list of clips) into the results file's video_rd section."""
+    prov = _provenance(backend)
+    items = {}
+    for f in files:
+        for clip in json.loads(Path(f).read_text()):
+            items[Path(clip["clip"]).stem] = {**clip, **prov}
+    results_file.merge_section(path, "video_rd", items,
+                               description="mlvc bench rd (sdk/mlvc/bench/rd.py), merged by "
+                               "benchmarks/bench_rd.py --x26x-json: video RD against x264/x265 "
+                               "medium, no B-frames, PSNR-YUV; BD-rate pchip")
+    print(f"results: {path} [video_rd] {', '.join(items)}")
 
 
 if __name__ == "__main__":

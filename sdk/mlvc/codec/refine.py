@@ -24,7 +24,7 @@ import numpy as np
 
 from ..entropy.tables import PRECISION, CdfTables
 from ..errors import ModelError
-from ..intops.graph import Conv2D, DepthToSpace, Graph
+from ..intops.graph import Add, Conv2D, DepthToSpace, Graph
 from ..intops.reference import activation_range, correlate, depth_to_space, requantize
 
 FRAC = 8                  # fractional bits of the continuous latent u, in level steps
@@ -91,11 +91,11 @@ class SynthesisGradient:
 
     def __init__(self, graph: Graph):
         for op in graph.ops:
-            ok = isinstance(op, DepthToSpace) or (
+            ok = isinstance(op, (DepthToSpace, Add)) or (
                 isinstance(op, Conv2D) and op.stride == 1 and not op.depthwise)
             if not ok:
-                raise ModelError(f"{graph.name}: latent refinement supports stride-1 convolutions "
-                                 f"and depth_to_space only, not {op.kind}")
+                raise ModelError(f"{graph.name}: latent refinement supports stride-1 convolutions, "
+                                 f"add and depth_to_space only, not {op.kind}")
         if len(graph.inputs) != 1 or len(graph.outputs) != 1:
             raise ModelError(f"{graph.name}: latent refinement needs one input and one output")
         self.graph = graph
@@ -113,6 +113,14 @@ class SynthesisGradient:
             if isinstance(op, DepthToSpace):
                 env[op.output] = depth_to_space(env[op.input], op.block)
                 continue
+            if isinstance(op, Add):
+                qa, qb, qo = g.tensors[op.a], g.tensors[op.b], g.tensors[op.output]
+                total = (env[op.a].astype(np.int32) - qa.zp + env[op.b].astype(np.int32) - qb.zp
+                         + qo.zp)
+                lo, hi = activation_range(op.activation, qo)
+                masks[op.output] = (total >= lo) & (total <= hi)
+                env[op.output] = np.clip(total, lo, hi).astype(np.int8)
+                continue
             qi, qo = g.tensors[op.input], g.tensors[op.output]
             xc = env[op.input].astype(np.float32) - np.float32(qi.zp)
             acc = correlate(xc, op.weights.astype(np.float32), op.stride, op.depthwise)
@@ -128,17 +136,27 @@ class SynthesisGradient:
 
     def backward(self, masks: dict[str, np.ndarray], grad: np.ndarray) -> tuple[np.ndarray, int]:
         """grad: int64 d J / d output (in the output's integer units, real = grad exactly).
-        Returns (G, s): d J / d input ~= G * 2**s in the input's integer units (G int64)."""
+        Returns (G, s): d J / d input ~= G * 2**s in the input's integer units (G int64).
+        Reverse mode over the graph: a tensor read by several ops (the linear path's y_hat)
+        sums its gradients at the coarser of their scales (the finer one rounded half up)."""
         g = self.graph
         # G holds integers in float64 (always below 2**53, so every operation on it is exact):
         # no int64 copies of the largest activations
-        G, s = grad.astype(np.float64), 0
+        grads = {g.outputs[0]: (grad.astype(np.float64), 0)}
         for op in reversed(g.ops):
+            if op.output not in grads:
+                continue
+            G, s = grads.pop(op.output)
             if isinstance(op, DepthToSpace):
-                G = space_to_depth(G, op.block)
+                _accumulate(grads, op.input, space_to_depth(G, op.block), s)
+                continue
+            G = np.where(masks[op.output], G, 0.0)
+            if isinstance(op, Add):
+                # d out / d a = d out / d b = 1 inside the range (one scale everywhere)
+                _accumulate(grads, op.a, G, s)
+                _accumulate(grads, op.b, G.copy(), s)
                 continue
             qi, qo = g.tensors[op.input], g.tensors[op.output]
-            G = np.where(masks[op.output], G, 0.0)
             # d out_q / d in_q = W / 2**k per output channel, k = out_exp - in_exp - w_exp
             k = qo.exp - qi.exp - op.w_exp.astype(np.int64)
             spread = int(k.max()) - k
@@ -149,8 +167,23 @@ class SynthesisGradient:
                 G = np.floor(G * math.ldexp(1.0, -r) + 0.5)
             G *= np.ldexp(1.0, spread)
             s += r - int(k.max())
-            G = _conv_input_grad(G, self.weights[op.output])
+            _accumulate(grads, op.input, _conv_input_grad(G, self.weights[op.output]), s)
+        G, s = grads[g.inputs[0]]
         return G.astype(np.int64), s
+
+
+def _accumulate(grads: dict, name: str, G: np.ndarray, s: int) -> None:
+    """grads[name] += G * 2**s, exactly: both terms at the coarser scale, the finer rounded
+    half up (integers in float64 stay below 2**53)."""
+    if name not in grads:
+        grads[name] = (G, s)
+        return
+    H, t = grads[name]
+    if s < t:
+        G, s, H, t = H, t, G, s
+    if s > t:
+        H = np.floor(H * math.ldexp(1.0, t - s) + 0.5)
+    grads[name] = (G + H, s)
 
 
 def _conv_input_grad(g: np.ndarray, w: np.ndarray) -> np.ndarray:
