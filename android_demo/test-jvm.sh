@@ -6,6 +6,8 @@
 #   JUnit 4       Debian junit4 + libhamcrest-java
 #   aapt2         Debian aapt + android-framework-res   (check-resources.sh)
 # Env: KOTLINC=/path/to/kotlinc (use that compiler), MLVC_GOLDEN=dir (default ../conformance/golden),
+#      MLVC_VECTORS=dir (default ../sdk/mlvc/data/vectors: the conformance vectors + hostile catalogue),
+#      MLVC_REQUIRE_GOLDEN=1 (default; 0: a test skipped for a missing golden input does not fail),
 #      MLVC_BENCH=1 (also print the rANS throughput benchmark),
 #      MLVC_FUZZ_MUTANTS=N, MLVC_FUZZ_SEED=S (FuzzTest campaign size and seed; default 1500).
 # Last line: "N passed, N failed"; exit status 1 on any failure.
@@ -14,6 +16,9 @@ set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
 GOLDEN="${MLVC_GOLDEN:-$REPO/conformance/golden}"
+VECTORS="${MLVC_VECTORS:-$REPO/sdk/mlvc/data/vectors}"
+# A test skipped because a golden input is missing fails the run (RunTests); MLVC_REQUIRE_GOLDEN=0 allows skips.
+export MLVC_REQUIRE_GOLDEN="${MLVC_REQUIRE_GOLDEN:-1}"
 KOTLIN_VERSION="2.1.21"
 TOOLS="${MLVC_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/mlvc-android}"
 BUILD="$HERE/build/jvm"
@@ -75,9 +80,10 @@ passed=0; failed=0
 if compile core "$BUILD/core.jar" "" "$HERE/mlvc-core/src/main/kotlin" \
    && STAMP_ALSO="$HERE/mlvc-core/src/main/kotlin" compile tests "$BUILD/tests.jar" "$BUILD/core.jar:$JUNIT:$HAMCREST" "$HERE/mlvc-core/src/test/kotlin"; then
     CP="$BUILD/core.jar:$BUILD/tests.jar:$JUNIT:$HAMCREST:$KLIB/kotlin-stdlib.jar"
-    out="$(java -cp "$CP" -Dmlvc.golden="$GOLDEN" ai.mlvc.RunTests 2>&1)"
+    out="$(java -cp "$CP" -Dmlvc.golden="$GOLDEN" -Dmlvc.vectors="$VECTORS" ai.mlvc.RunTests 2>&1)"
     echo "$out"
     line="$(echo "$out" | grep -E '^junit: [0-9]+ passed, [0-9]+ failed$' | tail -1)"
+    skipped="$(echo "$out" | grep -E '^junit: [0-9]+ skipped' | tail -1 | sed -E 's/^junit: ([0-9]+) skipped.*/\1/')"
     if [ -n "$line" ]; then
         passed=$(echo "$line" | sed -E 's/^junit: ([0-9]+) passed.*/\1/')
         failed=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
@@ -93,5 +99,6 @@ fi
 if "$HERE/check-resources.sh"; then passed=$((passed + 1)); echo "PASS aapt2 link (app manifest + res)"
 else failed=$((failed + 1)); echo "FAIL aapt2 link (app manifest + res)"; fi
 
+echo "skipped: ${skipped:-0} (MLVC_REQUIRE_GOLDEN=$MLVC_REQUIRE_GOLDEN)"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

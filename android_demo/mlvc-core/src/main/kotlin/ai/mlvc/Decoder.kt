@@ -13,19 +13,35 @@ class DecoderOptions private constructor(
     val maxPixels: Long,
     /** Threads for the network runner (LiteRT `setNumThreads`); 0 = runtime default. */
     val numThreads: Int,
+    /**
+     * Python's `verify_hashes="strict"`: a hash mismatch is a HASH_MISMATCH error also on a
+     * runner not proven exact (no recovery), and a runner whose h_s is not exact is a MODEL error
+     * even when a reference runner is there.
+     */
+    val strict: Boolean = false,
+    /**
+     * Keep the approximate pictures of a runner not proven exact (reported `verified = false`)
+     * instead of re-decoding them with the reference runner.
+     */
+    val preview: Boolean = false,
 ) {
     fun toBuilder(): Builder = Builder().backend(backend).verifyHashes(verifyHashes).maxPixels(maxPixels).numThreads(numThreads)
+        .strict(strict).preview(preview)
 
     class Builder {
         private var backend: String? = null
         private var verifyHashes = true
         private var maxPixels = DEFAULT_MAX_PIXELS
         private var numThreads = 0
+        private var strict = false
+        private var preview = false
 
         fun backend(v: String?) = apply { backend = v }
         fun verifyHashes(v: Boolean) = apply { verifyHashes = v }
         fun maxPixels(v: Long) = apply { maxPixels = v }
         fun numThreads(v: Int) = apply { numThreads = v }
+        fun strict(v: Boolean) = apply { strict = v }
+        fun preview(v: Boolean) = apply { preview = v }
 
         /** Throws [MlvcException] of kind [ErrorKind.INVALID_ARGUMENT] for a bad value. */
         fun build(): DecoderOptions {
@@ -35,7 +51,9 @@ class DecoderOptions private constructor(
             if (maxPixels < 1) invalidArgument("DecoderOptions.maxPixels: must be >= 1, got $maxPixels")
             if (maxPixels > MAX_PIXELS_LIMIT) invalidArgument("DecoderOptions.maxPixels: must be <= $MAX_PIXELS_LIMIT, got $maxPixels")
             if (numThreads !in 0..64) invalidArgument("DecoderOptions.numThreads: must be 0..64, got $numThreads")
-            return DecoderOptions(backend, verifyHashes, maxPixels, numThreads)
+            if (strict && preview) invalidArgument("DecoderOptions: strict and preview exclude each other")
+            if (strict && !verifyHashes) invalidArgument("DecoderOptions: strict needs verifyHashes")
+            return DecoderOptions(backend, verifyHashes, maxPixels, numThreads, strict, preview)
         }
     }
 
@@ -44,6 +62,15 @@ class DecoderOptions private constructor(
         const val MAX_PIXELS_LIMIT = 16384L * 16384
         val DEFAULT: DecoderOptions = Builder().build()
     }
+}
+
+/**
+ * The decoder left its runner for the reference runner at frame [frame] (see [Decoder]):
+ * [reason] says why (a picture hash mismatch on a runner not proven exact, or an h_s that is not
+ * exact). Every frame from [frame] on is decoded by the reference runner.
+ */
+class BackendSwitch(val frame: Int, val reason: String, val from: String, val to: String) {
+    override fun toString() = "BackendSwitch(frame=$frame, $from -> $to: $reason)"
 }
 
 /** One decoded picture (the Python `DecodedFrame`). [rgb] is H × W × 3 bytes, row-major. */
@@ -61,12 +88,14 @@ class DecodedFrame(
     val expectedMd5: ByteArray,
     /** md5 == expectedMd5. */
     val verified: Boolean,
+    /** Re-decoded by the reference runner after a hash mismatch on the decoder's runner. */
+    val recovered: Boolean = false,
 ) {
     val md5Hex: String get() = hex(md5)
     val expectedMd5Hex: String get() = hex(expectedMd5)
 
     override fun toString(): String =
-        "DecodedFrame(index=$index, type=$frameType, q=$quality, ${width}x$height, md5=$md5Hex, verified=$verified)"
+        "DecodedFrame(index=$index, type=$frameType, q=$quality, ${width}x$height, md5=$md5Hex, verified=$verified${if (recovered) ", recovered" else ""})"
 }
 
 internal fun hex(b: ByteArray): String = b.joinToString("") { "%02x".format(it) }
@@ -83,13 +112,24 @@ fun pictureMd5(rgb: ByteArray): ByteArray = MessageDigest.getInstance("MD5").dig
  *
  * The constructor checks the header (corrupt / unsupported), the size limits (unsupported) and
  * that the stream was made with [pkg] (model). Frames are decoded lazily while iterating; an
- * error in frame k surfaces when frame k is reached. The [runner] is not closed by [close].
+ * error in frame k surfaces when frame k is reached. The runners are not closed by [close].
+ *
+ * **Recovery** (the Python decoder's, issue #18): [reference] is the exact path of the device
+ * (LiteRT on the CPU with XNNPACK). When a picture's hash fails on a [runner] that is not proven
+ * exact (its [NetworkRunner.isExact] is false for g_s / res_g_s: an NNAPI or GPU delegate, or a
+ * runner that failed the startup probe, [ProbedNetworkRunner]), that picture is decoded again by
+ * [reference], every later frame is decoded by it, and the switch is reported ([switches],
+ * [switchObserver]; the frame has `recovered = true`). A runner whose h_s is not exact cannot
+ * parse the stream: with a reference the decoder uses the reference from the first frame,
+ * without one it is a MODEL error. `strict` raises the HASH_MISMATCH / MODEL error instead of
+ * recovering; `preview` (or no reference) keeps the approximate pictures, `verified = false`.
  */
 class Decoder private constructor(
     source: StreamSource,
     val pkg: ModelPackage,
     private val runner: NetworkRunner,
     val options: DecoderOptions,
+    private val reference: NetworkRunner?,
 ) : Iterable<DecodedFrame>, AutoCloseable {
     /** Decode [data], the whole stream in memory; its frames can be iterated any number of times. */
     constructor(
@@ -97,7 +137,8 @@ class Decoder private constructor(
         pkg: ModelPackage,
         runner: NetworkRunner,
         options: DecoderOptions = DecoderOptions.DEFAULT,
-    ) : this(StreamSource.Bytes(data), pkg, runner, options)
+        reference: NetworkRunner? = null,
+    ) : this(StreamSource.Bytes(data), pkg, runner, options, reference)
 
     /**
      * Decode a stream read from [input] as it arrives (a live stream over a socket): the
@@ -113,13 +154,27 @@ class Decoder private constructor(
         pkg: ModelPackage,
         runner: NetworkRunner,
         options: DecoderOptions = DecoderOptions.DEFAULT,
-    ) : this(StreamSource.Stream(input), pkg, runner, options)
+        reference: NetworkRunner? = null,
+    ) : this(StreamSource.Stream(input), pkg, runner, options, reference)
 
     /** null once closed. */
     private var source: StreamSource? = source
     val header: StreamHeader = source.header
-    private val codec = IntraCodec(pkg, runner)
-    private val inter = InterCodec(codec)
+
+    /** The runner decoding now: [runner], or [reference] after a switch. */
+    private var active: NetworkRunner = runner
+    private var codec = IntraCodec(pkg, runner)
+    private var inter = InterCodec(codec)
+    private val switchList = ArrayList<BackendSwitch>()
+
+    /** The switches to the reference runner so far (at most one). */
+    val switches: List<BackendSwitch> get() = switchList
+
+    /** Called when the decoder switches to the reference runner (log it, tell the user). */
+    var switchObserver: ((BackendSwitch) -> Unit)? = null
+
+    /** Whether the reference runner decodes now. */
+    val usingReference: Boolean get() = reference != null && active === reference
 
     /**
      * Called with each frame's parse trace before its picture is checked (tests, tooling): the
@@ -144,7 +199,25 @@ class Decoder private constructor(
         if (header.width > pkg.maxWidth || header.height > pkg.maxHeight) {
             unsupported("picture size ${header.width}x${header.height} exceeds the package's ${pkg.maxWidth}x${pkg.maxHeight}")
         }
+        val badParse = pkg.networkSets.map { it.hs }.filterNot { runner.isExact(it) }
+        if (badParse.isNotEmpty()) {
+            val why = "${badParse.joinToString()} not exact on ${runner.environment}: symbols cannot be parsed with it"
+            if (reference == null || options.strict) modelError(why + if (reference == null) " (no reference runner)" else " (strict)")
+            switchTo(0, why)
+        }
     }
+
+    private fun switchTo(frame: Int, reason: String) {
+        val ref = reference!!
+        val sw = BackendSwitch(frame, reason, active.environment, ref.environment)
+        active = ref
+        codec = IntraCodec(pkg, ref)
+        inter = InterCodec(codec)
+        switchList += sw
+        switchObserver?.invoke(sw)
+    }
+
+    private fun exactRunner(r: NetworkRunner): Boolean = pkg.networkSets.all { r.isExact(it.gs) }
 
     val width: Int get() = header.width
     val height: Int get() = header.height
@@ -154,7 +227,7 @@ class Decoder private constructor(
      * residual networks), so that hash mismatches are errors (when verifying). One approximate
      * set is enough to make them warnings: any later frame may predict from its pictures.
      */
-    val exact: Boolean get() = pkg.networkSets.all { runner.isExact(it.gs) }
+    val exact: Boolean get() = exactRunner(active)
 
     override fun iterator(): Iterator<DecodedFrame> {
         val records = (source ?: invalidArgument("decoder is closed")).records()
@@ -176,30 +249,55 @@ class Decoder private constructor(
     /** Decode every frame. */
     fun decodeAll(): List<DecodedFrame> = iterator().asSequence().toList()
 
+    private class Decoded(val rgb: ByteArray, val trace: ParseTrace?, val motion: MotionTrace?)
+
+    private fun decodeWith(rec: FrameRecord, previous: ByteArray?): Decoded {
+        val h = header.height
+        val w = header.width
+        return if (rec.frameType == 'I') {
+            val res = codec.decode(rec.data, rec.payloadOffset, rec.payloadLength, h, w, rec.quality)
+            Decoded(res.rgb, res.trace, null)
+        } else {
+            val res = inter.decode(rec.data, rec.payloadOffset, rec.payloadLength, previous!!, h, w, rec.quality)
+            Decoded(res.rgb, res.residualTrace, res.motionTrace)
+        }
+    }
+
     private fun decodeRecord(i: Int, rec: FrameRecord, previous: ByteArray?): DecodedFrame {
         if (rec.frameType == 'P' && previous == null) corrupt("frame $i: P-frame without a previous picture")
         if (pkg.exponent(rec.quality) == null) {
             corrupt("frame $i: quality level ${rec.quality} is not in the package (${pkg.levels.keys.sorted()})")
         }
-        val h = header.height
-        val w = header.width
-        val rgb: ByteArray
-        if (rec.frameType == 'I') {
-            val res = codec.decode(rec.data, rec.payloadOffset, rec.payloadLength, h, w, rec.quality)
-            parseObserver?.invoke(i, res.trace)
-            rgb = res.rgb
-        } else {
-            val res = inter.decode(rec.data, rec.payloadOffset, rec.payloadLength, previous!!, h, w, rec.quality)
-            motionObserver?.invoke(i, res.motionTrace)
-            res.residualTrace?.let { t -> parseObserver?.invoke(i, t) }
-            rgb = res.rgb
+        var d = decodeWith(rec, previous)
+        var md5 = pictureMd5(d.rgb)
+        var ok = md5.contentEquals(rec.pictureMd5)
+        var recovered = false
+        var observed = false
+        fun observe() {   // once per frame, with the pictures' traces, before an error is thrown
+            if (observed) return
+            observed = true
+            d.motion?.let { m -> motionObserver?.invoke(i, m) }
+            d.trace?.let { t -> parseObserver?.invoke(i, t) }
         }
-        val md5 = pictureMd5(rgb)
-        val ok = md5.contentEquals(rec.pictureMd5)
-        if (options.verifyHashes && !ok && exact) {
-            throw MlvcException(ErrorKind.HASH_MISMATCH, "frame $i: decoded picture hash ${hex(md5)} differs from the stream's ${hex(rec.pictureMd5)}")
+        if (options.verifyHashes && !ok) {
+            fun mismatch(note: String): Nothing {
+                observe()
+                throw MlvcException(ErrorKind.HASH_MISMATCH,
+                    "frame $i: decoded picture hash ${hex(md5)} differs from the stream's ${hex(rec.pictureMd5)}$note")
+            }
+            if (exactRunner(active)) mismatch("")
+            if (options.strict) mismatch(" on ${active.environment}, not proven exact (strict)")
+            if (reference != null && !options.preview && active !== reference) {
+                switchTo(i, "picture hash mismatch on ${active.environment}, not proven exact")
+                d = decodeWith(rec, previous)
+                md5 = pictureMd5(d.rgb)
+                ok = md5.contentEquals(rec.pictureMd5)
+                recovered = true
+                if (!ok && exactRunner(active)) mismatch(" (also on the reference runner)")
+            }
         }
-        return DecodedFrame(i, rec.frameType.toString(), rec.quality, w, h, rgb, md5, rec.pictureMd5, ok)
+        observe()
+        return DecodedFrame(i, rec.frameType.toString(), rec.quality, header.width, header.height, d.rgb, md5, rec.pictureMd5, ok, recovered)
     }
 
     override fun close() {

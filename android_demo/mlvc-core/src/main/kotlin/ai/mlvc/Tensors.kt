@@ -24,7 +24,8 @@ class Int8Tensor(val shape: IntArray, val data: ByteArray) {
  *
  * h_s and res_h_s decide symbols: they must run on an exact backend (bit-identical to the NumPy
  * reference), or the stream cannot be parsed. g_s and res_g_s may be approximate: report that
- * through [isExact] and the decoder will mark mismatching pictures unverified instead of failing.
+ * through [isExact] (or let [Probe] find out) and the decoder recovers mismatching pictures through
+ * its reference runner, or marks them unverified without one, instead of failing.
  *
  * On Android, `LiteRtNetworkRunner` (app module) implements this with LiteRT's CPU/XNNPACK
  * interpreter; the JVM tests use recorded outputs.
@@ -35,6 +36,12 @@ interface NetworkRunner : AutoCloseable {
 
     /** Whether [role] runs bit-identically to the reference (default: yes). */
     fun isExact(role: String): Boolean = true
+
+    /**
+     * What decides this runner's arithmetic (runtime and version, delegate, threads, device /
+     * CPU): the key of the startup probe's cache ([Probe.cached]). Default: the class name.
+     */
+    val environment: String get() = javaClass.name
 
     override fun close() {}
 }

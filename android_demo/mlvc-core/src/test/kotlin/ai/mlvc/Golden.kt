@@ -72,17 +72,36 @@ object Golden {
         }
     }
 
-    class InvalidCase(val file: File, val kind: ErrorKind) {
-        override fun toString() = file.name
+    /**
+     * The official conformance vectors (sdk/mlvc/data/vectors): system property `mlvc.vectors`,
+     * env `MLVC_VECTORS`, or `../../sdk/mlvc/data/vectors` relative to the golden folder.
+     */
+    val vectorsDir: File by lazy {
+        val p = System.getProperty("mlvc.vectors") ?: System.getenv("MLVC_VECTORS")
+        val d = if (p != null) File(p) else File(dir.absoluteFile, "../../sdk/mlvc/data/vectors").normalize()
+        require(File(d, "manifest.json").isFile) { "conformance vectors not found at ${d.absolutePath} (set -Dmlvc.vectors)" }
+        d
     }
 
-    val invalid: List<InvalidCase> by lazy {
-        val d = File(dir, "invalid")
-        (Json.parse(File(d, "index.json").readText()) as List<*>).map { e ->
-            val m = e as Map<*, *>
-            InvalidCase(File(d, m["file"] as String), ErrorKind.fromCode(m["error"] as String))
-        }
+    /** The vectors and the hostile-stream catalogue (checked against the manifest's SHA-256s). */
+    val vectors: ConformanceVectors by lazy { ConformanceVectors.load(vectorsDir) }
+
+    /** The catalogue's cases (`invalid/catalogue.json`, written by sdk/mlvc/conformance/hostile.py). */
+    val catalogue: List<ConformanceVectors.HostileCase> get() = vectors.hostile
+
+    /** `calls/calls.json`: every network call of the NumPy decoder on the vectors and the catalogue. */
+    val calls: List<RecordedCall> by lazy {
+        val d = File(dir, "calls")
+        RecordedCall.parseList((Json.parse(File(d, "calls.json").readText()) as Map<*, *>)["calls"] as List<*>) { File(d, it).readBytes() }
     }
+
+    /** The manifest SHA-256 the calls were recorded from (must equal [ConformanceVectors.manifestSha256]). */
+    val callsManifestSha256: String by lazy {
+        (Json.parse(File(dir, "calls/calls.json").readText()) as Map<*, *>)["vectors_manifest_sha256"] as String
+    }
+
+    /** The startup probe's battery (`probe/probe.json`). */
+    val probe: ProbeBattery by lazy { ProbeBattery.load(File(dir, "probe")) }
 
     val allFrames: List<FrameInfo> get() = streams.flatMap { it.frames }
 }
@@ -152,6 +171,44 @@ class GoldenNetworkRunner(private val expected: List<Golden.FrameInfo>?) : Netwo
             return f
         }
         return Golden.allFrames.firstOrNull { it.hasParsePath && it.i8(kind).contentEquals(input.data) }
+    }
+}
+
+/**
+ * Stands in for LiteRT on the vectors, the catalogue and the probe: answers a call whose role and
+ * input (shape and bytes) were recorded by golden.py with the recorded outputs, in any order. An
+ * unrecorded call is a test failure (AssertionError, not turned into a BACKEND error), so a port
+ * asking other questions than the Python decoder cannot pass. [calls] counts the calls per role.
+ */
+class RecordedNetworkRunner(recorded: List<RecordedCall> = Golden.calls, private val exact: Boolean = true,
+                            override val environment: String = "recorded") : NetworkRunner {
+    private val table: Map<String, RecordedCall> = recorded.associateBy { key(it.role, it.input) }
+    val calls = HashMap<String, Int>()
+    val total: Int get() = calls.values.sum()
+
+    override fun run(role: String, input: Int8Tensor): Map<String, Int8Tensor> {
+        calls.merge(role, 1, Int::plus)
+        val c = table[key(role, input)] ?: throw AssertionError("unrecorded $role call on ${input.shape.contentToString()}")
+        return c.outputs.mapValues { (_, t) -> Int8Tensor(t.shape.copyOf(), t.data.copyOf()) }
+    }
+
+    override fun isExact(role: String) = exact
+
+    companion object {
+        fun key(role: String, t: Int8Tensor): String =
+            role + t.shape.contentToString() + hex(java.security.MessageDigest.getInstance("SHA-256").digest(t.data))
+    }
+}
+
+/**
+ * A required golden input: a failure when `MLVC_REQUIRE_GOLDEN=1` (test-jvm.sh sets it, so CI
+ * cannot pass on skipped tests), else an assumption (the test is skipped and counted as such).
+ */
+fun requireGolden(message: String, condition: Boolean) {
+    if (System.getenv("MLVC_REQUIRE_GOLDEN") == "1") {
+        if (!condition) throw AssertionError("required golden input missing (MLVC_REQUIRE_GOLDEN=1): $message")
+    } else {
+        org.junit.Assume.assumeTrue(message, condition)
     }
 }
 

@@ -7,7 +7,6 @@ import org.junit.Assert.assertEquals
 import org.junit.Assert.assertFalse
 import org.junit.Assert.assertSame
 import org.junit.Assert.assertTrue
-import org.junit.Assume.assumeTrue
 import org.junit.Test
 
 /**
@@ -55,11 +54,11 @@ class ResidualNetworksTest {
     @Test
     fun intraOnlyPackageDecodesResidualsWithTheIntraNetworks() {
         val streams = residualStreams
-        assumeTrue("no golden residual P-frames", streams.isNotEmpty())
+        requireGolden("no golden residual P-frames", streams.isNotEmpty())
         val pkg = intraOnly
         for (s in streams) {
             val data = intraCoded(s, pkg)
-            assumeTrue("${s.name}: a residual z value outside the intra tables", data != null)
+            requireGolden("${s.name}: a residual z value outside the intra tables", data != null)
             val runner = GoldenNetworkRunner(s.networkFrames)
             val traces = HashMap<Int, ParseTrace>()
             val frames = Decoder(data!!, pkg, runner).use { dec ->
@@ -125,9 +124,9 @@ class ResidualNetworksTest {
     /** The golden residuals go through res_g_s: tampering it fails them (exact) or marks them (approximate). */
     @Test
     fun goldenResidualsDependOnResGs() {
-        assumeTrue("golden package without residual networks", Golden.pkg.residualNetworks)
+        requireGolden("golden package without residual networks", Golden.pkg.residualNetworks)
         val s = residualStreams.firstOrNull()
-        assumeTrue("no golden residual P-frames", s != null)
+        requireGolden("no golden residual P-frames", s != null)
         val first = s!!.frames.first { it.type == "P" && it.hasParsePath }.index
         var decoded = 0
         try {

@@ -167,25 +167,6 @@ class StreamInputTest(private val s: Golden.StreamInfo) {
     }
 }
 
-/** Every hostile stream of invalid/index.json fails with the same (listed) kind through both paths. */
-@RunWith(Parameterized::class)
-class StreamInputHostileTest(private val c: Golden.InvalidCase) {
-    companion object {
-        @JvmStatic
-        @Parameterized.Parameters(name = "{0}")
-        fun cases(): List<Array<Any>> = Golden.invalid.map { arrayOf<Any>(it) }
-    }
-
-    @Test
-    fun failsLikeBytes() {
-        val d = c.file.readBytes()
-        val a = viaBytes(d, GoldenNetworkRunner(null))
-        val b = viaStream(TestInputStream(d), GoldenNetworkRunner(null))
-        assertEquals("${c.file.name} from bytes: ${a.message}", c.kind, a.kind)
-        assertEquals("${c.file.name} from an InputStream: ${b.message}", c.kind, b.kind)
-    }
-}
-
 /** Declared lengths cost nothing before their bytes arrive; I/O errors and reuse. */
 class StreamInputLimitsTest {
     private val s get() = Golden.streams.first()
