@@ -2,6 +2,9 @@
 
     python benchmarks/bench_codec.py [--width 640 --height 272] [--frames 10] [--backend B]
 
+Merges the run into docs/results.json (--results PATH elsewhere, --no-results not at all);
+the README's numbers are rendered from that file by tools/render_readme.py.
+
 Peak memory is the high-water mark of resident memory (VmHWM; ru_maxrss would inherit the
 parent's peak across fork) of a fresh subprocess that decodes only, so it includes the
 interpreter, NumPy and LiteRT themselves.
@@ -15,6 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "sdk"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results_file  # noqa: E402  (benchmarks/results_file.py)
 
 
 def decode_peak(stream_path: Path, backend: str) -> float:
@@ -35,6 +40,10 @@ def main():
     ap.add_argument("--quality", type=int, default=3)
     ap.add_argument("--backend", default=None)
     ap.add_argument("--source", default=None, help="video file (default: synthetic pattern)")
+    ap.add_argument("--results", default=str(results_file.DEFAULT),
+                    help="results file to merge this run into (docs/results.json; the README's "
+                         "numbers are rendered from it by tools/render_readme.py)")
+    ap.add_argument("--no-results", action="store_true", help="only print")
     a = ap.parse_args()
     import numpy as np
 
@@ -61,10 +70,41 @@ def main():
     print(f"{a.width}x{a.height}, {len(frames)} frames, quality {a.quality}, backend "
           f"{enc.backend.name}: {bpp:.3f} bpp")
     print(f"encode {len(frames) / t_enc:.1f} fps, decode {len(frames) / t_dec:.1f} fps")
-    print(f"decoder peak RSS (fresh process): {decode_peak(path, enc.backend.name):.0f} MB")
-    print(f"encoder+decoder process max RSS: "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    peak = decode_peak(path, enc.backend.name)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"decoder peak RSS (fresh process): {peak:.0f} MB")
+    print(f"encoder+decoder process max RSS: {rss:.0f} MB")
+    if not a.no_results:
+        write_results(a, enc, len(frames), bpp, len(frames) / t_enc, len(frames) / t_dec, peak,
+                      rss)
     _ = np
+
+
+def write_results(a, enc, frames: int, bpp: float, enc_fps: float, dec_fps: float,
+                  peak_mb: float, rss_mb: float) -> None:
+    """Merges this run into the results file's "speed" section: one entry per picture size,
+    source and C-kernel setting; runs on the same day and machine widen the fps ranges."""
+    import os
+    native = os.environ.get("MLVC_NATIVE", "1") != "0"
+    source = Path(a.source).stem if a.source else "synthetic"
+    key = f"{a.width}x{a.height} {source}" + ("" if native else ", NumPy loops")
+    pkg_dir = Path(enc.package.root) if getattr(enc.package, "root", None) else None
+    entry = {"width": a.width, "height": a.height, "source": source, "frames": frames,
+             "quality": a.quality, "gop": enc.options.gop, "backend": enc.backend.name,
+             "native_kernels": native, "bpp": round(bpp, 4),
+             "encode_fps": round(enc_fps, 2), "decode_fps": round(dec_fps, 2),
+             "decoder_peak_mb": round(peak_mb), "process_max_rss_mb": round(rss_mb),
+             "model_id": enc.package.model_id, "date": results_file.today(),
+             "machine": results_file.machine()}
+    merged = results_file.merge_entry(a.results, "speed", key, entry,
+                                      spans=("encode_fps", "decode_fps"),
+                                      same=("frames", "quality", "backend", "model_id"))
+    if pkg_dir and pkg_dir.is_dir():
+        size = sum(f.stat().st_size for f in pkg_dir.rglob("*") if f.is_file())
+        results_file.merge_section(a.results, "package", {
+            "bundled": {"model_id": enc.package.model_id, "megabytes": round(size / 1e6, 2),
+                        "date": results_file.today()}})
+    print(f"results: {a.results} [speed][{key}] ({merged['decode_fps']['runs']} run(s) today)")
 
 
 if __name__ == "__main__":
