@@ -67,6 +67,9 @@ class _QuietNativeLog:
         os.close(w)
         self._thread = threading.Thread(target=self._copy, args=(r,), daemon=True)
         self._thread.start()
+        import faulthandler
+        if faulthandler.is_enabled():     # a crash report must not wait for the thread
+            faulthandler.enable(file=self._saved)
         return self
 
     def _is_noise(self, line: bytes) -> bool:
@@ -106,6 +109,9 @@ class _QuietNativeLog:
             pass
         self._os.dup2(self._saved, 2)        # closes the pipe's write end: the thread ends
         self._thread.join(timeout=5)
+        import faulthandler
+        if faulthandler.is_enabled():
+            faulthandler.enable(file=2)
         self._os.close(self._saved)
         return False
 
