@@ -51,11 +51,20 @@ public protocol NetworkRunner: AnyObject {
     /// Runs `role` on `input`; returns its int8 outputs by name (`NetworkRole.outputNames`).
     func run(role: NetworkRole, input: Int8Tensor) throws -> [String: Int8Tensor]
     /// Whether g_s and res_g_s (every synthesis network it runs) are bit-exact. A decoder raises
-    /// `hashMismatch` only for exact runners; with an approximate one it reports
-    /// `DecodedFrame.verified == false` instead. h_s and res_h_s must always be exact.
+    /// `hashMismatch` only for exact runners; with an approximate one it recovers the picture
+    /// through its reference runner, or reports `DecodedFrame.verified == false` without one.
+    /// h_s and res_h_s must always be exact.
     var isExact: Bool { get }
+    /// Whether `role` is bit-exact (default: h_s / res_h_s yes, g_s / res_g_s `isExact`).
+    /// `ProbedNetworkRunner` answers it from the startup probe.
+    func isExact(role: NetworkRole) -> Bool
+    /// What decides the runner's arithmetic (runtime / OS version, compute units, device): the key
+    /// of the startup probe's cache (`Probe.cached`). Default: the type name.
+    var environment: String { get }
 }
 
 public extension NetworkRunner {
     var isExact: Bool { true }
+    func isExact(role: NetworkRole) -> Bool { role.isHyperSynthesis ? true : isExact }
+    var environment: String { String(describing: type(of: self)) }
 }

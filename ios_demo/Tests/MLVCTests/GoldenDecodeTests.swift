@@ -166,7 +166,15 @@ final class GoldenDecodeTests: XCTestCase {
         let package = try Golden.package()
         let s = try XCTUnwrap(try Golden.streams().first)
         let frames = try Golden.frames(of: s, alignment: package.alignment)
-        let bad = try Golden.data("invalid/picture_hash_wrong.mlvc")
+        // The golden stream with frame 0's picture hash changed (record CRC recomputed).
+        var b = try Golden.bytes(s.stream)
+        b[Container.headerSize + 8] ^= 1
+        let len = Int(b[Container.headerSize + 4]) | Int(b[Container.headerSize + 5]) << 8
+            | Int(b[Container.headerSize + 6]) << 16 | Int(b[Container.headerSize + 7]) << 24
+        let body = Container.headerSize + Container.recordHeaderSize
+        let crc = CRC32.update(CRC32.checksum(b[Container.headerSize..<(Container.headerSize + 24)]), b[body..<(body + len)])
+        for i in 0..<4 { b[Container.headerSize + 24 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) }
+        let bad = Data(b)
         // Exact runner, verification on: hash_mismatch (covered by InvalidStreamTests too).
         assertThrowsKind("hash_mismatch", "exact, verify on") {
             try Decoder(data: bad, package: package, network: LookupNetworkRunner(frames: frames)).decodeAll()

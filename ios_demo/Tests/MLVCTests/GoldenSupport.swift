@@ -46,11 +46,6 @@ enum Golden {
         let frames: [FrameEntry]
     }
 
-    struct InvalidEntry: Decodable {
-        let file: String
-        let error: String
-    }
-
     static func bytes(_ name: String) throws -> [UInt8] {
         [UInt8](try Data(contentsOf: dir.appendingPathComponent(name)))
     }
@@ -75,8 +70,35 @@ enum Golden {
         try JSONDecoder().decode([StreamEntry].self, from: data("index.json"))
     }
 
-    static func invalid() throws -> [InvalidEntry] {
-        try JSONDecoder().decode([InvalidEntry].self, from: data("invalid/index.json"))
+    /// The official conformance vectors (sdk/mlvc/data/vectors, with the hostile catalogue
+    /// `invalid/catalogue.json`): `MLVC_VECTORS_DIR`, else `../../sdk/mlvc/data/vectors` from `dir`.
+    static let vectorsDir: URL = {
+        if let env = ProcessInfo.processInfo.environment["MLVC_VECTORS_DIR"], !env.isEmpty {
+            return URL(fileURLWithPath: env, isDirectory: true)
+        }
+        return dir.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("sdk/mlvc/data/vectors", isDirectory: true)
+    }()
+
+    /// The vectors and the catalogue, every file checked against the manifest's SHA-256.
+    static func vectors() throws -> ConformanceVectors { try ConformanceVectors.load(directory: vectorsDir) }
+
+    struct CallsFile: Decodable {
+        let format: String
+        let vectors_manifest_sha256: String
+        let calls: [RecordedCall.CallJSON]
+    }
+
+    /// `calls/calls.json`: every network call of the NumPy decoder on the vectors and the catalogue.
+    static func calls() throws -> (manifestSHA256: String, calls: [RecordedCall]) {
+        let f = try JSONDecoder().decode(CallsFile.self, from: data("calls/calls.json"))
+        let calls = try RecordedCall.parse(f.calls) { try data("calls/\($0)") }
+        return (f.vectors_manifest_sha256, calls)
+    }
+
+    /// The startup probe's battery (`probe/probe.json`).
+    static func probe() throws -> ProbeBattery {
+        try ProbeBattery.load(directory: dir.appendingPathComponent("probe", isDirectory: true))
     }
 
     static func package() throws -> ModelPackage {
@@ -290,6 +312,57 @@ final class LookupNetworkRunner: NetworkRunner {
         }
         throw MLVCError.backend("lookup: no recorded \(role.rawValue) call with this input")
     }
+}
+
+/// Stands in for Core ML on the vectors, the catalogue and the probe: answers a call whose role and
+/// input (shape and values) golden.py recorded with the recorded outputs, in any order. An
+/// unrecorded call throws `backend`, which fails the vector / catalogue case.
+final class RecordedNetworkRunner: NetworkRunner {
+    private let table: [String: RecordedCall]
+    let isExact: Bool
+    let environment: String
+    private(set) var calls = [NetworkRole: Int]()
+    var total: Int { calls.values.reduce(0, +) }
+
+    init(_ recorded: [RecordedCall], exact: Bool = true, environment: String = "recorded") {
+        var t = [String: RecordedCall]()
+        for c in recorded { t[RecordedNetworkRunner.key(c.role, c.input)] = c }
+        table = t
+        isExact = exact
+        self.environment = environment
+    }
+
+    static func key(_ role: NetworkRole, _ t: Int8Tensor) -> String {
+        role.rawValue + "\(t.shape)" + Hex.encode(SHA256.hash(t.values.map { UInt8(bitPattern: $0) }))
+    }
+
+    func run(role: NetworkRole, input: Int8Tensor) throws -> [String: Int8Tensor] {
+        calls[role, default: 0] += 1
+        guard let c = table[RecordedNetworkRunner.key(role, input)] else {
+            throw MLVCError.backend("recorded: no \(role.rawValue) call with this input (shape \(input.shape))")
+        }
+        return c.outputs
+    }
+}
+
+/// Loaded once: the recorded calls are a few MB.
+enum Recorded {
+    static let all: (manifestSHA256: String, calls: [RecordedCall]) = {
+        do { return try Golden.calls() } catch { fatalError("golden calls/calls.json: \(error)") }
+    }()
+    static var calls: [RecordedCall] { all.calls }
+}
+
+/// A test input the golden files must provide: the test is skipped without it, and fails when
+/// `MLVC_REQUIRE_GOLDEN=1` (test-linux.sh sets it), so CI cannot pass on skipped tests.
+struct RequiredGoldenMissing: Error, CustomStringConvertible {
+    let message: String
+    var description: String { "required golden input missing (MLVC_REQUIRE_GOLDEN=1): \(message)" }
+}
+
+func goldenMissing(_ message: String) -> Error {
+    if ProcessInfo.processInfo.environment["MLVC_REQUIRE_GOLDEN"] == "1" { return RequiredGoldenMissing(message: message) }
+    return XCTSkip(message)
 }
 
 /// Asserts that every call `runner` served used the expected set: h_s / g_s for I-frames, and for

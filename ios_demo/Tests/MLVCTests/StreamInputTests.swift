@@ -225,11 +225,12 @@ final class StreamInputTests: XCTestCase {
 
     func testEveryHostileStreamFailsThroughTheStreamWithItsErrorKind() throws {
         let package = try Golden.package()
-        let runner = LookupNetworkRunner(frames: try allFrames(package))
-        let cases = try Golden.invalid()
+        let runner = RecordedNetworkRunner(Recorded.calls)
+        let vectors = try Golden.vectors()
+        let cases = vectors.hostile.map { (file: $0.name, error: $0.error, stream: $0.stream) }
         XCTAssertFalse(cases.isEmpty)
         for c in cases {
-            let bytes = try Golden.bytes("invalid/\(c.file)")
+            let bytes = [UInt8](try vectors.data(c.stream))
             let memory = outcome(c.file) { try Decoder(data: Data(bytes), package: package, network: runner).decodeAll() }
             XCTAssertEqual(memory.code, c.error, "\(c.file) (data)")
             for perRead in [Int.max, 7, 1] {
@@ -266,7 +267,7 @@ final class StreamInputTests: XCTestCase {
         let package = try Golden.package()
         let runner = LookupNetworkRunner(frames: try allFrames(package))
         let built = try withFirstLength(0x7FFF_FFFF)
-        let shipped = try Golden.bytes("invalid/payload_length_huge.mlvc")
+        let shipped = [UInt8](try Golden.vectors().data("invalid/payload_length_huge.mlvc"))
         XCTAssertEqual(readU32(shipped, Container.headerSize + 4), 0x7FFF_FFFF)
         for (what, bytes) in [("built", built), ("payload_length_huge.mlvc", shipped)] {
             let source = CountingSource(bytes)
