@@ -4,10 +4,13 @@ plugins {
 }
 
 // Bundled assets, generated at build time (nothing copied into the source tree):
-//   conformance/  the golden streams + package.json + tables.*  (from ../conformance/golden)
+//   conformance/  the golden streams + package.json + tables.* + probe/ (the startup probe's battery)
+//                 (from ../conformance/golden)
+//   vectors/      the official conformance vectors + hostile catalogue (../sdk/mlvc/data/vectors)
 //   model/        h_s.tflite, g_s.tflite, res_h_s.tflite, res_g_s.tflite (from -PmlvcPackage=DIR/networks;
 //                 the res_* pair only exists in packages with residual networks)
 val goldenDir = rootProject.file("../conformance/golden")
+val vectorsDir = rootProject.file("../sdk/mlvc/data/vectors")
 val packageDir = rootProject.file(providers.gradleProperty("mlvcPackage").getOrElse("../sdk/mlvc/data/model"))
 val generatedAssets = layout.buildDirectory.dir("generated/mlvcAssets")
 
@@ -15,7 +18,11 @@ val copyMlvcAssets by tasks.registering(Sync::class) {
     into(generatedAssets)
     from(goldenDir) {
         into("conformance")
-        include("index.json", "package.json", "tables.radius.i32", "tables.cdf.u32", "*.mlvc", "invalid/**")
+        include("index.json", "package.json", "tables.radius.i32", "tables.cdf.u32", "*.mlvc", "probe/**")
+    }
+    from(vectorsDir) {
+        into("vectors")
+        include("manifest.json", "*.mlvc", "*.md5", "sources.npz", "invalid/**")
     }
     from(packageDir.resolve("networks")) {
         into("model")

@@ -38,7 +38,11 @@ final class PlayerModel: ObservableObject {
                 let runner = try CoreMLNetworkRunner(packageDirectory: packageURL,
                                                      synthesisComputeUnits: exact ? .cpuOnly : .all)
                 let options = try DecoderOptions(packageDirectory: packageURL, verifyHashes: true)
-                let decoder = try Decoder.open(streamURL, options: options, network: runner)
+                // Fast mode recovers through the CPU: a picture whose hash fails on the GPU / Neural
+                // Engine is decoded again on .cpuOnly, which decodes the rest (decoder.switches).
+                let reference = exact ? nil : try CoreMLNetworkRunner(packageDirectory: packageURL,
+                                                                      synthesisComputeUnits: .cpuOnly)
+                let decoder = try Decoder.open(streamURL, options: options, network: runner, reference: reference)
                 let fps = Double(decoder.header.fpsNumerator) / Double(decoder.header.fpsDenominator)
                 for try await frame in decoder.frames {
                     if Task.isCancelled { return }

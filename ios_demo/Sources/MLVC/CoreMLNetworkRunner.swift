@@ -15,8 +15,12 @@ import Foundation
 /// shown per device/OS by `CoreMLConformanceTests`. The GPU and the Neural Engine compute in fp16
 /// and are APPROXIMATE. h_s and res_h_s (they decide the entropy-coding symbols) therefore always
 /// run `.cpuOnly`; g_s and res_g_s run on `synthesisComputeUnits`: other than `.cpuOnly`,
-/// `isExact == false` and the decoder reports mismatching pictures (`DecodedFrame.verified`)
-/// instead of throwing.
+/// `isExact == false` and the decoder recovers mismatching pictures through its reference runner
+/// (a `.cpuOnly` `CoreMLNetworkRunner`: `Decoder(..., reference:)`), or reports them
+/// (`DecodedFrame.verified`) without one, instead of throwing. Run the startup probe once per
+/// device / OS (`Probe.check(runner, battery)`; it needs the networks exported for the battery's
+/// picture size, 128 x 64 for today's golden battery) so that a `.cpuOnly` runtime that is not
+/// exact is found before a stream.
 ///
 /// Files looked up in the package directory, per network NAME (`NetworkRole.rawValue`):
 /// `NAME.mlmodelc` (compiled, what an app should bundle), else `NAME.mlpackage` (compiled on load,
@@ -24,6 +28,8 @@ import Foundation
 /// are loaded when the directory has them, both or neither.
 public final class CoreMLNetworkRunner: NetworkRunner {
     public let isExact: Bool
+    /// The startup probe's cache key: Core ML on this OS version and device model, g_s's compute units.
+    public let environment: String
     /// Whether res_h_s and res_g_s were found (needed by packages with `hasResidualNetworks`).
     public let hasResidualNetworks: Bool
     private let models: [NetworkRole: MLModel]
@@ -48,6 +54,13 @@ public final class CoreMLNetworkRunner: NetworkRunner {
         self.models = models
         hasResidualNetworks = !present.isEmpty
         isExact = synthesisComputeUnits == .cpuOnly
+        var sys = utsname()
+        uname(&sys)
+        let machine = withUnsafeBytes(of: &sys.machine) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        environment = "coreml/\(ProcessInfo.processInfo.operatingSystemVersionString)/\(machine)"
+            + "/g_s-units=\(synthesisComputeUnits.rawValue)"
     }
 
     private static func exists(_ dir: URL, _ name: String) -> Bool {

@@ -41,6 +41,35 @@ final class CoreMLConformanceTests: XCTestCase {
         XCTAssertGreaterThan(decodedStreams, 0)
     }
 
+    /// The startup probe on this device: the `.cpuOnly` runtime must reproduce the battery exactly
+    /// (networks exported for the battery's picture size, `<PW>x<PH>/` or the root directory).
+    func testStartupProbeOnCPUIsExact() throws {
+        guard let root = ProcessInfo.processInfo.environment["MLVC_COREML_PACKAGE"] else {
+            throw XCTSkip("set MLVC_COREML_PACKAGE to the exported Core ML networks")
+        }
+        let battery = try Golden.probe()
+        let sized = URL(fileURLWithPath: root).appendingPathComponent("\(battery.pictureWidth)x\(battery.pictureHeight)")
+        let dir = FileManager.default.fileExists(atPath: sized.path) ? sized : URL(fileURLWithPath: root)
+        let runner = try CoreMLNetworkRunner(packageDirectory: dir, synthesisComputeUnits: .cpuOnly)
+        let r = Probe.run(runner, battery)
+        XCTAssertTrue(r.exact, "\(r.details)")
+        print("probe on \(runner.environment): \(r.millis) ms, exact: \(r.exact)")
+    }
+
+    /// g_s on the Neural Engine / GPU with a `.cpuOnly` reference: every picture verifies.
+    func testApproximateSynthesisIsRecoveredThroughTheCPU() throws {
+        let package = try Golden.package()
+        for s in try Golden.streams() {
+            let dir = try networkDirectory(for: s, alignment: package.alignment)
+            let decoder = try Decoder(data: Golden.data(s.stream), package: package,
+                                      network: try CoreMLNetworkRunner(packageDirectory: dir, synthesisComputeUnits: .all),
+                                      reference: try CoreMLNetworkRunner(packageDirectory: dir, synthesisComputeUnits: .cpuOnly))
+            let frames = try decoder.decodeAll()
+            XCTAssertTrue(frames.allSatisfy(\.verified), s.name)
+            print("\(s.name): \(decoder.switches)")
+        }
+    }
+
     func testApproximateSynthesisStillParsesEveryFrame() throws {
         // g_s on all compute units (GPU / Neural Engine): pictures may differ (and P-frames carry
         // their reference's error forward), symbols and motion fields may not: neither depends on

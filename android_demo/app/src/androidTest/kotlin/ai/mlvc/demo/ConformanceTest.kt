@@ -1,19 +1,18 @@
 package ai.mlvc.demo
 
-import ai.mlvc.ErrorKind
-import ai.mlvc.MlvcException
+import ai.mlvc.Conformance
+import ai.mlvc.Probe
 import androidx.test.ext.junit.runners.AndroidJUnit4
 import androidx.test.platform.app.InstrumentationRegistry
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertTrue
-import org.junit.Assert.fail
 import org.junit.Test
 import org.junit.runner.RunWith
 
 /**
  * On-device conformance: every bundled golden stream decodes through LiteRT CPU/XNNPACK with
- * every picture hash verified (the Decoder throws HASH_MISMATCH otherwise), and every hostile
- * stream fails with its listed error kind. Needs the .tflite of the package that produced the
+ * every picture hash verified (the Decoder throws HASH_MISMATCH otherwise), the official vectors
+ * decode to their MD5s, every catalogue stream fails with its kind, and the startup probe passes. Needs the .tflite of the package that produced the
  * goldens (-PmlvcPackage). Run: ./gradlew :app:connectedDebugAndroidTest
  */
 @RunWith(AndroidJUnit4::class)
@@ -33,21 +32,22 @@ class ConformanceTest {
         }
     }
 
+    /** The official vectors and the hostile catalogue on the device's CPU (the `mlvc conformance` of the port). */
     @Test
-    fun hostileStreamsFailWithListedKind() {
-        val index = String(bundled.bytes("conformance/invalid/index.json"))
-        val cases = Regex("\"file\"\\s*:\\s*\"([^\"]+)\"\\s*,\\s*\"error\"\\s*:\\s*\"([^\"]+)\"").findAll(index)
-            .map { it.groupValues[1] to ErrorKind.fromCode(it.groupValues[2]) }.toList()
-        assertTrue("no hostile streams", cases.isNotEmpty())
+    fun vectorsAndHostileCatalogueOnCpu() {
+        val results = bundled.runner(numThreads = 2).use { runner ->
+            Conformance.run(bundled.vectors, bundled.pkg) { runner }
+        }
+        assertTrue("no vectors", results.isNotEmpty())
+        assertEquals(emptyList<String>(), results.filter { !it.passed }.map { it.toString() })
+    }
+
+    /** The startup probe: LiteRT on this device's CPU reproduces the battery exactly. */
+    @Test
+    fun startupProbeOnCpuIsExact() {
         bundled.runner(numThreads = 2).use { runner ->
-            for ((file, kind) in cases) {
-                try {
-                    bundled.decoder("invalid/$file", runner).use { it.decodeAll() }
-                    fail("$file decoded, expected ${kind.code}")
-                } catch (e: MlvcException) {
-                    assertEquals("$file: ${e.message}", kind, e.kind)
-                }
-            }
+            val r = Probe.run(runner, bundled.battery)
+            assertTrue("${runner.environment}: ${r.details}", r.exact)
         }
     }
 }

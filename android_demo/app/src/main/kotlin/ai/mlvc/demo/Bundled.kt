@@ -1,10 +1,15 @@
 package ai.mlvc.demo
 
+import ai.mlvc.ConformanceVectors
 import ai.mlvc.Decoder
 import ai.mlvc.DecoderOptions
 import ai.mlvc.ErrorKind
 import ai.mlvc.MlvcException
 import ai.mlvc.ModelPackage
+import ai.mlvc.Probe
+import ai.mlvc.ProbeBattery
+import ai.mlvc.ProbedNetworkRunner
+import java.io.File
 import android.content.res.AssetManager
 import java.io.IOException
 import java.nio.ByteBuffer
@@ -12,7 +17,8 @@ import java.nio.ByteOrder
 
 /**
  * What the build bundles under assets/ (see app/build.gradle.kts):
- *   conformance/index.json, package.json, tables.radius.i32, tables.cdf.u32, *.mlvc, invalid/
+ *   conformance/index.json, package.json, tables.radius.i32, tables.cdf.u32, *.mlvc, probe/
+ *   vectors/manifest.json, *.mlvc, *.md5, invalid/ (the official vectors and the hostile catalogue)
  *   model/h_s.tflite, model/g_s.tflite, and model/res_h_s.tflite, model/res_g_s.tflite for a
  *   package with residual networks (package.json `residual_networks`)
  */
@@ -44,6 +50,18 @@ class Bundled(private val assets: AssetManager) {
     fun runner(numThreads: Int): LiteRtNetworkRunner =
         LiteRtNetworkRunner(pkg.networkSets.flatMap { listOf(it.hs, it.gs) }.associateWith(::model), numThreads)
 
-    fun decoder(stream: String, runner: LiteRtNetworkRunner, options: DecoderOptions = DecoderOptions.DEFAULT) =
-        Decoder(bytes("conformance/$stream"), pkg, runner, options)
+    /** The startup probe's battery (conformance/probe/). */
+    val battery: ProbeBattery by lazy {
+        ProbeBattery.fromJson(String(bytes("conformance/probe/probe.json"))) { bytes("conformance/probe/$it") }
+    }
+
+    /** The official conformance vectors and the hostile catalogue (vectors/). */
+    val vectors: ConformanceVectors by lazy { ConformanceVectors { bytes("vectors/$it") } }
+
+    /** [runner] with the startup probe's verdict, cached per environment in [cacheDir]. */
+    fun probed(runner: LiteRtNetworkRunner, cacheDir: File): ProbedNetworkRunner = Probe.check(runner, battery, cacheDir)
+
+    fun decoder(stream: String, runner: ai.mlvc.NetworkRunner, options: DecoderOptions = DecoderOptions.DEFAULT,
+                reference: ai.mlvc.NetworkRunner? = null) =
+        Decoder(bytes("conformance/$stream"), pkg, runner, options, reference)
 }

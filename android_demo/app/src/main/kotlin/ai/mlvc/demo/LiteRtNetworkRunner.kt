@@ -17,9 +17,12 @@ import org.tensorflow.lite.Interpreter
  *    reference's bytes, so every picture hash verifies.
  *  - NNAPI / GPU delegates: **approximate**. Not wired in here; if a caller adds one for g_s
  *    (or res_g_s), set [gsExact] = false: the parse path (h_s / res_h_s, each on its own CPU
- *    interpreter) still decodes every symbol exactly, but pixels may drift and frames are then
- *    reported `verified = false` instead of failing. h_s and res_h_s must never run on an
- *    approximate delegate.
+ *    interpreter) still decodes every symbol exactly, but pixels may drift; pass a CPU runner as
+ *    the decoder's `reference` and a mismatching picture is decoded again on the CPU, which
+ *    decodes the rest (`Decoder.switches`), or frames are reported `verified = false` without one.
+ *    h_s and res_h_s must never run on an approximate delegate.
+ *  - Exactness is claimed by name only until the startup probe ran in this environment
+ *    ([environment]: LiteRT version, threads, device build, SoC, ABI): `Bundled.probed`.
  *
  * [models] maps roles to .tflite buffers: h_s, g_s, plus res_h_s, res_g_s for a package with
  * residual networks (P-frame residuals). One interpreter per role, resized when the picture size changes. Tensors are int8 NHWC;
@@ -42,6 +45,16 @@ class LiteRtNetworkRunner(
         }
     }
     private val shapes = HashMap<String, IntArray>()
+
+    /** The startup probe's cache key: what decides this runner's arithmetic on this device. */
+    override val environment: String = listOf(
+        "litert-" + runCatching { org.tensorflow.lite.TensorFlowLite.runtimeVersion() }.getOrDefault("?"),
+        if (gsExact) "cpu-xnnpack" else "gs-delegate",
+        "threads=$numThreads",
+        android.os.Build.FINGERPRINT,
+        if (android.os.Build.VERSION.SDK_INT >= 31) android.os.Build.SOC_MODEL else android.os.Build.HARDWARE,
+        android.os.Build.SUPPORTED_ABIS.firstOrNull() ?: "?",
+    ).joinToString("/")
 
     override fun run(role: String, input: Int8Tensor): Map<String, Int8Tensor> {
         val interp = interpreters[role] ?: throw MlvcException(ErrorKind.MODEL, "no network for role $role")

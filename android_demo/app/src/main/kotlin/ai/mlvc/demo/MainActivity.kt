@@ -36,8 +36,12 @@ class MainActivity : Activity() {
                 try {
                     val options = DecoderOptions.Builder().numThreads(threads).build()
                     bundled.runner(threads).use { runner ->
+                        // The startup probe, once per environment (cached in the app's cache dir):
+                        // a CPU that does not reproduce the battery makes the runner approximate.
+                        val probed = bundled.probed(runner, cacheDir)
+                        lines.appendLine("probe: ${probed.probe}")
                         for (stream in bundled.streams()) {
-                            bundled.decoder(stream, runner, options).use { dec ->
+                            bundled.decoder(stream, probed, options).use { dec ->
                                 for (f in dec) {
                                     total++
                                     if (f.verified) ok++
