@@ -291,8 +291,8 @@ class Decoder:
                 if verify == "strict" or self.backend.exact:
                     raise HashMismatchError(
                         f"frame {i}: decoded picture hash {md5.hex()} differs from the "
-                        f"stream's {rec.picture_md5.hex()} (backend {self.backend.name}, "
-                        f"{'exact' if self.backend.exact else 'approximate'} here)")
+                        f"stream's {rec.picture_md5.hex()}" + ("" if self.backend.exact else
+                        f" (backend {self.backend.name}, approximate here)"))
                 if not self.options.preview:
                     rgb, md5 = self._recover(i, rec, ref, h, w, md5)
                     ok = recovered = True
