@@ -139,6 +139,11 @@ def test_first_decoder_runs_the_probe_and_caches_it(isolated, monkeypatch):
     st = registry.status("litert-xnnpack")
     assert st.verified_by == "probe" and st.exact and st.probe["from_cache"] is True
 
+    # another battery (a new package or battery version) does not reuse the result
+    registry.reset()
+    monkeypatch.setattr(probe_mod, "_BATTERY_ID", "v0-other")
+    assert probe_mod.cached(st.fingerprint) is None
+
 
 @needs_litert
 def test_probe_finds_a_wrong_backend(isolated, monkeypatch):
@@ -165,7 +170,8 @@ def _forge_probe(spec, exact: bool) -> None:
     fp = spec.fingerprint()
     path = probe_mod.cache_path(fp)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"battery_version": probe_mod.BATTERY_VERSION, "fingerprint": fp,
+    path.write_text(json.dumps({"battery_version": probe_mod.BATTERY_VERSION,
+                                "battery_id": probe_mod.battery_id(), "fingerprint": fp,
                                 "exact": exact, "cases": 75, "differing_elements": 0 if exact
                                 else 12, "total_elements": 1000, "seconds": 0.3}))
 

@@ -8,6 +8,7 @@ networks on small odd-sized inputs.  The result is cached per fingerprint:
 
     $MLVC_CACHE/probe-v1-<fingerprint key>.json      (MLVC_CACHE default: ~/.cache/mlvc)
 
+and is used only for the same battery (its version and the bundled package manifest's hash),
 so later starts read one small file.  `MLVC_PROBE=0` turns probing off (uncovered backends are
 then approximate, verified_by "none").
 """
@@ -37,6 +38,24 @@ def cache_dir() -> Path:
     return Path(base)
 
 
+def battery_id() -> str:
+    """The battery's identity: its version and the bundled package's manifest (which hashes the
+    networks), so a new package or battery never reuses an old result."""
+    global _BATTERY_ID
+    if _BATTERY_ID is None:
+        import hashlib
+        try:
+            from ..package.loader import bundled_package_path
+            digest = hashlib.sha256((bundled_package_path() / "manifest.json").read_bytes())
+            _BATTERY_ID = f"v{BATTERY_VERSION}-{digest.hexdigest()[:12]}"
+        except OSError:
+            _BATTERY_ID = f"v{BATTERY_VERSION}-nopackage"
+    return _BATTERY_ID
+
+
+_BATTERY_ID: str | None = None
+
+
 def cache_path(fp: dict) -> Path:
     return cache_dir() / f"probe-v{BATTERY_VERSION}-{fingerprint_key(fp)}.json"
 
@@ -51,7 +70,7 @@ def cached(fp: dict) -> dict | None:
         data = json.loads(cache_path(fp).read_text())
     except (OSError, ValueError):
         return None
-    if data.get("battery_version") != BATTERY_VERSION or data.get("fingerprint") != fp:
+    if data.get("battery_id") != battery_id() or data.get("fingerprint") != fp:
         return None
     return data
 
@@ -77,8 +96,48 @@ def _cases():
     return out
 
 
+class _OneBlasThread:
+    """OpenBLAS on one thread while the battery runs: its matrices are tiny, and a second BLAS
+    thread made the NumPy reference 40x slower on a busy 2-core machine (0.7 s instead of
+    0.02 s).  The reference's integers do not depend on it (every partial sum is exact in
+    float32, the profile's accumulator bound).  A no-op where OpenBLAS cannot be found."""
+
+    _NAMES = ("scipy_openblas_{}_num_threads64_", "openblas_{}_num_threads64_",
+              "scipy_openblas_{}_num_threads", "openblas_{}_num_threads")
+
+    def __enter__(self):
+        self._set = self._saved = None
+        try:
+            import ctypes
+            with open("/proc/self/maps", encoding="ascii", errors="replace") as fh:
+                paths = {line.split()[-1] for line in fh
+                         if "openblas" in line.lower() and ".so" in line}
+            for path in sorted(paths):
+                lib = ctypes.CDLL(path)
+                for name in self._NAMES:
+                    get = getattr(lib, name.format("get"), None)
+                    put = getattr(lib, name.format("set"), None)
+                    if get is not None and put is not None:
+                        self._saved, self._set = int(get()), put
+                        put(1)
+                        return self
+        except Exception:  # not Linux, no OpenBLAS (Accelerate, MKL): leave it alone
+            self._set = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._set is not None and self._saved:
+            self._set(self._saved)
+        return False
+
+
 def run_battery(spec) -> dict:
     """Run the probe battery through `spec`; counts of differing elements against NumPy."""
+    with _OneBlasThread():
+        return _run_battery(spec)
+
+
+def _run_battery(spec) -> dict:
     from ..intops.reference import run_graph
     t0 = time.perf_counter()
     diff = total = 0
@@ -113,7 +172,8 @@ def probe(spec, fp: dict, *, use_cache: bool = True) -> dict:
                 hit["from_cache"] = True
                 return hit
         result = run_battery(spec)
-        result.update({"battery_version": BATTERY_VERSION, "fingerprint": fp,
+        result.update({"battery_version": BATTERY_VERSION, "battery_id": battery_id(),
+                       "fingerprint": fp,
                        "backend": spec.name,
                        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         _write(cache_path(fp), result)

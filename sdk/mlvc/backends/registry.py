@@ -168,10 +168,12 @@ def evidence() -> dict:
 def reset() -> None:
     """Forget the evidence, the statuses and the warnings given (tests; MLVC_* changed)."""
     global _EVIDENCE
+    from . import probe
     with _STATUS_LOCK:
         _EVIDENCE = None
         _STATUS.clear()
         _WARNED.clear()
+        probe._BATTERY_ID = None
 
 
 def exact_configurations() -> frozenset[str]:
