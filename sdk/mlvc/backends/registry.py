@@ -139,8 +139,8 @@ class BackendStatus:
             d["evidence_rows"] = list(self.rows)
         if self.probe is not None:
             d["probe"] = {k: self.probe.get(k) for k in (
-                "differing_elements", "total_elements", "cases", "seconds", "from_cache",
-                "failed_cases", "errors")}
+                "differing_elements", "total_elements", "cases", "skipped_cases", "seconds",
+                "from_cache", "failed_cases", "errors")}
         return d
 
 
