@@ -14,12 +14,16 @@ steps_failed=0
 # XCTest's last "Executed N tests, with M failures".
 count() { { grep -oE "$2" "$LOGS/$1" 2>/dev/null || true; } | tail -1 | { grep -oE '[0-9]+' || true; } | head -1; }
 summary() {
-  local rc=$? py_pass py_fail py_err kt_pass kt_fail sw_line sw_all sw_fail passed failed
+  local rc=$? py_line py_pass py_fail py_err kt_pass kt_fail sw_line sw_all sw_fail passed failed
   trap - EXIT
   set +e
   [ $rc -eq 0 ] || status=1
-  py_pass=$(count py '[0-9]+ passed'); py_fail=$(count py '[0-9]+ failed')
-  py_err=$(count py '[0-9]+ errors?')
+  # pytest's own summary line only ("3 failed, 250 passed, 1 error in 81.2s"): a warning text
+  # such as "(5 errors)" elsewhere in the log must not count
+  py_line=$(grep -E '[0-9]+ (passed|failed|errors?)\b.* in [0-9.]+s' "$LOGS/py" 2>/dev/null | tail -1)
+  py_pass=$(echo "$py_line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
+  py_fail=$(echo "$py_line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
+  py_err=$(echo "$py_line" | grep -oE '[0-9]+ errors?' | grep -oE '[0-9]+')
   kt_pass=$(count kt '^[0-9]+ passed'); kt_fail=$(count kt ', [0-9]+ failed')
   sw_line=$(grep -E 'Executed [0-9]+ tests' "$LOGS/swift" 2>/dev/null | tail -1)
   sw_all=$(echo "$sw_line" | grep -oE 'Executed [0-9]+' | grep -oE '[0-9]+')
