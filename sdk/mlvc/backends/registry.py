@@ -159,6 +159,11 @@ def evidence() -> dict:
             text = (open(path, encoding="utf-8").read() if path else
                     resources.files("mlvc.backends").joinpath("evidence.json").read_text())
             _EVIDENCE = json.loads(text)
+        except FileNotFoundError:
+            if path:
+                raise BackendError(f"MLVC_EVIDENCE={path}: no such file") from None
+            # an install without the bundled file: nothing is covered, the probe decides
+            _EVIDENCE = {"configurations": {}, "missing": True}
         except (OSError, ValueError) as exc:
             raise BackendError(f"cannot read backend evidence {path or 'evidence.json'}: "
                                f"{exc}") from exc
