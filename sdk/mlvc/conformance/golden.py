@@ -124,9 +124,9 @@ class _Recorder:
                              + x.tobytes()).hexdigest()[:20]
         if key not in self.calls:
             stem = f"{self.role}.{key}"
-            self.calls[key] = {"role": self.role, "input": _tensor(self.out, "calls", stem, name, x),
-                               "outputs": [_tensor(self.out, "calls", stem, o, outs[o])
-                                           for o in sorted(outs)]}
+            self.calls[key] = {
+                "role": self.role, "input": _tensor(self.out, "calls", stem, name, x),
+                "outputs": [_tensor(self.out, "calls", stem, o, outs[o]) for o in sorted(outs)]}
         return outs
 
 

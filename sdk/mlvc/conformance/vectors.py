@@ -17,7 +17,8 @@ from ..errors import InvalidArgumentError, MLVCError
 
 # name, width, height, frames, quality, GOP: every level, I and P frames, several GOPs,
 # odd and non-multiple-of-64 sizes; the encoder's own choices give half-pixel residual P-frames
-# (mode 3), INTER_OPTIONS adds whole-pixel ones (mode 1) and skip frames (modes 0 and 2).
+# (mode 3) for today's model; INTER_OPTIONS forces each mode in one vector (whole- and half-pixel
+# residual frames, modes 1 and 3; skip frames, modes 0 and 2), whatever a future model chooses.
 VECTORS = (
     ("q1_64x64", 64, 64, 2, 1, 1),
     ("q2_53x37", 53, 37, 3, 2, 1),
@@ -27,12 +28,14 @@ VECTORS = (
     ("q2_200x17_gop4", 200, 17, 4, 2, 4),
     ("q1_96x80_gop8", 96, 80, 3, 1, 8),
     ("q3_72x48_wholepel_gop3", 72, 48, 4, 3, 3),
+    ("q2_48x40_halfpel_gop3", 48, 40, 3, 2, 3),
     ("q2_48x32_skip_gop3", 48, 32, 3, 2, 3),
     ("q2_40x24_halfpel_skip_gop3", 40, 24, 3, 2, 3),
 )
 # InterCodec settings of a vector (manifest entry "inter"): mode_policy, half_pel.
 INTER_OPTIONS = {
     "q3_72x48_wholepel_gop3": {"mode_policy": "residual", "half_pel": False},
+    "q2_48x40_halfpel_gop3": {"mode_policy": "residual", "half_pel": True},
     "q2_48x32_skip_gop3": {"mode_policy": "skip", "half_pel": False},
     "q2_40x24_halfpel_skip_gop3": {"mode_policy": "skip", "half_pel": True},
 }
