@@ -24,8 +24,8 @@ from .bitstream.container import (HEADER_SIZE, UNKNOWN_FRAME_COUNT, FrameRecord,
                                   read_exactly)
 from .codec.inter import InterCodec
 from .codec.intra import IntraCodec
-from .errors import (CorruptStreamError, HashMismatchError, InvalidArgumentError, ModelError, UnsupportedError)
-from .package.loader import ModelPackage, load_package
+from .errors import (CorruptStreamError, HashMismatchError, InvalidArgumentError, UnsupportedError)
+from .package.loader import ModelPackage, find_package, load_package
 
 
 def _options(cls, kwargs):
@@ -59,7 +59,9 @@ class EncoderOptions(BaseModel):
 class DecoderOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     backend: Optional[str] = Field(None, description="None: the fastest exact backend")
-    package: Optional[str] = None
+    package: Union[str, list[str], None] = Field(None, description=(
+        "model package directory, or several: the one the stream names is used; then "
+        "$MLVC_MODEL_PATH and the bundled package are searched (mlvc.package.find_package)"))
     verify_hashes: Union[bool, Literal["strict"]] = Field(True, description=(
         "True: check every picture hash; on a backend not exact here, a failed picture is "
         "re-decoded with the fastest exact backend, which then decodes the rest (reported in "
@@ -200,12 +202,9 @@ class Decoder:
         if self.header.width * self.header.height > self.options.max_pixels:
             raise UnsupportedError(f"picture size {self.header.width}x{self.header.height} "
                                    f"exceeds max_pixels={self.options.max_pixels}")
-        self.package = load_package(self.options.package)
+        self.package = find_package(self.header.model_id, self.header.model_hash,
+                                    self.options.package)
         m = self.package.manifest
-        if self.header.model_id != m.model_id or self.header.model_hash != m.stream_hash:
-            raise ModelError(f"stream needs model {self.header.model_id!r} "
-                             f"({self.header.model_hash.hex()}), package is {m.model_id!r} "
-                             f"({m.stream_hash.hex()})")
         if self.header.width > m.max_width or self.header.height > m.max_height:
             raise UnsupportedError(f"picture size {self.header.width}x{self.header.height} "
                                    f"exceeds the package's {m.max_width}x{m.max_height}")

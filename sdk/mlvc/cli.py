@@ -499,7 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", default=None,
                    help=".y4m, .mp4/.mkv/.avi, a folder (PNGs), or - (Y4M on stdout)")
     d.add_argument("--backend", default=None)
-    d.add_argument("--package", default=None)
+    d.add_argument("--package", action="append", default=None,
+                   help="model package directory (repeatable: the one the stream names is "
+                        "used; $MLVC_MODEL_PATH and the bundled package are searched too)")
     d.add_argument("--no-verify", action="store_true",
                    help="check no picture hash; the named backend runs as it is")
     d.add_argument("--strict", action="store_true",

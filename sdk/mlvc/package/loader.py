@@ -94,3 +94,44 @@ def _load_cached(path: str) -> ModelPackage:
 def load_package(path: str | Path | None = None) -> ModelPackage:
     """The package at `path`, or the bundled one; loaded once per process."""
     return _load_cached(str(Path(path).resolve() if path else bundled_package_path()))
+
+
+MODEL_PATH_ENV = "MLVC_MODEL_PATH"
+
+
+def _candidates(paths) -> list[Path]:
+    """Package directories named by `paths` (a package, or a folder of packages), in order."""
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if (p / "manifest.json").is_file():
+            out.append(p)
+        elif p.is_dir():
+            out += sorted(c for c in p.iterdir() if (c / "manifest.json").is_file())
+    return out
+
+
+def find_package(model_id: str, stream_hash: bytes,
+                 packages: str | Path | list | tuple | None = None) -> ModelPackage:
+    """The package a stream names (model id and 16-byte hash): searched in `packages` (one
+    directory or several), then in the folders of $MLVC_MODEL_PATH (os.pathsep-separated; each
+    a package or a folder of packages), then the bundled package.  Only manifests are read
+    until one matches; that package is then loaded and verified.  None matches: ModelError
+    naming the model and hash the stream needs, and what was searched."""
+    import os
+    if isinstance(packages, (str, Path)):
+        packages = [packages]
+    env = [p for p in os.environ.get(MODEL_PATH_ENV, "").split(os.pathsep) if p]
+    searched = _candidates(list(packages or []) + env) + [bundled_package_path()]
+    seen = []
+    for root in searched:
+        try:
+            m = read_manifest(root / "manifest.json")
+        except ModelError:
+            continue                      # an unreadable package is not the one we need
+        seen.append(f"{m.model_id} ({m.stream_hash.hex()})")
+        if m.model_id == model_id and m.stream_hash == stream_hash:
+            return load_package(root)
+    raise ModelError(f"stream needs model {model_id!r} ({stream_hash.hex()}); not found among "
+                     f"{', '.join(seen) or 'no packages'} (give it with package=... or put its "
+                     f"directory on {MODEL_PATH_ENV})")

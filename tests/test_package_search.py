@@ -1,0 +1,87 @@
+"""A stream names its model (id + 16-byte hash): the decoder finds that package among the ones it
+is given, $MLVC_MODEL_PATH and the bundled one, or fails with a ModelError that names it."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mlvc
+from mlvc.errors import ModelError
+from mlvc.package.loader import find_package, load_package
+
+DATA = Path(__file__).parent / "data"
+V1_STREAM = DATA / "mlvc-intra-v1_q1_96x80_gop8.mlvc"     # a vector of the first bundled model
+
+
+def frames(n=2, h=32, w=48):
+    rng = np.random.default_rng(5)
+    return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def two_packages(tmp_path_factory):
+    from mlvc_convert.package_builder import build_package
+    from mlvc_convert.random_model import random_codec
+    root = tmp_path_factory.mktemp("models")
+    for name, seed in (("alpha", 11), ("beta", 12)):
+        graphs, codec = random_codec(n=8, m=16, nz=8, seed=seed)
+        build_package(graphs, codec, root / name, f"test-{name}")
+    return root
+
+
+def test_decoder_picks_the_package_the_stream_names(two_packages):
+    alpha, beta = str(two_packages / "alpha"), str(two_packages / "beta")
+    stream = mlvc.Encoder(package=beta, backend="numpy", quality=1).encode(frames())
+    want = mlvc.Decoder(stream, package=beta, backend="numpy").decode_all()
+    dec = mlvc.Decoder(stream, package=[alpha, beta], backend="numpy")
+    assert dec.package.model_id == "test-beta"
+    got = dec.decode_all()
+    assert [f.md5 for f in got] == [f.md5 for f in want]
+
+
+def test_model_path_is_searched(two_packages, monkeypatch):
+    stream = mlvc.Encoder(package=str(two_packages / "alpha"), backend="numpy").encode(frames(1))
+    monkeypatch.setenv("MLVC_MODEL_PATH", str(two_packages))      # a folder of packages
+    dec = mlvc.Decoder(stream, backend="numpy")
+    assert dec.package.model_id == "test-alpha"
+    assert all(f.md5 == f.expected_md5 for f in dec.decode_all())
+
+
+def test_absent_package_names_model_and_hash(two_packages, monkeypatch):
+    monkeypatch.delenv("MLVC_MODEL_PATH", raising=False)
+    stream = mlvc.Encoder(package=str(two_packages / "alpha"), backend="numpy").encode(frames(1))
+    h = load_package(str(two_packages / "alpha")).manifest.stream_hash.hex()
+    with pytest.raises(ModelError) as e:
+        mlvc.Decoder(stream, package=str(two_packages / "beta"), backend="numpy")
+    assert "test-alpha" in str(e.value) and h in str(e.value) and "test-beta" in str(e.value)
+
+
+def test_a_broken_package_on_the_path_is_passed_over(two_packages, tmp_path, monkeypatch):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "manifest.json").write_text("{not json")
+    monkeypatch.setenv("MLVC_MODEL_PATH", f"{bad}:{two_packages / 'beta'}")
+    m = load_package(str(two_packages / "beta")).manifest
+    assert find_package(m.model_id, m.stream_hash).model_id == "test-beta"
+
+
+def test_streams_of_the_first_bundled_model(monkeypatch):
+    """Streams of the first bundled model (mlvc-intra-v1) never decode to wrong pixels with a
+    later package: the decoder refuses them with a ModelError that names their model."""
+    monkeypatch.delenv("MLVC_MODEL_PATH", raising=False)
+    data = V1_STREAM.read_bytes()
+    bundled = load_package().manifest
+    if bundled.model_id == "mlvc-intra-v1":
+        # still the bundled model: the stream decodes to the hashes it was published with
+        md5 = [l.split()[0] for l in V1_STREAM.with_suffix(".md5").read_text().splitlines()]
+        assert [f.md5.hex() for f in mlvc.Decoder(data).decode_all()] == md5
+        return
+    with pytest.raises(ModelError) as e:
+        mlvc.Decoder(data)
+    assert "mlvc-intra-v1" in str(e.value) and "ca6607a269da55157b815b720c169115" in str(e.value)
+    out = subprocess.run([sys.executable, "-m", "mlvc.cli", "decode", str(V1_STREAM), "-o",
+                          "/dev/null"], capture_output=True, text=True)
+    assert out.returncode == ModelError.exit_status
+    assert "mlvc-intra-v1" in out.stderr and "Traceback" not in out.stderr
