@@ -244,8 +244,13 @@ def default_evidence_path() -> Path:
 
 
 def record(summary: dict, path: Path | None = None) -> Path:
+    """Write the evidence of `summary` with each row's environment fingerprint (measured where
+    the row runs), so the registry trusts it only on environments like those."""
+    from ..backends.record import attach
     path = path or default_evidence_path()
-    path.write_text(json.dumps(evidence_from(summary), indent=2, sort_keys=True) + "\n")
+    evidence = attach(evidence_from(summary), later=False)
+    evidence["generated_by"] = "mlvc selftest --record"
+    path.write_text(json.dumps(evidence, indent=2, sort_keys=True) + "\n")
     return path
 
 
