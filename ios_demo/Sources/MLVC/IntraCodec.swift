@@ -59,6 +59,19 @@ final class IntraCodec {
         return ((height + a - 1) / a * a, (width + a - 1) / a * a)
     }
 
+    /// Shape of y_hat (the h_s outputs, the g_s input) for this codec's set: 1 x PH/16 x PW/16 x M,
+    /// M the set's own latent channel count (`ModelPackage.latentChannels(of:)`).
+    func latentShape(width: Int, height: Int) -> [Int] {
+        let (ph, pw) = paddedSize(width: width, height: height)
+        return [1, ph / 16, pw / 16, package.latentChannels(of: networks)]
+    }
+
+    /// Shape of z (the h_s input): 1 x PH/64 x PW/64 x Nz.
+    func hyperShape(width: Int, height: Int) -> [Int] {
+        let (ph, pw) = paddedSize(width: width, height: height)
+        return [1, ph / 64, pw / 64, package.hyperChannels]
+    }
+
     private func runNetwork(_ role: NetworkRole, _ input: Int8Tensor) throws -> [String: Int8Tensor] {
         do {
             return try network.run(role: role, input: input)
@@ -82,9 +95,8 @@ final class IntraCodec {
             throw MLVCError.corruptStream("quality level \(quality) is not in the package")
         }
         let d = exp - package.yExp
-        let (ph, pw) = paddedSize(width: width, height: height)
-        let m = package.latentChannels, nz = package.hyperChannels
-        let yShape = [1, ph / 16, pw / 16, m], zShape = [1, ph / 64, pw / 64, nz]
+        let nz = package.hyperChannels
+        let yShape = latentShape(width: width, height: height), zShape = hyperShape(width: width, height: height)
         let ny = yShape.reduce(1, *), nzTotal = zShape.reduce(1, *)
         guard payload.count >= 4 else { throw MLVCError.corruptStream("intra payload truncated") }
         let zlen = Int(readU32(payload, 0))

@@ -8,7 +8,9 @@ import Foundation
 ///                         alignment, latent_channels, hyper_channels, num_tables,
 ///                         tables_per_octave, z_table_index, tables_sha256, max_width, max_height,
 ///                         residual_networks (optional, default false), res_z_table_index
-///                         (given exactly when residual_networks is true, else null or absent)
+///                         (given exactly when residual_networks is true, else null or absent),
+///                         res_latent_channels (optional; absent or null: latent_channels; another
+///                         value, 1...1024, only with residual networks)
 ///     tables.radius.i32   radius[T], int32 little-endian
 ///     tables.cdf.u32      concatenated CDFs, uint32 little-endian
 ///     h_s.mlmodelc, g_s.mlmodelc   (Apple only) the networks, read by `CoreMLNetworkRunner`
@@ -28,6 +30,9 @@ public struct ModelPackage {
     /// z tables of the residual networks (§4b); nil: the package has none, and P-frame residuals
     /// are decoded with the intra networks and `zTableIndex`.
     public let residualZTableIndex: [Int32]?
+    /// Latent channels of the residual networks (y_hat of res_h_s / res_g_s); `latentChannels`
+    /// unless the package gives its own (only with residual networks).
+    public let residualLatentChannels: Int
     public let maxWidth: Int
     public let maxHeight: Int
     public let tables: CdfTables
@@ -39,10 +44,15 @@ public struct ModelPackage {
     /// Whether P-frame residuals use res_h_s, res_g_s and `residualZTableIndex` (§4b).
     public var hasResidualNetworks: Bool { residualZTableIndex != nil }
 
+    /// Latent channels (M of y_hat, the h_s outputs and the g_s input) of `set`'s networks.
+    public func latentChannels(of set: NetworkSet) -> Int {
+        set == .intra ? latentChannels : residualLatentChannels
+    }
+
     /// Checks every constant; a violation is a `model` error.
     public init(modelID: String, modelHash: [UInt8], levels: [Int: Int], yExp: Int, alignment: Int,
                 latentChannels: Int, hyperChannels: Int, tablesPerOctave: Int, zTableIndex: [Int32],
-                residualZTableIndex: [Int32]? = nil, maxWidth: Int, maxHeight: Int, tables: CdfTables, directory: URL? = nil) throws {
+                residualZTableIndex: [Int32]? = nil, residualLatentChannels: Int? = nil, maxWidth: Int, maxHeight: Int, tables: CdfTables, directory: URL? = nil) throws {
         let idChars = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
         guard (1...16).contains(modelID.utf8.count), modelID.allSatisfy({ idChars.contains($0) }) else {
             throw MLVCError.model("model id \(modelID.debugDescription) is not 1-16 chars of [A-Za-z0-9._-]")
@@ -70,6 +80,14 @@ public struct ModelPackage {
                 throw MLVCError.model("res_z_table_index must name one valid table per hyper channel")
             }
         }
+        let resLatent = residualLatentChannels ?? latentChannels
+        guard (1...1024).contains(resLatent) else {
+            throw MLVCError.model("res_latent_channels \(resLatent) out of range 1...1024")
+        }
+        guard residualZTableIndex != nil || resLatent == latentChannels else {
+            throw MLVCError.model("res_latent_channels \(resLatent) differs from latent_channels \(latentChannels) "
+                                  + "without residual networks")
+        }
         guard (16...16384).contains(maxWidth), (16...16384).contains(maxHeight) else {
             throw MLVCError.model("max picture size out of range")
         }
@@ -83,6 +101,7 @@ public struct ModelPackage {
         self.tablesPerOctave = tablesPerOctave
         self.zTableIndex = zTableIndex
         self.residualZTableIndex = residualZTableIndex
+        self.residualLatentChannels = resLatent
         self.maxWidth = maxWidth
         self.maxHeight = maxHeight
         self.tables = tables
@@ -104,6 +123,8 @@ public struct ModelPackage {
         /// Absent in packages written before residual networks existed: false.
         let residual_networks: Bool?
         let res_z_table_index: [Int32]?
+        /// Absent or null: latent_channels.
+        let res_latent_channels: Int?
         let tables_sha256: String
         let max_width: Int
         let max_height: Int
@@ -151,10 +172,19 @@ public struct ModelPackage {
             throw MLVCError.model(residual ? "package has residual networks but no res_z_table_index"
                                            : "res_z_table_index given for a package without residual networks")
         }
+        // golden.py writes res_latent_channels for every package (latent_channels without residual
+        // networks), so only a value other than latent_channels needs residual networks.
+        if let c = m.res_latent_channels {
+            guard (1...1024).contains(c) else { throw MLVCError.model("res_latent_channels \(c) out of range 1...1024") }
+            guard residual || c == m.latent_channels else {
+                throw MLVCError.model("res_latent_channels given for a package without residual networks")
+            }
+        }
         return try ModelPackage(modelID: m.model_id, modelHash: hash, levels: levels, yExp: m.y_exp,
                                 alignment: m.alignment, latentChannels: m.latent_channels,
                                 hyperChannels: m.hyper_channels, tablesPerOctave: m.tables_per_octave,
                                 zTableIndex: m.z_table_index, residualZTableIndex: m.res_z_table_index,
+                                residualLatentChannels: m.res_latent_channels,
                                 maxWidth: m.max_width, maxHeight: m.max_height, tables: tables,
                                 directory: directory)
     }

@@ -21,7 +21,7 @@ final class FuzzTests: XCTestCase {
         XCTAssertFalse(streams.isEmpty)
         var payloads = [Golden.Payload]()
         for s in streams { payloads += try Golden.frames(of: s, alignment: package.alignment).compactMap(\.payload) }
-        let runner = FuzzNetworkRunner(recorded: payloads, latentChannels: package.latentChannels)
+        let runner = FuzzNetworkRunner(recorded: payloads, package: package)
         // The runner must answer the unmutated streams from the recordings alone.
         for s in streams {
             let frames = try Decoder(data: Golden.data(s.stream), package: package, network: runner).decodeAll()
@@ -44,8 +44,9 @@ final class FuzzTests: XCTestCase {
                                        alignment: p.alignment, latentChannels: p.latentChannels,
                                        hyperChannels: p.hyperChannels, tablesPerOctave: p.tablesPerOctave,
                                        zTableIndex: wide, residualZTableIndex: p.hasResidualNetworks ? wide : nil,
+                                       residualLatentChannels: p.hasResidualNetworks ? p.residualLatentChannels : nil,
                                        maxWidth: p.maxWidth, maxHeight: p.maxHeight, tables: p.tables)
-        let runner = FuzzNetworkRunner(recorded: [], latentChannels: package.latentChannels)
+        let runner = FuzzNetworkRunner(recorded: [], package: package)
         try fuzz(try Golden.streams(), package: package, runner: runner, schedule: [.recode], perStream: 12,
                  seed: FuzzTests.seed ^ 0x5A, title: "FuzzTests (wide z tables)")
     }
@@ -417,24 +418,32 @@ struct Mutator {
 
 /// Answers a network call from the golden recordings when its input is a recorded one (any
 /// stream, frame, or network set); otherwise returns outputs of the shapes the real networks give
-/// for that input (h_s: 1 x 4h x 4w x M `mu` and `sigma_index` for a 1 x h x w x Nz `z`; g_s:
+/// for that input (h_s: 1 x 4h x 4w x M `mu` and `sigma_index` for a 1 x h x w x Nz `z`, M the
+/// latent channels of the role's set, so a recording of the other set's shape is not served; g_s:
 /// 1 x 16h x 16w x 3 `image` for a 1 x h x w x M `y_hat`), filled with int8 noise seeded by the
 /// input, so the same mutant always decodes the same way. Hostile symbols thus reach the
 /// entropy-parameter clamps, the latent rANS decode, synthesis and inter compensation.
 final class FuzzNetworkRunner: NetworkRunner {
     let recorded: [Golden.Payload]
-    let latentChannels: Int
+    /// Latent channels per set (intra, residual).
+    let latentChannels: [NetworkSet: Int]
     private(set) var recordedAnswers = 0
     private(set) var synthesised = 0
 
-    init(recorded: [Golden.Payload], latentChannels: Int) {
+    init(recorded: [Golden.Payload], latentChannels: [NetworkSet: Int]) {
         self.recorded = recorded
         self.latentChannels = latentChannels
     }
 
+    convenience init(recorded: [Golden.Payload], package: ModelPackage) {
+        self.init(recorded: recorded, latentChannels: [.intra: package.latentChannels(of: .intra),
+                                                       .residual: package.latentChannels(of: .residual)])
+    }
+
     func run(role: NetworkRole, input: Int8Tensor) throws -> [String: Int8Tensor] {
+        let m = latentChannels[role.networkSet]!
         for p in recorded {
-            if role.isHyperSynthesis ? input == p.z : input == p.yHat {
+            if role.isHyperSynthesis ? input == p.z && p.yShape.last == m : input == p.yHat {
                 recordedAnswers += 1
                 return role.isHyperSynthesis ? p.hsOutputs : p.gsOutputs
             }
@@ -451,7 +460,7 @@ final class FuzzNetworkRunner: NetworkRunner {
         var rng = SplitMix64(seed: h)
         let n = input.shape[0], ih = input.shape[1], iw = input.shape[2]
         if role.isHyperSynthesis {
-            let shape = [n, 4 * ih, 4 * iw, latentChannels]
+            let shape = [n, 4 * ih, 4 * iw, m]
             return ["mu": noise(shape, &rng), "sigma_index": noise(shape, &rng)]
         }
         return ["image": noise([n, 16 * ih, 16 * iw, 3], &rng)]

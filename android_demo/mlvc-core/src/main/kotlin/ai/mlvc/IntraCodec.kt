@@ -41,9 +41,10 @@ class IntraCodec(val pkg: ModelPackage, private val runner: NetworkRunner, val n
         return intArrayOf((h + a - 1) / a * a, (w + a - 1) / a * a)
     }
 
+    /** Shape of y_hat (h_s outputs, g_s input) for [networks]: its own latent channel count. */
     fun latentShape(h: Int, w: Int): IntArray {
         val (ph, pw) = paddedSize(h, w).let { it[0] to it[1] }
-        return intArrayOf(1, ph / 16, pw / 16, pkg.latentChannels)
+        return intArrayOf(1, ph / 16, pw / 16, pkg.latentChannelsOf(networks))
     }
 
     fun hyperShape(h: Int, w: Int): IntArray {

@@ -7,7 +7,8 @@ import java.nio.ByteOrder
 /**
  * One of a package's two hyperpriors (docs/bitstream.md §4b): the intra networks (h_s, g_s,
  * `z_table_index`), or the residual networks (res_h_s, res_g_s, `res_z_table_index`) that code
- * P-frame residuals in a package that has them. Both have the same shapes and parse path.
+ * P-frame residuals in a package that has them. Both have the same parse path; the residual
+ * latent may have its own channel count ([ModelPackage.latentChannelsOf]).
  */
 enum class NetworkSet(private val prefix: String) {
     INTRA(""),
@@ -34,6 +35,8 @@ enum class NetworkSet(private val prefix: String) {
  *
  * [resZTableIndex] is non-null exactly when the package has residual networks
  * (`residual_networks` in package.json; absent in older packages, which have none).
+ * [resLatentChannels] is the residual networks' latent channel count (`res_latent_channels`;
+ * absent or null: [latentChannels]); it may differ from [latentChannels] only with residual networks.
  */
 class ModelPackage(
     val modelId: String,
@@ -52,6 +55,8 @@ class ModelPackage(
     val tables: CdfTables,
     /** z table per hyper channel for the residual networks; null: the package has none. */
     val resZTableIndex: IntArray? = null,
+    /** Latent channels of the residual networks (y_hat of res_h_s / res_g_s); [latentChannels] unless given. */
+    val resLatentChannels: Int = latentChannels,
 ) {
     val numTables: Int get() = tables.numTables
 
@@ -83,7 +88,17 @@ class ModelPackage(
         if (resZTableIndex != null && (resZTableIndex.size != hyperChannels || resZTableIndex.any { it !in 0 until tables.numTables })) {
             modelError("res_z_table_index must name one valid table per hyper channel")
         }
+        if (resLatentChannels !in 1..1024) modelError("res_latent_channels $resLatentChannels out of range 1..1024")
+        if (resZTableIndex == null && resLatentChannels != latentChannels) {
+            modelError("res_latent_channels $resLatentChannels differs from latent_channels $latentChannels without residual networks")
+        }
         if (maxWidth !in 1..16384 || maxHeight !in 1..16384) modelError("max picture size out of range")
+    }
+
+    /** Latent channels (M of y_hat, the h_s outputs and the g_s input) of [set]'s networks. */
+    fun latentChannelsOf(set: NetworkSet): Int = when (set) {
+        NetworkSet.INTRA -> latentChannels
+        NetworkSet.RESIDUAL -> resLatentChannels
     }
 
     /** The exponent of quality [level], or null if the package has no such level. */
@@ -153,6 +168,16 @@ class ModelPackage(
             }
             if (residual && resZ == null) modelError("package.json: residual_networks needs res_z_table_index")
             if (!residual && resZ != null) modelError("package.json: res_z_table_index given without residual_networks")
+            // Residual latent channels: absent / null = latent_channels. golden.py writes the key for
+            // every package (latent_channels without residual networks), so only a value that
+            // differs from latent_channels needs residual networks.
+            val latentChannels = int("latent_channels")
+            val resLatent = root["res_latent_channels"]?.let { v ->
+                val c = int("res_latent_channels", v)
+                if (c !in 1..1024) modelError("package.json: 'res_latent_channels' $c out of range 1..1024")
+                if (!residual && c != latentChannels) modelError("package.json: res_latent_channels given without residual_networks")
+                c
+            } ?: latentChannels
             val hashHex = str("model_hash")
             if (!hashHex.matches(Regex("[0-9a-fA-F]{32}"))) modelError("package.json: model_hash must be 32 hex digits")
             return ModelPackage(
@@ -161,7 +186,7 @@ class ModelPackage(
                 yExp = int("y_exp"),
                 levels = levels,
                 alignment = int("alignment"),
-                latentChannels = int("latent_channels"),
+                latentChannels = latentChannels,
                 hyperChannels = int("hyper_channels"),
                 tablesPerOctave = int("tables_per_octave"),
                 zTableIndex = list("z_table_index").map { int("z_table_index", it) }.toIntArray(),
@@ -169,6 +194,7 @@ class ModelPackage(
                 maxHeight = int("max_height"),
                 tables = tables,
                 resZTableIndex = resZ,
+                resLatentChannels = resLatent,
             )
         }
     }

@@ -132,7 +132,7 @@ class ModelPackageTest {
     /** JSON text of a parsed value (what Json.parse returns, plus Int / IntArray). */
     private fun jsonText(v: Any?): String = when (v) {
         null -> "null"
-        is Boolean, is Long, is Int -> v.toString()
+        is Boolean, is Long, is Int, is Double -> v.toString()
         is String -> "\"" + v.replace("\\", "\\\\").replace("\"", "\\\"") + "\""
         is IntArray -> jsonText(v.toList())
         is List<*> -> v.joinToString(",", "[", "]") { jsonText(it) }
@@ -145,6 +145,7 @@ class ModelPackageTest {
         val m = LinkedHashMap<Any?, Any?>(Json.parse(String(json)) as Map<*, *>)
         m.remove("residual_networks")
         m.remove("res_z_table_index")
+        m.remove("res_latent_channels")
         for ((k, v) in keys) m[k] = v
         return jsonText(m).toByteArray()
     }
@@ -157,6 +158,57 @@ class ModelPackageTest {
         assertEquals(p.numTables, p.tables.radius.size)
         assertEquals("residual_networks", Golden.residualNetworks, p.residualNetworks)
         if (p.residualNetworks) assertEquals(p.hyperChannels, p.resZTableIndex!!.size) else assertNull(p.resZTableIndex)
+        // res_latent_channels: package.json's value (read directly), absent or null = latent_channels.
+        val raw = (Json.parse(File(Golden.dir, "package.json").readText()) as Map<*, *>)
+        val latent = (raw["latent_channels"] as Long).toInt()
+        val resLatent = (raw["res_latent_channels"] as Long?)?.toInt() ?: latent
+        assertEquals(latent, p.latentChannels)
+        assertEquals(resLatent, p.resLatentChannels)
+        assertEquals(latent, p.latentChannelsOf(NetworkSet.INTRA))
+        assertEquals(resLatent, p.latentChannelsOf(NetworkSet.RESIDUAL))
+    }
+
+    /**
+     * `res_latent_channels`: absent / null = latent_channels; an integer 1..1024; a value other
+     * than latent_channels needs residual networks (golden.py writes latent_channels for a
+     * package without them, which loads).
+     */
+    @Test
+    fun residualLatentChannels() {
+        val (json, radius, cdf) = files()
+        val g = Golden.pkg
+        val m = g.latentChannels
+        val other = if (m > 1) m / 2 else 2   // some count other than the intra one
+        val res = arrayOf<Pair<String, Any?>>("residual_networks" to true, "res_z_table_index" to g.zTableIndex)
+        fun load(vararg keys: Pair<String, Any?>) = ModelPackage.fromBytes(withResidualKeys(json, *keys), radius, cdf)
+        fun check(p: ModelPackage, resLatent: Int) {
+            assertEquals(m, p.latentChannels)
+            assertEquals(resLatent, p.resLatentChannels)
+            assertEquals(m, p.latentChannelsOf(NetworkSet.INTRA))
+            assertEquals(resLatent, p.latentChannelsOf(NetworkSet.RESIDUAL))
+        }
+        // Absent, null or equal: the intra count, with or without residual networks.
+        check(load(*res), m)
+        check(load(*res, "res_latent_channels" to null), m)
+        check(load(*res, "res_latent_channels" to m.toLong()), m)
+        check(load(), m)
+        check(load("res_latent_channels" to null), m)
+        check(load("residual_networks" to false, "res_z_table_index" to null, "res_latent_channels" to m.toLong()), m)
+        // Its own count with residual networks; the bounds.
+        check(load(*res, "res_latent_channels" to other.toLong()), other)
+        check(load(*res, "res_latent_channels" to 1L), 1)
+        check(load(*res, "res_latent_channels" to 1024L), 1024)
+        // A different count without residual networks; out of range; not an integer.
+        expectKind(ErrorKind.MODEL) { load("res_latent_channels" to other.toLong()) }
+        expectKind(ErrorKind.MODEL) { load("residual_networks" to false, "res_latent_channels" to other.toLong()) }
+        for (bad in listOf<Any>(0L, 1025L, -1L, 1L shl 40, other + 0.5, "$other", true, listOf(other.toLong()))) {
+            expectKind(ErrorKind.MODEL) { load(*res, "res_latent_channels" to bad) }
+        }
+        // The constructor checks the same.
+        check(g.withResZTableIndex(g.zTableIndex, other), other)
+        expectKind(ErrorKind.MODEL) { g.withResZTableIndex(null, other) }
+        expectKind(ErrorKind.MODEL) { g.withResZTableIndex(g.zTableIndex, 0) }
+        expectKind(ErrorKind.MODEL) { g.withResZTableIndex(g.zTableIndex, 1025) }
     }
 
     /** `residual_networks` and `res_z_table_index`: both or neither, checked like z_table_index. */

@@ -85,8 +85,8 @@ class FuzzTest {
         val total = System.getenv("MLVC_FUZZ_MUTANTS")?.toInt() ?: DEFAULT_MUTANTS
         val seed = System.getenv("MLVC_FUZZ_SEED")?.toLong() ?: DEFAULT_SEED
         val pkg = Golden.pkg
-        val runner = FuzzNetworkRunner(pkg.latentChannels)
-        val mutatorRunner = FuzzNetworkRunner(pkg.latentChannels)   // its calls are not the decoder's
+        val runner = FuzzNetworkRunner(pkg)
+        val mutatorRunner = FuzzNetworkRunner(pkg)   // its calls are not the decoder's
         val unverified = DecoderOptions.Builder().verifyHashes(false).build()
         fun decode(data: ByteArray, o: DecoderOptions = DecoderOptions.DEFAULT): List<DecodedFrame> =
             Decoder(data, pkg, runner, o).use { it.decodeAll() }
@@ -470,10 +470,12 @@ class FuzzMutator(private val original: ByteArray, private val pkg: ModelPackage
  * The fuzz test's [NetworkRunner]: an input equal (shape and contents) to a recorded golden one
  * gets the recorded outputs; any other input gets deterministic int8 noise (seeded by the input)
  * in the shapes the real networks give: h_s, res_h_s: z 1×h×w×Nz → mu, sigma_index
- * 1×4h×4w×M; g_s, res_g_s: y_hat 1×h×w×M → image 1×16h×16w×3 (docs/bitstream.md §4). Outputs
- * are fresh arrays, so a decoder writing into them cannot leak into later mutants.
+ * 1×4h×4w×M (M: the latent channels of the role's set, [ModelPackage.latentChannelsOf]; a
+ * recording of the other set's shape is not served); g_s, res_g_s: y_hat 1×h×w×M → image
+ * 1×16h×16w×3 (docs/bitstream.md §4). Outputs are fresh arrays, so a decoder writing into them
+ * cannot leak into later mutants.
  */
-class FuzzNetworkRunner(private val latentChannels: Int) : NetworkRunner {
+class FuzzNetworkRunner(private val pkg: ModelPackage) : NetworkRunner {
     private class Recording(val inputShape: IntArray, val outputs: Map<String, Int8Tensor>)
 
     private val hs = HashMap<ByteBuffer, Recording>()   // ByteBuffer: content equality and hash
@@ -496,13 +498,15 @@ class FuzzNetworkRunner(private val latentChannels: Int) : NetworkRunner {
         val s = input.shape
         check(s.size == 4 && s[0] == 1) { "$role: input shape ${s.contentToString()} is not 1×H×W×C" }
         val (book, outputs) = when (role) {
-            "h_s", "res_h_s" -> hs to mapOf("mu" to intArrayOf(1, 4 * s[1], 4 * s[2], latentChannels),
-                "sigma_index" to intArrayOf(1, 4 * s[1], 4 * s[2], latentChannels))
+            "h_s", "res_h_s" -> {
+                val m = pkg.latentChannelsOf(if (role == "res_h_s") NetworkSet.RESIDUAL else NetworkSet.INTRA)
+                hs to mapOf("mu" to intArrayOf(1, 4 * s[1], 4 * s[2], m), "sigma_index" to intArrayOf(1, 4 * s[1], 4 * s[2], m))
+            }
             "g_s", "res_g_s" -> gs to mapOf("image" to intArrayOf(1, 16 * s[1], 16 * s[2], 3))
             else -> throw AssertionError("unexpected network role $role")
         }
         val rec = book[ByteBuffer.wrap(input.data)]
-        if (rec != null && rec.inputShape.contentEquals(s)) {
+        if (rec != null && rec.inputShape.contentEquals(s) && rec.outputs.all { (k, t) -> outputs[k]?.contentEquals(t.shape) == true }) {
             recorded.incrementAndGet()
             return rec.outputs.mapValues { (_, t) -> Int8Tensor(t.shape, t.data.copyOf()) }
         }

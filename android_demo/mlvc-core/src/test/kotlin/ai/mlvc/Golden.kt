@@ -131,7 +131,8 @@ class GoldenNetworkRunner(private val expected: List<Golden.FrameInfo>?) : Netwo
         "h_s", "res_h_s" -> {
             val f = pick(hsCalls++, "z.i8", input)
             callLog += Call(role, f)
-            val shape = f?.yShape ?: intArrayOf(1, input.shape[1] * 4, input.shape[2] * 4, Golden.pkg.latentChannels)
+            val set = if (role == "res_h_s") NetworkSet.RESIDUAL else NetworkSet.INTRA
+            val shape = f?.yShape ?: intArrayOf(1, input.shape[1] * 4, input.shape[2] * 4, Golden.pkg.latentChannelsOf(set))
             mapOf(
                 "mu" to Int8Tensor(shape, f?.i8("hs_mu.i8") ?: ByteArray(shape.reduce(Int::times))),
                 "sigma_index" to Int8Tensor(shape, f?.i8("hs_sigma_index.i8") ?: ByteArray(shape.reduce(Int::times))),
@@ -212,8 +213,14 @@ fun requireGolden(message: String, condition: Boolean) {
     }
 }
 
-/** This package with [resZTableIndex] (null: without residual networks); same id and hash. */
-internal fun ModelPackage.withResZTableIndex(resZTableIndex: IntArray?): ModelPackage = ModelPackage(
+/**
+ * This package with [resZTableIndex] (null: without residual networks) and [resLatentChannels]
+ * (default: this package's, or latent_channels without residual networks); same id and hash.
+ */
+internal fun ModelPackage.withResZTableIndex(
+    resZTableIndex: IntArray?,
+    resLatentChannels: Int = if (resZTableIndex == null) latentChannels else this.resLatentChannels,
+): ModelPackage = ModelPackage(
     modelId, modelHash, yExp, levels, alignment, latentChannels, hyperChannels, tablesPerOctave,
-    zTableIndex, maxWidth, maxHeight, tables, resZTableIndex,
+    zTableIndex, maxWidth, maxHeight, tables, resZTableIndex, resLatentChannels,
 )
