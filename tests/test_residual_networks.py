@@ -134,3 +134,31 @@ def test_package_without_residual_set_keeps_its_hash_and_behaviour(small_package
     dec = Decoder(stream, package=small_package, backend="numpy")
     assert dec.inter.residual is dec.codec
     assert all(f.verified for f in dec.frames())
+
+
+def test_residual_set_with_its_own_latent_width(tmp_path):
+    """Intra and residual networks may differ in latent channels (res_latent_channels): each set
+    decodes with its own latent shape, identically on every exact backend."""
+    from mlvc.backends.registry import resolve
+    from mlvc_convert.package_builder import build_package
+    from mlvc_convert.random_model import random_codec
+    graphs, codec = random_codec(n=8, m=16, nz=8, seed=3)
+    r_graphs, r_codec = random_codec(n=8, m=8, nz=8, seed=4)
+    m = build_package(graphs, codec, tmp_path, "test-res-w", residual=(r_graphs, r_codec))
+    assert (m.latent_channels, m.res_latent_channels) == (16, 8)
+    assert m.latent_channels_of(False) == 16 and m.latent_channels_of(True) == 8
+    stream = _p_stream(str(tmp_path))
+    dec = Decoder(stream, package=str(tmp_path), backend="numpy")
+    assert dec.inter.residual.latent_shapes(40, 48)[0][-1] == 8
+    assert dec.codec.latent_shapes(40, 48)[0][-1] == 16
+    frames = dec.decode_all()
+    assert all(f.md5 == f.expected_md5 for f in frames)
+    if resolve("litert-xnnpack").available():
+        assert _p_stream(str(tmp_path), "litert-xnnpack") == stream
+    # a package without residual networks cannot name a different residual width
+    d = json.loads((tmp_path / "manifest.json").read_text())
+    for r in ("res_g_a", "res_h_a", "res_h_s", "res_g_s"):
+        d["networks"].pop(r)
+    d["res_z_table_index"] = None
+    with pytest.raises(ValueError):
+        Manifest.model_validate(d)

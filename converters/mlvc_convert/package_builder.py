@@ -51,7 +51,7 @@ def build_package(graphs: dict[str, Graph], codec: dict, out_dir: Path, model_id
     (out_dir / "networks").mkdir(parents=True, exist_ok=True)
     networks = _write_networks(graphs, out_dir)
     training = dict(codec.get("train", {}))
-    res_zt = None
+    res_zt = res_latent = None
     if residual is not None:
         r_graphs, r_codec = residual
         for key in ("levels", "y_exp", "num_tables", "sigma_min", "tables_per_octave"):
@@ -59,6 +59,7 @@ def build_package(graphs: dict[str, Graph], codec: dict, out_dir: Path, model_id
                 raise ValueError(f"residual model differs from the intra model in {key}")
         networks.update(_write_networks(r_graphs, out_dir, "res_"))
         res_zt = [int(t) for t in r_codec["z_table_index"]]
+        res_latent = _latent_channels(r_graphs)
         # export_intra.py's held-out numbers code pictures, not residuals (eval_residual.py
         # measures those), so they are left out here
         training["residual"] = {k: v for k, v in r_codec.get("train", {}).items()
@@ -70,11 +71,11 @@ def build_package(graphs: dict[str, Graph], codec: dict, out_dir: Path, model_id
     m = Manifest(
         format=FORMAT, format_version=FORMAT_VERSION, model_id=model_id, description=description,
         levels=codec["levels"], y_exp=codec["y_exp"],
-        latent_channels=graphs["g_a"].channels["y"] if "y" in graphs["g_a"].channels
-        else graphs["g_s"].channels["y_hat"],
+        latent_channels=_latent_channels(graphs),
         hyper_channels=graphs["h_s"].channels["z"], alignment=64,
         max_width=max_size[0], max_height=max_size[1],
         z_table_index=[int(t) for t in codec["z_table_index"]], res_z_table_index=res_zt,
+        res_latent_channels=res_latent if res_latent != _latent_channels(graphs) else None,
         networks=networks,
         tables={"file": "tables.npz", "sha256": tables.sha256(),
                 "num_tables": codec["num_tables"], "sigma_min": codec["sigma_min"],
@@ -83,6 +84,10 @@ def build_package(graphs: dict[str, Graph], codec: dict, out_dir: Path, model_id
     m.content_hash = m.compute_content_hash()
     (out_dir / "manifest.json").write_text(m.model_dump_json(indent=2) + "\n")
     return m
+
+
+def _latent_channels(graphs: dict[str, Graph]) -> int:
+    return graphs["g_s"].channels["y_hat"]
 
 
 def load_export(export_dir: Path) -> tuple[dict[str, Graph], dict]:

@@ -201,7 +201,7 @@ class IntraCodec:
     def latent_shapes(self, h: int, w: int) -> tuple[tuple, tuple]:
         a = self.m.alignment
         ph, pw = -(-h // a) * a, -(-w // a) * a
-        y_shape = (1, ph // 16, pw // 16, self.m.latent_channels)
+        y_shape = (1, ph // 16, pw // 16, self.m.latent_channels_of(bool(self._prefix)))
         z_shape = (1, ph // 64, pw // 64, self.m.hyper_channels)
         return y_shape, z_shape
 

@@ -180,6 +180,7 @@ def write_golden(out: Path, package_dir: str | None = None, vectors: Path | None
         "num_tables": m.tables.num_tables, "tables_per_octave": m.tables.tables_per_octave,
         "z_table_index": m.z_table_index, "tables_sha256": m.tables.sha256,
         "residual_networks": m.has_residual, "res_z_table_index": m.res_z_table_index,
+        "res_latent_channels": m.latent_channels_of(True),
         "max_width": m.max_width, "max_height": m.max_height}, indent=1))
     index = []
     for k, (name, w, h, n, q, gop) in enumerate(CLIPS):

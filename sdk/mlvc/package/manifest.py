@@ -67,6 +67,8 @@ class Manifest(BaseModel):
     max_height: int = Field(ge=16, le=16384)
     z_table_index: list[int]
     res_z_table_index: list[int] | None = None
+    # latent channels of the residual networks when they differ from the intra set's
+    res_latent_channels: int | None = Field(default=None, ge=1, le=1024)
     networks: dict[str, NetworkEntry]
     tables: TablesEntry
     training: dict = Field(default_factory=dict)
@@ -105,11 +107,21 @@ class Manifest(BaseModel):
         if self.has_residual != (self.res_z_table_index is not None):
             raise ValueError("res_z_table_index must be given exactly when the package has "
                              "residual networks")
+        if (not self.has_residual and self.res_latent_channels is not None
+                and self.res_latent_channels != self.latent_channels):
+            raise ValueError("res_latent_channels differs from latent_channels in a package "
+                             "without residual networks")
         return self
 
     @property
     def has_residual(self) -> bool:
         return RESIDUAL_ROLES[0] in self.networks
+
+    def latent_channels_of(self, residual: bool) -> int:
+        """Latent channels of the intra set, or of the residual set (the same unless given)."""
+        if residual and self.res_latent_channels is not None:
+            return self.res_latent_channels
+        return self.latent_channels
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -124,8 +136,9 @@ class Manifest(BaseModel):
     def canonical_json(self) -> bytes:
         d = self.model_dump()
         d.pop("content_hash")
-        if d["res_z_table_index"] is None:      # packages without residual networks: unchanged
-            d.pop("res_z_table_index")
+        for key in ("res_z_table_index", "res_latent_channels"):
+            if d[key] is None:                  # packages without them: hash unchanged
+                d.pop(key)
         return json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
 
     def compute_content_hash(self) -> str:
