@@ -110,7 +110,16 @@ def single_op_cases(seed: int = 1) -> list[Case]:
     q = QParams(-4, 3)
     case("concat3", [Concat(["a", "b", "c"], "y")], {"a": q, "b": q, "c": q, "y": q},
          {"a": 3, "b": 5, "c": 1}, ["a", "b", "c"], ["y"], (1, 6, 7))
-    for block, c in ((2, 12), (2, 256), (3, 18)):
+    for act in ("NONE", "RELU"):
+        # the linear path's block steps: 2x2 kernels, stride 2 (no padding on even sizes)
+        for extreme in (False, True):
+            cin, cout = int(rng.integers(1, 50)), int(rng.integers(1, 40))
+            t = {"x": QParams(int(rng.integers(-8, 0)), int(rng.integers(-128, 128)))}
+            ch = {"x": cin}
+            op = conv_op(rng, t, ch, "x", "y", cout, 2, 2, act, extreme=extreme)
+            tag = "edge" if extreme else "rand"
+            case(f"conv2x2_s2_{act.lower()}_{tag}", [op], t, ch, ["x"], ["y"], (1, 10, 14))
+    for block, c in ((2, 12), (2, 256), (3, 18), (16, 768)):
         case(f"depth_to_space_b{block}_c{c}", [DepthToSpace("x", "y", block)],
              {"x": q, "y": q}, {"x": c}, ["x"], ["y"], (1, 5, 6))
     return cases
