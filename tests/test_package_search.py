@@ -9,7 +9,7 @@ import pytest
 
 import mlvc
 from mlvc.errors import ModelError
-from mlvc.package.loader import find_package, load_package
+from mlvc.package.loader import ModelPackage, find_package, load_package
 
 DATA = Path(__file__).parent / "data"
 V1_STREAM = DATA / "mlvc-intra-v1_q1_96x80_gop8.mlvc"     # a vector of the first bundled model
@@ -85,3 +85,27 @@ def test_streams_of_the_first_bundled_model(monkeypatch):
                           "/dev/null"], capture_output=True, text=True)
     assert out.returncode == ModelError.exit_status
     assert "mlvc-intra-v1" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_identity_covers_what_decoding_needs_not_bookkeeping(two_packages, tmp_path):
+    """Format 2: description and training notes are not part of content_hash; anything decoding
+    reads is (here a network's hash and a quality level's step)."""
+    import json
+    import shutil
+    src = two_packages / "alpha"
+    ref = load_package(str(src)).manifest
+    assert ref.format_version == 2
+    pkg = tmp_path / "renamed"
+    shutil.copytree(src, pkg)
+    d = json.loads((pkg / "manifest.json").read_text())
+    d["description"] = "re-documented"
+    d["training"] = {"checkpoint": "/elsewhere/ckpt-1", "elapsed_s": 1.0}
+    (pkg / "manifest.json").write_text(json.dumps(d))
+    assert load_package(str(pkg)).manifest.stream_hash == ref.stream_hash
+    for edit in (lambda d: d["networks"]["g_s"].update(graph_sha256="0" * 64),
+                 lambda d: d["levels"][0].update(exp=d["levels"][0]["exp"] + 1)):
+        bad = json.loads(json.dumps(d))
+        edit(bad)
+        (pkg / "manifest.json").write_text(json.dumps(bad))
+        with pytest.raises(ModelError, match="content hash"):
+            ModelPackage.load(pkg)

@@ -8,6 +8,9 @@
 
 `content_hash` is the SHA-256 of the canonical manifest without that field; since the manifest
 holds every file's SHA-256, it identifies the whole package.  Streams carry its first 16 bytes.
+From format version 2 it covers only what decoding depends on: `description` and `training`
+(bookkeeping: paths, elapsed time, held-out numbers) are left out, so re-documenting a model does
+not change its identity.  Version 1 packages (the first bundled model) keep their hash.
 """
 from __future__ import annotations
 
@@ -21,7 +24,10 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_valid
 from ..errors import ModelError
 
 FORMAT = "mlvc-model-package"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
+# manifest fields that are not part of the model's identity (format version >= 2)
+NOT_HASHED = ("description", "training")
 ROLES = ("g_a", "h_a", "h_s", "g_s")
 # Optional second set with the same structure, trained on motion-compensated residuals: when a
 # package has it, P-frame residuals are coded with it (docs/bitstream.md §4b).
@@ -84,8 +90,9 @@ class Manifest(BaseModel):
     @field_validator("format_version")
     @classmethod
     def _version(cls, v: int) -> int:
-        if v != FORMAT_VERSION:
-            raise ValueError(f"package format version {v} is not supported ({FORMAT_VERSION})")
+        if v not in SUPPORTED_VERSIONS:
+            raise ValueError(f"package format version {v} is not supported "
+                             f"({', '.join(map(str, SUPPORTED_VERSIONS))})")
         return v
 
     @field_validator("networks")
@@ -138,6 +145,9 @@ class Manifest(BaseModel):
         d.pop("content_hash")
         for key in ("res_z_table_index", "res_latent_channels"):
             if d[key] is None:                  # packages without them: hash unchanged
+                d.pop(key)
+        if self.format_version >= 2:
+            for key in NOT_HASHED:
                 d.pop(key)
         return json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
 
