@@ -103,6 +103,8 @@ def main() -> None:
                     help="results file to merge the sets into (docs/results.json, section "
                          "intra_rd; the README is rendered from it by tools/render_readme.py)")
     ap.add_argument("--no-results", action="store_true", help="do not write the results file")
+    ap.add_argument("--per-picture", action="store_true",
+                    help="also the BD-rate of every picture on its own (mean, min, max)")
     ap.add_argument("--x26x-json", action="append", default=[], metavar="FILE",
                     help="also merge the JSON of `mlvc bench rd ... --json FILE` (video RD "
                          "against x264/x265) into the results file's video_rd section")
@@ -129,6 +131,15 @@ def main() -> None:
             print(f"  mlvc q{p['quality']}: {p['bpp']:.3f} bpp  {p['psnr']:.2f} dB")
         print("  jpeg: " + ", ".join(f"{p['bpp']:.2f}/{p['psnr']:.1f}" for p in jpeg))
         print(f"  BD-rate vs OpenCV JPEG: {bd:+.1f}% (pchip), {bd_poly:+.1f}% (polynomial fit)")
+        if a.per_picture and len(pics) > 1:
+            each = [curve_bd_rate(jpeg_points([p]), mlvc_points([p], a.backend, package=a.package),
+                                  "psnr") for p in pics]
+            each = [v for v in each if v == v]          # NaN: the curves do not overlap
+            report[name]["bd_rate_vs_jpeg_per_picture_percent"] = {
+                "mean": float(np.mean(each)), "min": float(np.min(each)),
+                "max": float(np.max(each)), "pictures": len(each)}
+            print(f"  per picture: mean {np.mean(each):+.1f}%, {np.min(each):+.1f}% .. "
+                  f"{np.max(each):+.1f}% ({len(each)} pictures)")
         if a.refine:
             ref = mlvc_points(pics, a.backend, a.refine, package=a.package)
             r = report[name]
@@ -148,20 +159,20 @@ def main() -> None:
     if a.json:
         Path(a.json).write_text(json.dumps(report, indent=1))
     if report and not a.no_results:
-        merge_intra(a.results, report, a.backend)
+        merge_intra(a.results, report, a.backend, a.package)
 
 
-def _provenance(backend) -> dict:
+def _provenance(backend, package=None) -> dict:
     import mlvc
-    pkg = mlvc.Encoder(backend=backend).package
+    pkg = mlvc.Encoder(backend=backend, package=package).package
     return {"model_id": pkg.model_id, "date": results_file.today(),
             "machine": results_file.machine()}
 
 
-def merge_intra(path, report: dict, backend=None) -> None:
+def merge_intra(path, report: dict, backend=None, package=None) -> None:
     """Each picture set of this run replaces its entry in the results file's intra_rd section
     (sets not measured now stay as they were)."""
-    prov = _provenance(backend)
+    prov = _provenance(backend, package)
     results_file.merge_section(path, "intra_rd", {k: {**v, **prov} for k, v in report.items()},
                                description="benchmarks/bench_rd.py: intra RD against OpenCV "
                                "JPEG on held-out pictures (RGB PSNR, real stream bytes); "
