@@ -14,7 +14,10 @@ on held-out pictures.  Variants, each alone on top of the float model:
   w_profile    the profile's weights: grid, power-of-two scales and the accumulator bound
   a_int8       activations int8 with any (float) per-tensor scale (calibrated max)
   a_pow2       activations int8 with the profile's power-of-two scales
-  profile      every constraint: the exact integer model
+  w_a          w_profile and a_pow2 together, in the float model's codec arithmetic (its entropy
+               model's mean not rounded to the level step)
+  profile      every constraint: the exact integer model (the mean rounded to the level step,
+               as the integer parse path does)
 
 Post-training: nothing is re-trained per variant, so on a QAT-trained checkpoint it measures
 what each constraint costs the weights that QAT adapted to all of them, and on a float-phase
@@ -35,7 +38,8 @@ import intra_model as im
 from export_intra import load_model
 from mlvc.bench.rd import bd_rate
 
-VARIANTS = ("float", "w_int8", "w_grid4", "w_pow2", "w_profile", "a_int8", "a_pow2", "profile")
+VARIANTS = ("float", "w_int8", "w_grid4", "w_pow2", "w_profile", "a_int8", "a_pow2", "w_a",
+            "profile")
 
 
 def weights_variant(conv, kind):
@@ -71,15 +75,17 @@ def patched_call(kind):
     def call(self, x, qat=True, cdt=tf.float32, stats=None):
         if kind == "profile":
             return orig_call(self, x, True, cdt, stats)
-        if kind.startswith("w_"):
+        if kind == "w_a":
+            wq, bq = weights_variant(self, "w_profile")
+        elif kind.startswith("w_"):
             wq, bq = weights_variant(self, kind)
         else:
             wq, bq = self.w, self.b
         a = tf.nn.conv2d(tf.cast(x, tf.float32), wq, self.stride, "SAME") + bq
         if self.relu:
             a = tf.nn.relu(a)
-        if kind.startswith("a_"):
-            return act_variant(self.qout, a, kind)
+        if kind.startswith("a_") or kind == "w_a":
+            return act_variant(self.qout, a, "a_pow2" if kind == "w_a" else kind)
         return a
     return call
 
