@@ -67,7 +67,7 @@ def test_a_broken_package_on_the_path_is_passed_over(two_packages, tmp_path, mon
     assert find_package(m.model_id, m.stream_hash).model_id == "test-beta"
 
 
-def test_streams_of_the_first_bundled_model(monkeypatch):
+def test_streams_of_the_first_bundled_model(monkeypatch, tmp_path):
     """Streams of the first bundled model (mlvc-intra-v1) never decode to wrong pixels with a
     later package: the decoder refuses them with a ModelError that names their model."""
     monkeypatch.delenv("MLVC_MODEL_PATH", raising=False)
@@ -82,9 +82,10 @@ def test_streams_of_the_first_bundled_model(monkeypatch):
         mlvc.Decoder(data)
     assert "mlvc-intra-v1" in str(e.value) and "ca6607a269da55157b815b720c169115" in str(e.value)
     out = subprocess.run([sys.executable, "-m", "mlvc.cli", "decode", str(V1_STREAM), "-o",
-                          "/dev/null"], capture_output=True, text=True)
+                          str(tmp_path / "out.y4m")], capture_output=True, text=True)
     assert out.returncode == ModelError.exit_status
     assert "mlvc-intra-v1" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "out.y4m").exists()
 
 
 def test_identity_covers_what_decoding_needs_not_bookkeeping(two_packages, tmp_path):

@@ -57,8 +57,11 @@ def _entries(results: dict, section: str) -> dict:
     return results.get(section, {}).get("entries", {})
 
 
+LABELS = {"eval_photos": "held-out photographs (plasma-workspace-wallpapers)"}
+
+
 def _label(name: str) -> str:
-    return name.replace("_pristine", "")
+    return LABELS.get(name, name.replace("_pristine", ""))
 
 
 def _when(entries) -> str:

@@ -227,7 +227,8 @@ class LatentRefiner:
         def symbols(u):
             return np.clip(np.right_shift(u + (1 << (FRAC - 1)), FRAC), lo, hi)
 
-        best_j, best_q = None, None
+        best_j, best_q, best_u, g_best = None, None, None, None
+        shrink = 0
         for k in range(iterations + 1):
             q = symbols(u)
             y_hat = np.clip(np.left_shift(q, d), -128, 127)
@@ -236,24 +237,37 @@ class LatentRefiner:
             sse = int(np.sum(err * err))
             rate = int(np.sum(self.costs.cost(q - mu, t)))
             j = float(rate) / float(1 << COST_FRAC) + lam3 * float(sse)
-            if best_j is None or j < best_j:
-                best_j, best_q = j, q
             if k == iterations:
+                if best_j is None or j < best_j:
+                    best_q = q
                 break
-            g_img = np.zeros(img.shape, np.int64)
-            g_img[0, :h, :w, :] = 2 * err
-            G, s = self.synthesis.backward(masks, g_img)
-            g_d = np.ldexp(G.astype(np.float64), s) * grad_scale
-            g_d = np.where((y_hat > -128) & (y_hat < 127), g_d, 0.0)
-            g = self.costs.slope(q - mu, t) + lam3 * g_d
-            step = (STEP0 * (iterations - k)) // iterations
+            if best_j is None or j < best_j:
+                best_j, best_q, best_u = j, q, u
+                g_img = np.zeros(img.shape, np.int64)
+                g_img[0, :h, :w, :] = 2 * err
+                G, s = self.synthesis.backward(masks, g_img)
+                g_d = np.ldexp(G.astype(np.float64), s) * grad_scale
+                g_d = np.where((y_hat > -128) & (y_hat < 127), g_d, 0.0)
+                g_best = self.costs.slope(q - mu, t) + lam3 * g_d
+            else:
+                # worse: back to the best iterate with half the step (a backtracking line
+                # search; the first-order step overshoots where one symbol moves a whole
+                # block, as the linear path's low-frequency coefficients do)
+                shrink += 1
+            g = g_best
+            step = ((STEP0 * (iterations - k)) // iterations) >> shrink
             # normalised, not sign, descent: a sign step moves every symbol alike and makes the
             # whole latent oscillate; this one moves the symbols of small gradient less.
-            # np.partition selects an exact element (no arithmetic), so ref is exact too.
+            # np.partition selects an exact element (no arithmetic), so ref is exact too; the
+            # percentile is of the nonzero gradients (a wide latent has many exact zeros).
             a = np.abs(g).reshape(-1)
-            kth = NORM_PERCENTILE * (a.size - 1) // 100
-            ref = float(np.partition(a, kth)[kth])
-            if ref > 0.0:
+            a = a[a > 0.0]
+            ref = 0.0
+            if a.size:
+                kth = NORM_PERCENTILE * (a.size - 1) // 100
+                ref = float(np.partition(a, kth)[kth])
+            u = best_u
+            if ref > 0.0 and step > 0:
                 move = np.floor(np.clip(g / ref, -1.0, 1.0) * float(step) + 0.5)
-                u = u - move.astype(np.int64)
+                u = best_u - move.astype(np.int64)
         return best_q.astype(np.int32)
