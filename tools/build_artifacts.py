@@ -39,7 +39,8 @@ def main() -> None:
     ap.add_argument("--random", action="store_true")
     ap.add_argument("--residual", type=Path,
                     help="export of the P-frame residual model (the res_* networks)")
-    ap.add_argument("--model-id", default="mlvc-intra-v1")
+    ap.add_argument("--model-id", default="mlvc-lp-v2",
+                    help="the bundled model's id (family and version)")
     a = ap.parse_args()
     residual = None
     if a.random:

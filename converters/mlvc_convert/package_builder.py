@@ -100,7 +100,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("export_dir", type=Path)
     ap.add_argument("out_dir", type=Path)
-    ap.add_argument("--model-id", default="mlvc-intra-v1")
+    ap.add_argument("--model-id", required=True,
+                    help="family and version, e.g. mycodec-v1 (1-16 of [A-Za-z0-9._-])")
     ap.add_argument("--description", default="MLVC intra codec, mean-scale hyperprior, int8")
     ap.add_argument("--residual", type=Path, help="export of the P-frame residual model")
     a = ap.parse_args()
