@@ -9,7 +9,9 @@ import os
 import cv2
 import numpy as np
 
-DATA_DIR = os.environ.get("MLVC_DATA", "/work/shared/data")
+# Folder with the development clips (bikes.mp4, carphone_pristine.mp4): no default, since it
+# is wherever the user keeps them
+DATA_DIR = os.environ.get("MLVC_DATA", "")
 # Optional folder of extra photographs (training/fetch_photos.sh writes Debian's nature wallpapers)
 PHOTOS_DIR = os.environ.get("MLVC_PHOTOS", "")
 COLOR_STILLS = ["astronaut", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
@@ -18,6 +20,8 @@ GRAY_STILLS = ["camera", "coins", "brick", "grass", "gravel", "page", "moon", "t
 
 
 def read_video(path, first=0, last=None):
+    if not DATA_DIR and not os.path.isabs(path) and not os.path.exists(path):
+        raise SystemExit("set MLVC_DATA to the folder with bikes.mp4 and carphone_pristine.mp4")
     cap = cv2.VideoCapture(path)
     frames, i = [], 0
     while True:

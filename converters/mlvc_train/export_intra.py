@@ -215,9 +215,9 @@ def check(model, graphs, items, levels=(1, 2, 3, 4)):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--ckpt", default="/work/main/build/train_intra",
+    ap.add_argument("--ckpt", default="build/train_intra",
                     help="training dir (latest checkpoint) or a checkpoint prefix")
-    ap.add_argument("--out", default="/work/main/build/intra_export")
+    ap.add_argument("--out", default="build/intra_export")
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--quick", action="store_true", help="check on a held-out subset")
     ap.add_argument("--crops", action="store_true",

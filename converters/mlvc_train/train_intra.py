@@ -31,7 +31,7 @@ sys.path.insert(0, HERE)
 def parse():
     p = argparse.ArgumentParser()
     p.add_argument("--minutes", type=float, default=95.0)
-    p.add_argument("--out", default="/work/main/build/train_intra")
+    p.add_argument("--out", default="build/train_intra")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--batch", type=int, default=8)
