@@ -55,35 +55,45 @@ def load_folder(folder: str) -> list[np.ndarray]:
     return out
 
 
-def mlvc_points(pictures, backend=None, refine=0, package=None) -> list[dict]:
+def mlvc_measure(pictures, backend=None, refine=0, package=None) -> list[tuple]:
+    """[(quality, [(stream bytes, squared error) per picture])]: one stream per picture."""
     import mlvc
-    pts = []
-    pixels = sum(p.shape[0] * p.shape[1] for p in pictures)
-    levels = mlvc.Encoder(backend=backend, package=package).package.levels
-    for q in levels:
+    out = []
+    for q in mlvc.Encoder(backend=backend, package=package).package.levels:
         enc = mlvc.Encoder(quality=q, backend=backend, refine=refine, package=package)
-        nbytes, se = 0, 0.0
+        per = []
         for p in pictures:                      # one stream per picture: sizes may differ
             stream = enc.encode([p])
-            nbytes += len(stream) - 64          # the file header is per file, not per picture
             f = mlvc.Decoder(stream, backend=backend, package=package).decode_all()[0]
-            se += float(np.sum((f.rgb.astype(np.float64) - p) ** 2))
-        pts.append({"quality": q, "bpp": 8 * nbytes / pixels, "psnr": psnr(se / (3 * pixels))})
-    return pts
+            # the file header is per file, not per picture
+            per.append((len(stream) - 64, float(np.sum((f.rgb.astype(np.float64) - p) ** 2))))
+        out.append((q, per))
+    return out
 
 
-def jpeg_points(pictures, qualities=(10, 20, 30, 45, 60, 75, 85, 92, 96)) -> list[dict]:
+def jpeg_measure(pictures, qualities=(10, 20, 30, 45, 60, 75, 85, 92, 96)) -> list[tuple]:
+    """[(quality, [(JPEG bytes, squared error) per picture])] with OpenCV's encoder."""
     import cv2
-    pixels = sum(p.shape[0] * p.shape[1] for p in pictures)
-    pts = []
+    out = []
     for q in qualities:
-        nbytes, se = 0, 0.0
+        per = []
         for p in pictures:
             ok, buf = cv2.imencode(".jpg", cv2.cvtColor(p, cv2.COLOR_RGB2BGR),
                                    [cv2.IMWRITE_JPEG_QUALITY, q])
             dec = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-            nbytes += len(buf)
-            se += float(np.sum((dec.astype(np.float64) - p) ** 2))
+            per.append((len(buf), float(np.sum((dec.astype(np.float64) - p) ** 2))))
+        out.append((q, per))
+    return out
+
+
+def curve(measure, pictures, which=None) -> list[dict]:
+    """RD points of a measurement pooled over the pictures `which` (indices; None: all)."""
+    which = range(len(pictures)) if which is None else which
+    pixels = sum(pictures[i].shape[0] * pictures[i].shape[1] for i in which)
+    pts = []
+    for q, per in measure:
+        nbytes = sum(per[i][0] for i in which)
+        se = sum(per[i][1] for i in which)
         pts.append({"quality": q, "bpp": 8 * nbytes / pixels, "psnr": psnr(se / (3 * pixels))})
     return pts
 
@@ -119,7 +129,8 @@ def main() -> None:
         sets[Path(folder).name] = load_folder(folder)
     report = {}
     for name, pics in sets.items():
-        ours, jpeg = mlvc_points(pics, a.backend, package=a.package), jpeg_points(pics)
+        m_ours, m_jpeg = mlvc_measure(pics, a.backend, package=a.package), jpeg_measure(pics)
+        ours, jpeg = curve(m_ours, pics), curve(m_jpeg, pics)
         # compare only where JPEG's curve overlaps ours
         bd = curve_bd_rate(jpeg, ours, "psnr")
         bd_poly = curve_bd_rate(jpeg, ours, "psnr", "poly")
@@ -132,8 +143,8 @@ def main() -> None:
         print("  jpeg: " + ", ".join(f"{p['bpp']:.2f}/{p['psnr']:.1f}" for p in jpeg))
         print(f"  BD-rate vs OpenCV JPEG: {bd:+.1f}% (pchip), {bd_poly:+.1f}% (polynomial fit)")
         if a.per_picture and len(pics) > 1:
-            each = [curve_bd_rate(jpeg_points([p]), mlvc_points([p], a.backend, package=a.package),
-                                  "psnr") for p in pics]
+            each = [curve_bd_rate(curve(m_jpeg, pics, [i]), curve(m_ours, pics, [i]), "psnr")
+                    for i in range(len(pics))]
             each = [v for v in each if v == v]          # NaN: the curves do not overlap
             report[name]["bd_rate_vs_jpeg_per_picture_percent"] = {
                 "mean": float(np.mean(each)), "min": float(np.min(each)),
@@ -141,7 +152,7 @@ def main() -> None:
             print(f"  per picture: mean {np.mean(each):+.1f}%, {np.min(each):+.1f}% .. "
                   f"{np.max(each):+.1f}% ({len(each)} pictures)")
         if a.refine:
-            ref = mlvc_points(pics, a.backend, a.refine, package=a.package)
+            ref = curve(mlvc_measure(pics, a.backend, a.refine, package=a.package), pics)
             r = report[name]
             r["refine_iterations"] = a.refine
             r["mlvc_refined"] = ref

@@ -90,11 +90,6 @@ def run_arch(out):
             "linear_path": bool(a.get("linear_path", False))}
 
 
-def run_ga_width(out):
-    """g_a's hidden width of the run in OUT (its state.json), the default for a new run."""
-    return run_arch(out)["ga_width"]
-
-
 def training_state(seed, out, qat_on=True, ga_width=None, m=None, linear_path=None):
     """The model, Adam moments, counters and noise generator, with their checkpoint manager in
     OUT/ckpt: the one definition of the training checkpoint's layout (revive_dead.py uses it).

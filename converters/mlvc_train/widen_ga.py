@@ -94,10 +94,10 @@ def main():
     a = ap.parse_args()
     import tensorflow as tf
     from data import TrainData
-    from train_intra import restore, run_ga_width, training_state
+    from train_intra import restore, run_arch, training_state
 
     st = json.load(open(os.path.join(a.src, "state.json")))
-    seed, old_w = st["args"]["seed"], run_ga_width(a.src)
+    seed, old_w = st["args"]["seed"], run_arch(a.src)["ga_width"]
     if a.width <= old_w:
         raise SystemExit(f"--width {a.width} must exceed the run's g_a width {old_w}")
     src = training_state(seed, a.src, ga_width=old_w)

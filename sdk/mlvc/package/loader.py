@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -118,7 +119,6 @@ def find_package(model_id: str, stream_hash: bytes,
     a package or a folder of packages), then the bundled package.  Only manifests are read
     until one matches; that package is then loaded and verified.  None matches: ModelError
     naming the model and hash the stream needs, and what was searched."""
-    import os
     if isinstance(packages, (str, Path)):
         packages = [packages]
     env = [p for p in os.environ.get(MODEL_PATH_ENV, "").split(os.pathsep) if p]
