@@ -35,6 +35,7 @@ NUM_TABLES = 80
 LAMBDAS = (0.0045, 0.013, 0.04, 0.12)   # loss = bpp + lambda_L * MSE (0..255 scale)
 ACC_LIMIT = float(1 << 24)
 LIKELIHOOD_FLOOR = 1e-9
+HEAD_INIT_SCALE = 0.1              # mu/sigma head weights at start: this times the fan-in std
 RELU_BACKWARD_LEAK = 0.0           # training only: gradient slope below 0 for ReLU outputs (0.1 diverged)
 
 
@@ -330,13 +331,33 @@ class Codec(tf.Module):
             c.b.assign(tf.zeros_like(c.b))
         coef = blocks @ basis
         mean, std = coef.mean(axis=0), coef.std(axis=0)
-        self.h_mu.w.assign(tf.zeros_like(self.h_mu.w))
         self.h_mu.b.assign(mean.astype(np.float32))
-        self.h_sigma.w.assign(tf.zeros_like(self.h_sigma.w))
         # sigma = SIGMA_MIN * 2**(index / TABLES_PER_OCTAVE) in y units
         idx_s = TABLES_PER_OCTAVE * np.log2(np.maximum(std, 0.02) / SIGMA_MIN)
         self.h_sigma.b.assign(idx_s.astype(np.float32))
+        self.init_heads_small()
         return ev
+
+    def init_heads_small(self, seed=11, scale=HEAD_INIT_SCALE):
+        """Small random weights on the mu and sigma heads (biases kept).  Zero head weights
+        stop every gradient into h_s, h_a and z, and the rate on z then drives z to 0 for all
+        inputs: the hyper-latent collapses into a fixed per-channel prior (measured on the first
+        mlvc-lp-v2 run, docs/training.md)."""
+        for i, c in enumerate((self.h_mu, self.h_sigma)):
+            std = scale * math.sqrt(1.0 / (c.k * c.k * c.cin))
+            c.w.assign(tf.random.stateless_truncated_normal(c.w.shape, seed=[seed, i]) * std)
+
+    def reinit_hyperprior(self, seed=11):
+        """Start h_a, h_s and the z tables afresh on top of trained transforms (the heads' biases,
+        the per-channel prior the collapsed model learned, are kept): the fix of a collapsed
+        hyper-latent without retraining g_a and g_s."""
+        for i, c in enumerate(self.h_a + self.h_s):
+            std = (math.sqrt(2.0 / (c.k * c.k * c.cin)) if c.relu
+                   else math.sqrt(1.0 / (c.k * c.k * c.cin)))
+            c.w.assign(tf.random.stateless_truncated_normal(c.w.shape, seed=[seed, 100 + i]) * std)
+            c.b.assign(tf.zeros_like(c.b))
+        self.init_heads_small(seed)
+        self.z_param.assign(tf.fill([NZ], 40.0))
 
 
     # -- full codec --------------------------------------------------------------------------

@@ -75,6 +75,10 @@ def parse():
     p.add_argument("--linear-path", action="store_true",
                    help="a new run with the linear path (intra_model.Codec), started as the "
                         "block KLT of the training crops")
+    p.add_argument("--revive-hyperprior", action="store_true",
+                   help="with --init: h_a, h_s and the z tables start afresh (small random head "
+                        "weights) on the source's trained transforms, activation exponents "
+                        "recalibrated; the fix for a collapsed hyper-latent (z = 0 everywhere)")
     p.add_argument("--klt-batches", type=int, default=256,
                    help="training batches whose 16x16 blocks define the starting KLT")
     return p.parse_args()
@@ -199,6 +203,7 @@ def main():
             else TrainData(args.seed, args.crop))
     state_path = os.path.join(args.out, "state.json")
     elapsed0 = 0.0
+    revive = [False]
     if args.resume and mgr.latest_checkpoint:
         if not restore(ts, mgr.latest_checkpoint):
             print("slim checkpoint: Adam moments restart from zero", flush=True)
@@ -216,6 +221,11 @@ def main():
         total_steps.assign(0)
         args.replan = True
         print("initialised from", src, "step", int(step.numpy()), flush=True)
+        if args.revive_hyperprior:
+            model.reinit_hyperprior(args.seed)
+            revive[0] = True
+    elif args.revive_hyperprior:
+        raise SystemExit("--revive-hyperprior needs --init RUN_DIR")
     log = open(os.path.join(args.out, "train.log"), "a")
 
     def logj(d):
@@ -318,6 +328,15 @@ def main():
               "coef_std": [round(float(v), 4) for v in np.sqrt(ev[:8])]})
     if int(step.numpy()) == 0 and int(qat_on.numpy()):
         calibrate()
+    elif revive[0] and int(qat_on.numpy()):
+        # the new h_a / h_s start from batch maxima; the trained transforms keep theirs (their
+        # EMA goes on until the freeze)
+        kept = {k: (float(a.amax.numpy()), float(a.exp.numpy())) for k, a in model.acts.items()
+                if not k.startswith(("h_a/", "h_s/")) and k != "h"}
+        calibrate()
+        for k, (amax, exp) in kept.items():
+            model.acts[k].amax.assign(amax)
+            model.acts[k].exp.assign(exp)
 
     hold = data.heldout(full=False) if args.residual else heldout(full=False)
     budget = args.minutes * 60.0
