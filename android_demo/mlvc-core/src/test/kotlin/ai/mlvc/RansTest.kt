@@ -81,4 +81,48 @@ class RansTest {
         for (i in 6 until b.size) b[i] = 0xFF.toByte()
         expectCorrupt(b, t)
     }
+
+    private fun readAll(b: ByteArray, t: IntArray, max: Long = Long.MAX_VALUE): IntArray {
+        val r = RansReader(b, 0, b.size, cdf, max)
+        val out = IntArray(t.size) { r.next(t[it]) }
+        r.finish()
+        return out
+    }
+
+    private fun expectCorruptReader(b: ByteArray, t: IntArray, max: Long = Long.MAX_VALUE) {
+        try {
+            readAll(b, t, max); fail("expected corrupt_stream")
+        } catch (e: MlvcException) {
+            assertEquals(e.message, ErrorKind.CORRUPT_STREAM, e.kind)
+        }
+    }
+
+    /** The incremental reader returns what Rans.decode returns, and refuses what it refuses. */
+    @Test
+    fun incrementalReaderAgreesWithDecode() {
+        for ((n, lanes) in listOf(1 to 1, 7 to 3, 1000 to 1, 5000 to 4, 3000 to 1024)) {
+            val (k, t) = sample(n, 100L + n)
+            val b = RansEncoder.encode(k, t, cdf, lanes)
+            assertArrayEquals("n=$n lanes=$lanes", decode(b, t), readAll(b, t))
+            val r = RansReader(b, 0, b.size, cdf)
+            assertEquals(lanes, r.lanes)
+        }
+        assertEquals(0, readAll(RansEncoder.encode(IntArray(0), IntArray(0), cdf), IntArray(0)).size)
+        expectCorruptReader(byteArrayOf(1, 0, 0, 0, 0, 0, 0, 0, 1, 0), IntArray(0))
+        expectCorruptReader(byteArrayOf(0, 0, 0, 0, 0, 0), IntArray(1))          // a symbol from an empty substream
+        val (k, t) = sample(4000, 7)
+        val good = RansEncoder.encode(k, t, cdf, 3)
+        expectCorruptReader(good.copyOf(good.size - 2), t)
+        expectCorruptReader(good + byteArrayOf(0, 0), t)
+        expectCorruptReader(good.copyOf(5), t)
+        expectCorruptReader(good, t.copyOf(t.size - 1))
+        expectCorruptReader(good, t, max = t.size - 1L)                           // the syntax's bound
+        expectCorruptReader(good, t + intArrayOf(0))                              // one symbol too many
+        expectCorruptReader(good, t.copyOf().also { it[5] = cdf.numTables })      // no such table
+        expectCorruptReader(good.copyOf().also { it[6] = 0; it[7] = 0; it[8] = 0; it[9] = 0 }, t)
+        // lanes > symbols
+        val (k2, t2) = sample(5, 9)
+        val five = RansEncoder.encode(k2, t2, cdf, 5)
+        expectCorruptReader(five, t2.copyOf(3))
+    }
 }
