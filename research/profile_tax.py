@@ -34,8 +34,8 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-import intra_model as im
-from export_intra import load_model
+from mlvc_train import intra_model as im
+from mlvc_train.export_intra import load_model
 from mlvc.bench.rd import bd_rate
 
 VARIANTS = ("float", "w_int8", "w_grid4", "w_pow2", "w_profile", "a_int8", "a_pow2", "w_a",
@@ -131,7 +131,7 @@ def main():
              for f in files]
     items = [(n, x[:x.shape[0] // 64 * 64, :x.shape[1] // 64 * 64]) for n, x in items]
     if a.calibrate:
-        from data import load_photos
+        from mlvc_train.data import load_photos
         pics = load_photos(a.calibrate)[::37][:24]
         crops = np.stack([p[:192, :192] for p in pics if min(p.shape[:2]) >= 192])
         stats = {}

@@ -4,7 +4,7 @@ Uses a freshly initialised model (no training needed): the claim under test is t
 `QConv.int_params()` + the fake quantisers compute, in float32, the very integers that the
 exported graph computes in the NumPy reference executor.
 """
-import sys
+import importlib.util
 
 import numpy as np
 import pytest
@@ -12,13 +12,20 @@ import pytest
 from conftest import ROOT
 
 tf = pytest.importorskip("tensorflow")
-sys.path.insert(0, str(ROOT / "converters" / "mlvc_train"))
+
+
+def _research(name):
+    """A research/ script (not installed) loaded by path."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "research" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 @pytest.fixture(scope="module")
 def model_and_graphs():
-    import intra_model as im
-    from export_intra import build_graphs
+    from mlvc_train import intra_model as im
+    from mlvc_train.export_intra import build_graphs
     model = im.Codec(seed=0)
     return im, model, build_graphs(model)
 
@@ -58,9 +65,10 @@ def test_qat_forward_equals_integer_executor(model_and_graphs, role, inp, shape)
 def test_widened_analysis_computes_what_the_narrow_one_did_and_exports_exactly():
     """widen_ga.py: new g_a channels change nothing until trained, and the wider g_a still
     exports to a graph the integer executor runs bit-exactly like the QAT forward."""
-    import intra_model as im
-    from export_intra import build_graphs
-    from widen_ga import check_preserved, widen_model
+    from mlvc_train import intra_model as im
+    from mlvc_train.export_intra import build_graphs
+    wg = _research("widen_ga")
+    check_preserved, widen_model = wg.check_preserved, wg.widen_model
     from mlvc.intops.reference import run_graph
     rng = np.random.default_rng(3)
     narrow, wide = im.Codec(seed=0), im.Codec(seed=5, ga_width=96)
@@ -89,7 +97,7 @@ def test_checkpoint_restore_keeps_adam_bias_correction_consistent(tmp_path):
     """Adam's bias correction counts the moments' own steps (adam_t): a full checkpoint keeps
     them, a slim one restarts them at zero, and a full checkpoint written before adam_t existed
     counts from step 0 (its moments ran since then)."""
-    from train_intra import restore, save_slim, training_state
+    from mlvc_train.train_intra import restore, save_slim, training_state
     ts = training_state(1, str(tmp_path / "run"), ga_width=64)
     ts.step.assign(1234)
     ts.adam_t.assign(321)

@@ -1,6 +1,6 @@
 """Export a trained intra checkpoint to the integer IR and check it against the integer executor.
 
-    /opt/mlvc-venv/bin/python converters/mlvc_train/export_intra.py \
+    python -m mlvc_train.export_intra \
         --ckpt build/train_intra --out build/intra_export [--check] [--quick]
 
 Writes OUT/{g_a,h_a,h_s,g_s}.graph.npz (Graph.to_bytes()) and OUT/codec.json.  The integer weights,
@@ -16,22 +16,17 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "sdk"))
 
 from mlvc.intops.graph import Add, Conv2D, DepthToSpace, Graph, QParams  # noqa: E402
 
 
 def load_model(ckpt_dir):
     import tensorflow as tf
-    import intra_model as im
+    from mlvc_train import intra_model as im
     st_path = os.path.join(ckpt_dir, "state.json")
     st = json.load(open(st_path)) if os.path.exists(st_path) else {"args": {"seed": 1}}
     a = st["args"]
@@ -57,7 +52,7 @@ def qp(a):
 
 
 def build_graphs(model):
-    import intra_model as im
+    from mlvc_train import intra_model as im
     A = model.acts
     lp = model.linear_path
     g = {}
@@ -118,7 +113,7 @@ def fit_z_tables(model, pictures, crop=256, crops_per_picture=2, seed=0):
     collapsed hyper-latent, z = 0 everywhere, then costs nothing instead of ~2.3 bits per
     symbol).  Returns (table index per channel, bits per z symbol before, after)."""
     import tensorflow as tf
-    import intra_model as im
+    from mlvc_train import intra_model as im
     rng = np.random.default_rng(seed)
     zs = []
     for img in pictures:
@@ -175,8 +170,8 @@ def bits_np(s, sigma):
 
 def check(model, graphs, items, levels=(1, 2, 3, 4), z_tables=None):
     import tensorflow as tf
-    import intra_model as im
-    from data import pad_to
+    from mlvc_train import intra_model as im
+    from mlvc_train.data import pad_to
     from mlvc.intops.reference import run_graph
     zt = np.asarray(z_tables if z_tables is not None else model.z_table_index().numpy(),
                     np.float64)
@@ -255,9 +250,9 @@ def check(model, graphs, items, levels=(1, 2, 3, 4), z_tables=None):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--ckpt", default="build/train_intra",
+    ap.add_argument("--ckpt", required=True,
                     help="training dir (latest checkpoint) or a checkpoint prefix")
-    ap.add_argument("--out", default="build/intra_export")
+    ap.add_argument("--out", required=True)
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--quick", action="store_true", help="check on a held-out subset")
     ap.add_argument("--crops", action="store_true",
@@ -270,7 +265,7 @@ def main():
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    import intra_model as im
+    from mlvc_train import intra_model as im
     model, path, st = load_model(args.ckpt)
     graphs = build_graphs(model)
     os.makedirs(args.out, exist_ok=True)
@@ -282,7 +277,7 @@ def main():
     zt = [int(v) for v in model.z_table_index().numpy()]
     z_fit = None
     if args.fit_z_tables:
-        from data import load_photos
+        from mlvc_train.data import load_photos
         pics = load_photos(args.fit_z_tables)
         pics = pics[::max(1, len(pics) // 64)]
         zt, before, after = fit_z_tables(model, pics)
@@ -290,7 +285,7 @@ def main():
                  "bits_per_z_symbol_fitted_tables": after}
         print("z tables fitted:", json.dumps(z_fit), flush=True)
     train_log = os.path.join(os.path.dirname(path), "..", "train.log")
-    summary = {"checkpoint": os.path.relpath(path, ROOT) if path.startswith(ROOT) else path,
+    summary = {"checkpoint": os.path.relpath(path) if path.startswith(os.getcwd()) else path,
                "step": int(path.rsplit("-", 1)[-1]) if "-" in path else None,
                "lambdas": st.get("lambdas", list(im.LAMBDAS)), "args": st.get("args", {}),
                "elapsed_s": st.get("elapsed"),
@@ -303,7 +298,7 @@ def main():
              "tables_per_octave": im.TABLES_PER_OCTAVE, "num_tables": im.NUM_TABLES,
              "z_table_index": zt, "train": summary}
     if args.check:
-        from data import heldout
+        from mlvc_train.data import heldout
         items = heldout(full=not args.crops)
         if args.quick:
             items = [it for it in items if it[0] in ("bikes220", "carphone110", "coffee")]

@@ -15,17 +15,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 import cv2
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "..", "sdk"))
 
-from data import DATA_DIR, PHOTOS_DIR, load_photos, load_stills, read_video  # noqa: E402
+from mlvc_train.data import DATA_DIR, PHOTOS_DIR, load_photos, load_stills, read_video  # noqa: E402
 
 
 def synthetic_pair(img: np.ndarray, rng: np.random.Generator, size: int):
@@ -55,7 +51,7 @@ def synthetic_pair(img: np.ndarray, rng: np.random.Generator, size: int):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--out", default="build/inter_pairs.npz")
+    p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--synthetic", type=int, default=160, help="synthetic pairs")
     p.add_argument("--size", type=int, default=256, help="synthetic pair size")

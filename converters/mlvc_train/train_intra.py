@@ -1,6 +1,6 @@
 """Train the MLVC intra codec with QAT that simulates the integer profile exactly.
 
-    /opt/mlvc-venv/bin/python converters/mlvc_train/train_intra.py --minutes 95 \
+    python -m mlvc_train.train_intra --minutes 95 \
         --out build/train_intra --seed 1
 
 Seeded; checkpoints every --ckpt-minutes (resumable with --resume); JSON-lines log in OUT/train.log.
@@ -18,20 +18,17 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 MIN_CALIB_STEPS = 500     # EMA steps of activation calibration before the exponents may freeze
-sys.path.insert(0, HERE)
 
 
 def parse():
     p = argparse.ArgumentParser()
     p.add_argument("--minutes", type=float, default=95.0)
-    p.add_argument("--out", default="build/train_intra")
+    p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--batch", type=int, default=8)
@@ -87,7 +84,7 @@ def parse():
 def run_arch(out):
     """The architecture of the run in OUT (its state.json): dict(ga_width, m, linear_path),
     the defaults for a new run."""
-    import intra_model as im
+    from mlvc_train import intra_model as im
     path = os.path.join(out, "state.json")
     a = json.load(open(path))["args"] if os.path.exists(path) else {}
     return {"ga_width": int(a.get("ga_width") or im.N), "m": int(a.get("m") or im.M),
@@ -101,7 +98,7 @@ def training_state(seed, out, qat_on=True, ga_width=None, m=None, linear_path=No
     from types import SimpleNamespace
 
     import tensorflow as tf
-    import intra_model as im
+    from mlvc_train import intra_model as im
     arch = run_arch(out)
     ga_width = ga_width or arch["ga_width"]
     m = m or arch["m"]
@@ -169,8 +166,8 @@ def main():
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    import intra_model as im
-    from data import ResidualData, TrainData, heldout, pad_to
+    from mlvc_train import intra_model as im
+    from mlvc_train.data import ResidualData, TrainData, heldout, pad_to
 
     tf.random.set_seed(args.seed)
     np.random.seed(args.seed)

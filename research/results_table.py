@@ -1,6 +1,6 @@
 """Print (or splice into docs/training.md) the held-out table from an export's codec.json.
 
-    python converters/mlvc_train/results_table.py build/intra_export/codec.json [--fill docs/training.md]
+    python research/results_table.py build/intra_export/codec.json [--fill docs/training.md]
 """
 import json
 import sys

@@ -1,6 +1,6 @@
 """Copy a run's latest checkpoint without its Adam moments (the form kept under training/).
 
-    python converters/mlvc_train/slim_checkpoint.py --src build/train_enc --out training/intra
+    python research/slim_checkpoint.py --src build/train_enc --out training/intra
 
 Weights, exponents, counters and the noise state stay; the moments (two thirds of the file) are
 dropped, and train_intra.py --resume restarts them from zero.  Also copies state.json.
@@ -11,10 +11,7 @@ import argparse
 import json
 import os
 import shutil
-import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
 
 def main():
@@ -22,7 +19,7 @@ def main():
     ap.add_argument("--src", required=True, help="training directory (train_intra.py --out)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
-    from train_intra import restore, save_slim, training_state
+    from mlvc_train.train_intra import restore, save_slim, training_state
 
     st = json.load(open(os.path.join(a.src, "state.json")))
     ts = training_state(st["args"]["seed"], a.src)

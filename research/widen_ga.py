@@ -1,8 +1,8 @@
 """Widen the analysis transform g_a of a trained run without changing what it computes.
 
-    python converters/mlvc_train/widen_ga.py --src build/train_intra --out build/train_wide \
+    python research/widen_ga.py --src build/train_intra --out build/train_wide \
         --width 96
-    python converters/mlvc_train/train_intra.py --out build/train_wide --resume --replan ...
+    python research/train_intra.py --out build/train_wide --resume --replan ...
 
 Why: on the held-out pictures, optimising y directly for the trained g_s (300 Adam steps, no
 rate term) gains about 3 dB over g_a's own y (bikes 31.9 -> 34.9 dB, carphone 29.9 -> 32.5,
@@ -23,12 +23,9 @@ import argparse
 import json
 import os
 import shutil
-import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
 
 def pad_to_shape(v, shape):
@@ -93,8 +90,8 @@ def main():
     ap.add_argument("--seed", type=int, default=11)
     a = ap.parse_args()
     import tensorflow as tf
-    from data import TrainData
-    from train_intra import restore, run_arch, training_state
+    from mlvc_train.data import TrainData
+    from mlvc_train.train_intra import restore, run_arch, training_state
 
     st = json.load(open(os.path.join(a.src, "state.json")))
     seed, old_w = st["args"]["seed"], run_arch(a.src)["ga_width"]

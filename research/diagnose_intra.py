@@ -1,6 +1,6 @@
 """Where does an intra checkpoint lose quality?  Separates the transforms from the quantisers.
 
-    python converters/mlvc_train/diagnose_intra.py --ckpt build/train_intra [--json OUT.json]
+    python research/diagnose_intra.py --ckpt build/train_intra [--json OUT.json]
 
 On the held-out check pictures (data.heldout, never trained on) it measures:
   * transform ceiling: PSNR of g_s(g_a(x)) in float with y not quantised at all, then with y
@@ -18,12 +18,9 @@ import argparse
 import json
 import math
 import os
-import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
 
 def main():
@@ -33,9 +30,9 @@ def main():
     ap.add_argument("--small", action="store_true", help="the 3-crop in-training check set")
     a = ap.parse_args()
     import tensorflow as tf
-    import intra_model as im
-    from data import heldout, pad_to
-    from train_intra import training_state
+    from mlvc_train import intra_model as im
+    from mlvc_train.data import heldout, pad_to
+    from mlvc_train.train_intra import training_state
 
     st = json.load(open(os.path.join(a.ckpt, "state.json")))
     ts = training_state(st["args"]["seed"], a.ckpt)

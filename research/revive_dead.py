@@ -1,6 +1,6 @@
 """Re-initialise dead ReLU channels of a training checkpoint (in place, as a new checkpoint).
 
-    python converters/mlvc_train/revive_dead.py --out build/train_intra [--crops 32]
+    python research/revive_dead.py --out build/train_intra [--crops 32]
 
 A ReLU channel is dead when its pre-activation is <= 0 on every position of a batch of training
 crops: it then gets no gradient and never recovers (docs/training.md measured a third of g_a's and
@@ -17,12 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
 
 def main():
@@ -36,10 +33,10 @@ def main():
     ap.add_argument("--dry-run", action="store_true", help="count dead channels, change nothing")
     a = ap.parse_args()
     import tensorflow as tf
-    import intra_model as im
-    from data import TrainData
+    from mlvc_train import intra_model as im
+    from mlvc_train.data import TrainData
 
-    from train_intra import restore, training_state
+    from mlvc_train.train_intra import restore, training_state
 
     st = json.load(open(os.path.join(a.out, "state.json")))
     ts = training_state(st["args"]["seed"], a.out, qat_on=False)

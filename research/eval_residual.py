@@ -1,7 +1,7 @@
 """Held-out P-frame residuals coded with the package's residual networks against the intra
 networks: real rANS bytes from the SDK (exact integer backend), PSNR of clamp(pred + r̂).
 
-    python converters/mlvc_train/eval_residual.py --pairs build/inter_pairs.npz \
+    python research/eval_residual.py --pairs build/inter_pairs.npz \
         [--package DIR] [--json OUT.json]
 
 The pairs are inter_data.py's held-out ones (bikes 200-249, carphone 100-119: the previous
@@ -13,13 +13,9 @@ import argparse
 import json
 import math
 import os
-import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "sdk"))
-sys.path.insert(0, os.path.join(HERE, ".."))
 
 
 def main():
