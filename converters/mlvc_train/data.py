@@ -72,12 +72,31 @@ def load_photos(folder, textures=None):
     return out
 
 
-class TrainData:
-    """Random crops (with random down-scaling and flips) from clips and stills."""
+def folder_pictures(images, heldout=0):
+    """(train, held_out) RGB pictures of a folder; images == "skimage": scikit-image's bundled
+    stills (no download).  The last `heldout` pictures (sorted by name) are held out."""
+    if images == "skimage":
+        pics = [a for _, a, _ in load_stills()]
+    else:
+        if not os.path.isdir(images):
+            raise SystemExit(f"data folder {images} does not exist")
+        pics = load_photos(images)
+    if len(pics) <= heldout:
+        raise SystemExit(f"{images}: {len(pics)} pictures, need more than {heldout} (held out)")
+    return (pics[:len(pics) - heldout] if heldout else pics), pics[len(pics) - heldout:]
 
-    def __init__(self, seed, crop=128):
+
+class TrainData:
+    """Random crops (with random down-scaling and flips) from clips and stills, or (images=DIR)
+    from the pictures of one folder only."""
+
+    def __init__(self, seed, crop=128, images=None, heldout=0):
         self.crop = crop
         self.rng = np.random.default_rng(seed)
+        if images:
+            self.color, self.held = folder_pictures(images, heldout)
+            self.groups = [(self.color, 1.0)]
+            return
         self.bikes = read_video(os.path.join(DATA_DIR, "bikes.mp4"), 0, 199)
         self.carphone = read_video(os.path.join(DATA_DIR, "carphone_pristine.mp4"), 0, 99)
         stills = load_stills()

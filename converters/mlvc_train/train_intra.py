@@ -76,6 +76,14 @@ def parse():
                    help="with --init: h_a, h_s and the z tables start afresh (small random head "
                         "weights) on the source's trained transforms, activation exponents "
                         "recalibrated; the fix for a collapsed hyper-latent (z = 0 everywhere)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="train this many steps (the LR schedule is planned for them); --minutes "
+                        "then only bounds the run")
+    p.add_argument("--images", default=None, metavar="DIR",
+                   help="train on the pictures of DIR only ('skimage': scikit-image's bundled "
+                        "stills) instead of the development clips + stills")
+    p.add_argument("--heldout", type=int, default=2,
+                   help="with --images: the last N pictures are held out (in-training eval)")
     p.add_argument("--klt-batches", type=int, default=256,
                    help="training batches whose 16x16 blocks define the starting KLT")
     return p.parse_args()
@@ -197,7 +205,7 @@ def main():
     step, total_steps, calib, qat_on, noise = ts.step, ts.total_steps, ts.calib, ts.qat_on, ts.noise
     ckpt, mgr = ts.ckpt, ts.mgr
     data = (ResidualData(args.seed, args.crop, args.residual) if args.residual
-            else TrainData(args.seed, args.crop))
+            else TrainData(args.seed, args.crop, images=args.images, heldout=args.heldout))
     state_path = os.path.join(args.out, "state.json")
     elapsed0 = 0.0
     revive = [False]
@@ -335,7 +343,12 @@ def main():
             model.acts[k].amax.assign(amax)
             model.acts[k].exp.assign(exp)
 
-    hold = data.heldout(full=False) if args.residual else heldout(full=False)
+    if args.residual:
+        hold = data.heldout(full=False)
+    elif args.images:
+        hold = [(f"heldout{i}", a) for i, a in enumerate(data.held or data.color[:1])]
+    else:
+        hold = heldout(full=False)
     budget = args.minutes * 60.0
     t_start = time.time()
     last_ckpt = t_start
@@ -343,6 +356,8 @@ def main():
     t_log, s_log = time.time(), int(step.numpy())
     start_step = int(step.numpy())
     t100 = t_start
+    if args.steps and int(total_steps.numpy()) == 0:
+        total_steps.assign(start_step + args.steps)      # planned by steps: reproducible
     logj({"event": "start", "args": vars(args), "step": start_step, "lambdas": lambdas,
           "params": int(sum(int(np.prod(v.shape)) for v in tvars))})
 
@@ -363,6 +378,8 @@ def main():
         if el >= budget:
             break
         s = int(step.numpy())
+        if args.steps and s >= int(total_steps.numpy()):
+            break
         if s - start_step == 100:
             t100 = now
         if total_steps.numpy() == 0 and s - start_step == 400:

@@ -455,6 +455,38 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_model(args) -> int:
+    from . import model
+    if args.model_cmd == "train":
+        if not args.resume and not args.config:
+            raise _usage("mlvc model train: --config CONFIG.toml (or --resume)")
+        run = model.train(args.config, args.out, resume=args.resume, init=args.init,
+                          data=args.data)
+        print(f"trained: {run} (log {run / 'train.log'}); next: mlvc model convert {run} -o PKG")
+        return 0
+    if args.model_cmd == "convert":
+        r = model.convert(args.run, args.output, coreml=args.coreml, residual=args.residual,
+                          model_id=args.model_id, fit_z_tables=args.fit_z_tables)
+        print(f"package {r['model_id']} content_hash {r['content_hash']} in {args.output} "
+              f"({r['seconds']} s)")
+        return 0
+    r = model.verify(args.package, images=args.images)
+    if args.json:
+        print(json.dumps(r))
+    else:
+        bad = [n for n in r["networks"] if n["differing"]]
+        print(f"{r['model_id']} {r['content_hash'][:16]}: "
+              f"{'exact' if r['exact'] else 'NOT EXACT'} "
+              f"({len(r['networks'])} network/backend pairs, {len(bad)} differ; {r['seconds']} s)")
+        for n in bad:
+            print(f"  {n['name']} on {n['backend']}: {n['differing']} of {n['elements']} differ")
+        for row in r["rd"]["mlvc"]:
+            print(f"  level {row['level']}: {row['bpp']:.3f} bpp {row['psnr']:.2f} dB")
+        for row in r["rd"]["jpeg"] or []:
+            print(f"  jpeg q{row['quality']}: {row['bpp']:.3f} bpp {row['psnr']:.2f} dB")
+    return 0 if r["exact"] else 1
+
+
 def _usage(msg: str):
     from .errors import InvalidArgumentError
     return InvalidArgumentError(msg)
@@ -574,6 +606,30 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--width", type=int, default=1280, help="Core ML: picture width")
     x.add_argument("--height", type=int, default=720, help="Core ML: picture height")
     x.set_defaults(func=cmd_export)
+
+    mo = sub.add_parser("model", help="train, convert and verify a codec (mlvc.model)")
+    ms = mo.add_subparsers(dest="model_cmd", required=True)
+    mt = ms.add_parser("train", parents=[verbose], help="train or fine-tune from a TOML config")
+    mt.add_argument("--config", help="CONFIG.toml (converters/configs/*.toml)")
+    mt.add_argument("--out", required=True, help="run directory")
+    mt.add_argument("--resume", action="store_true", help="continue the run in --out")
+    mt.add_argument("--init", help="start from a run directory, 'bundled' or the bundled package")
+    mt.add_argument("--data", help="folder of training pictures (overrides data.images)")
+    mt.set_defaults(func=cmd_model)
+    mc = ms.add_parser("convert", parents=[verbose], help="a run's integer export as a package")
+    mc.add_argument("run")
+    mc.add_argument("-o", "--output", required=True)
+    mc.add_argument("--coreml", action="store_true", help="add the Core ML programs")
+    mc.add_argument("--residual", help="run directory of the P-frame residual networks")
+    mc.add_argument("--model-id", help="family and version, e.g. mlvc-lp-v3")
+    mc.add_argument("--fit-z-tables", metavar="DIR",
+                    help="choose the z tables on crops of these (training) pictures")
+    mc.set_defaults(func=cmd_model)
+    mv = ms.add_parser("verify", parents=[verbose], help="exactness and RD of a package")
+    mv.add_argument("package")
+    mv.add_argument("--images", help="folder of pictures for the RD check")
+    mv.add_argument("--json", action="store_true")
+    mv.set_defaults(func=cmd_model)
     return p
 
 

@@ -1,0 +1,133 @@
+"""`mlvc model`: train the tiny config from scratch, convert it, verify it exact, code with it on
+numpy and tflite (identical streams, hashes verified); fine-tune the bundled run; typed errors
+for bad configs, data and packages (exit status, no traceback)."""
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+pytest.importorskip("tensorflow")
+TINY = ROOT / "converters" / "configs" / "tiny.toml"
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "mlvc.cli", *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from mlvc import model
+    d = tmp_path_factory.mktemp("tiny")
+    cfg = model.load_config(TINY)
+    cfg.schedule.steps = 200                  # the CI run; the config's 900 take ~30 s more
+    model.train(cfg, d / "run")
+    model.convert(d / "run", d / "pkg")
+    return d
+
+
+def test_tiny_trains_and_logs_json_lines(tiny):
+    recs = [json.loads(x) for x in (tiny / "run" / "train.log").read_text().splitlines()]
+    steps = [r for r in recs if "steps_per_s" in r and "event" not in r]
+    assert steps and all("L1" in r and "psnr" in r["L1"] and "bpp" in r["L1"] for r in steps)
+    assert recs[-1]["event"] == "done" and recs[-1]["step"] == 200
+
+
+def test_tiny_package_verifies_exact(tiny):
+    r = cli("model", "verify", tiny / "pkg", "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["exact"] is True and rep["model_id"] == "mlvc-tiny-v1"
+    assert {n["name"] for n in rep["networks"]} == {"g_a", "h_a", "h_s", "g_s"}
+    assert all(n["differing"] == 0 for n in rep["networks"])
+    assert rep["rd"]["mlvc"] and "jpeg" in rep["rd"]
+
+
+def test_tiny_codes_identically_on_numpy_and_tflite(tiny):
+    from mlvc.api import Decoder, Encoder
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:64, 0:96]
+    frames = [np.clip(np.stack([x * 2 + i, y * 3, (x + y) * 2], -1) + rng.integers(0, 8, (64, 96, 3)),
+                      0, 255).astype(np.uint8) for i in range(3)]
+    pkg = str(tiny / "pkg")
+    streams = {b: Encoder(package=pkg, backend=b, quality=2, gop=1).encode(frames)
+               for b in ("numpy", "litert-xnnpack")}
+    assert streams["numpy"] == streams["litert-xnnpack"]
+    for b in ("numpy", "litert-xnnpack"):
+        out = Decoder(streams["numpy"], package=pkg, backend=b).decode_all()
+        assert len(out) == 3 and all(f.verified for f in out)
+
+
+def test_resume_continues_the_run(tmp_path):
+    """--resume reads the run's own config and continues from its checkpoint (a finished run
+    stays at its planned step count)."""
+    from mlvc import model
+    cfg = model.load_config(TINY)
+    cfg.schedule.steps = 40
+    model.train(cfg, tmp_path / "run")
+    r = cli("model", "train", "--out", tmp_path / "run", "--resume")
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(x) for x in (tmp_path / "run" / "train.log").read_text().splitlines()]
+    done = [x for x in recs if x.get("event") == "done"]
+    assert len(done) == 2 and done[0]["step"] == done[1]["step"] == 40
+
+
+@pytest.mark.skipif(not (ROOT / "training" / "intra_lp" / "ckpt").is_dir(),
+                    reason="the bundled model's run is only in a source checkout")
+def test_fine_tune_the_bundled_model(tmp_path):
+    from mlvc import model
+    from mlvc.package.loader import bundled_package_path
+    cfg = model.load_config(TINY)
+    cfg.schedule.steps = 3
+    cfg.schedule.log_every = 1
+    cfg.schedule.batch = 1
+    model.train(cfg, tmp_path / "ft", init=str(bundled_package_path()))
+    recs = [json.loads(x) for x in (tmp_path / "ft" / "train.log").read_text().splitlines()]
+    start = next(r for r in recs if r.get("event") == "start")
+    assert start["args"]["init"].endswith("intra_lp") and start["args"]["linear_path"]
+    assert recs[-1]["event"] == "done"
+
+
+def test_bad_config_is_a_typed_error(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[arch]\nm = 3\n[schedule]\nbatch = 2\n")
+    r = cli("model", "train", "--config", bad, "--out", tmp_path / "run")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "arch.m" in r.stderr and "steps or minutes" in r.stderr
+    bad.write_text("this is = = not toml")
+    r = cli("model", "train", "--config", bad, "--out", tmp_path / "run")
+    assert r.returncode == 2 and "not valid TOML" in r.stderr and "Traceback" not in r.stderr
+    r = cli("model", "train", "--config", tmp_path / "nope.toml", "--out", tmp_path / "run")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_missing_data_is_a_typed_error(tmp_path):
+    r = cli("model", "train", "--config", TINY, "--out", tmp_path / "run",
+            "--data", tmp_path / "no_such_folder")
+    assert r.returncode == 2 and "not a folder" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bad_packages_are_typed_errors(tiny, tmp_path):
+    r = cli("model", "verify", tmp_path / "absent")
+    assert r.returncode == 5 and "Traceback" not in r.stderr
+    tampered = tmp_path / "tampered"
+    shutil.copytree(tiny / "pkg", tampered)
+    f = next(tampered.rglob("*.tflite"))
+    f.write_bytes(f.read_bytes()[:-1] + bytes([f.read_bytes()[-1] ^ 1]))
+    r = cli("model", "verify", tampered)
+    assert r.returncode == 5 and "hash" in r.stderr and "Traceback" not in r.stderr
+    half = tmp_path / "half"
+    shutil.copytree(tiny / "pkg", half)
+    next((half / "networks").glob("*.npz")).unlink()
+    r = cli("model", "verify", half)
+    assert r.returncode == 5 and "missing" in r.stderr and "Traceback" not in r.stderr
+    (half / "manifest.json").write_text('{"model_id": "x"')        # cut off mid-write
+    r = cli("model", "verify", half)
+    assert r.returncode == 5 and "Traceback" not in r.stderr
+    r = cli("model", "convert", tmp_path, "-o", tmp_path / "out")
+    assert r.returncode == 2 and "no ckpt" in r.stderr
