@@ -63,18 +63,25 @@ def test_tiny_codes_identically_on_numpy_and_tflite(tiny):
         assert len(out) == 3 and all(f.verified for f in out)
 
 
-def test_resume_continues_the_run(tmp_path):
-    """--resume reads the run's own config and continues from its checkpoint (a finished run
-    stays at its planned step count)."""
+def test_resume_continues_a_run_exactly(tmp_path):
+    """A run stopped at step 30 and resumed (--resume, its own saved config) ends with the very
+    weights of the same run made in one go."""
+    import tensorflow as tf
     from mlvc import model
     cfg = model.load_config(TINY)
-    cfg.schedule.steps = 40
-    model.train(cfg, tmp_path / "run")
-    r = cli("model", "train", "--out", tmp_path / "run", "--resume")
+    cfg.schedule.steps = 60
+    model.train(cfg, tmp_path / "once")
+    model.train(cfg, tmp_path / "twice", stop_at=30)
+    r = cli("model", "train", "--out", tmp_path / "twice", "--resume")
     assert r.returncode == 0, r.stderr
-    recs = [json.loads(x) for x in (tmp_path / "run" / "train.log").read_text().splitlines()]
-    done = [x for x in recs if x.get("event") == "done"]
-    assert len(done) == 2 and done[0]["step"] == done[1]["step"] == 40
+    recs = [json.loads(x) for x in (tmp_path / "twice" / "train.log").read_text().splitlines()]
+    assert [x["step"] for x in recs if x.get("event") == "done"] == [30, 60]
+    a = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / "once" / "ckpt")))
+    b = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / "twice" / "ckpt")))
+    names = [n for n in a.get_variable_to_shape_map() if n.startswith("model/")]
+    assert names
+    diff = [n for n in names if not np.array_equal(a.get_tensor(n), b.get_tensor(n))]
+    assert not diff, diff[:5]
 
 
 @pytest.mark.skipif(not (ROOT / "training" / "intra_lp" / "ckpt").is_dir(),

@@ -79,6 +79,9 @@ def parse():
     p.add_argument("--steps", type=int, default=None,
                    help="train this many steps (the LR schedule is planned for them); --minutes "
                         "then only bounds the run")
+    p.add_argument("--stop-at", type=int, default=None, metavar="STEP",
+                   help="save and stop at this step, as an interrupted run would (tests of "
+                        "--resume)")
     p.add_argument("--images", default=None, metavar="DIR",
                    help="train on the pictures of DIR only ('skimage': scikit-image's bundled "
                         "stills) instead of the development clips + stills")
@@ -209,12 +212,16 @@ def main():
     state_path = os.path.join(args.out, "state.json")
     elapsed0 = 0.0
     revive = [False]
+    warm_from = None     # the step the LR warm-up counts from; None: this run's first step
     if args.resume and mgr.latest_checkpoint:
-        if not restore(ts, mgr.latest_checkpoint):
+        full = restore(ts, mgr.latest_checkpoint)
+        if not full:
             print("slim checkpoint: Adam moments restart from zero", flush=True)
         st = json.load(open(state_path))
         data.set_state(st["data_rng"])
         elapsed0 = st.get("elapsed", 0.0)
+        if full and not args.replan and "warm_from" in st:
+            warm_from = st["warm_from"]       # an exact continuation: the same LR per step
         print("resumed", mgr.latest_checkpoint, "step", int(step.numpy()), flush=True)
         if args.replan:
             total_steps.assign(0)
@@ -355,6 +362,8 @@ def main():
     acc = {L: [0.0, 0.0, 0.0, 0] for L in (1, 2, 3, 4)}
     t_log, s_log = time.time(), int(step.numpy())
     start_step = int(step.numpy())
+    if warm_from is None:
+        warm_from = start_step
     t100 = t_start
     if args.steps and int(total_steps.numpy()) == 0:
         total_steps.assign(start_step + args.steps)      # planned by steps: reproducible
@@ -364,7 +373,8 @@ def main():
     def save(tag):
         path = mgr.save(checkpoint_number=int(step.numpy()))
         json.dump({"data_rng": data.get_state(), "elapsed": elapsed0 + time.time() - t_start,
-                   "step": int(step.numpy()), "lambdas": lambdas, "args": vars(args)},
+                   "step": int(step.numpy()), "lambdas": lambdas, "args": vars(args),
+                   "warm_from": warm_from},
                   open(state_path, "w"))
         ev = evaluate(hold)
         phase = "heldout_qat" if int(qat_on.numpy()) else "heldout_float"
@@ -379,6 +389,8 @@ def main():
             break
         s = int(step.numpy())
         if args.steps and s >= int(total_steps.numpy()):
+            break
+        if args.stop_at is not None and s >= args.stop_at:
             break
         if s - start_step == 100:
             t100 = now
@@ -404,7 +416,7 @@ def main():
             calib.assign(0)
             logj({"event": "freeze", "step": s, "exps": {k: float(a.exp.numpy())
                                                          for k, a in model.acts.items()}})
-        warm = min(1.0, (s - start_step + 1) / float(args.warmup))
+        warm = min(1.0, (s - warm_from + 1) / float(args.warmup))
         if p < 0.45:
             lr = args.lr
         else:

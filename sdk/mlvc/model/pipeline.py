@@ -115,9 +115,11 @@ def _progress(line: str, out) -> None:
 
 
 def train(config: str | Path | Config, out: str | Path, *, resume: bool = False,
-          init: str | None = None, data: str | None = None, stream=None) -> Path:
+          init: str | None = None, data: str | None = None, stream=None,
+          stop_at: int | None = None) -> Path:
     """Train (or fine-tune, `init`) the codec of `config` into run directory `out`; returns it.
-    The run's JSON-lines log is OUT/train.log; progress lines go to `stream` (stderr)."""
+    The run's JSON-lines log is OUT/train.log; progress lines go to `stream` (stderr).
+    `stop_at`: save and stop at this step as an interrupted run would (`resume` continues it)."""
     stream = stream or sys.stderr
     out = Path(out)
     if resume:
@@ -134,6 +136,8 @@ def train(config: str | Path | Config, out: str | Path, *, resume: bool = False,
             cfg.data.images = str(Path(data).resolve()) if data != "skimage" else data
     _check_data(cfg)
     args = _trainer_args(cfg, out, resume)
+    if stop_at is not None:
+        args += ["--stop-at", str(stop_at)]
     try:
         import mlvc_train  # noqa: F401
     except ImportError:
