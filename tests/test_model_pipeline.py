@@ -138,3 +138,14 @@ def test_bad_packages_are_typed_errors(tiny, tmp_path):
     assert r.returncode == 5 and "Traceback" not in r.stderr
     r = cli("model", "convert", tmp_path, "-o", tmp_path / "out")
     assert r.returncode == 2 and "no ckpt" in r.stderr
+
+
+def test_coreml_programs_are_verified(tiny, tmp_path):
+    """convert --coreml saves the Core ML programs; verify runs them through the MIL executor."""
+    pytest.importorskip("coremltools")
+    from mlvc import model
+    model.convert(tiny / "run", tmp_path / "pkg", coreml=True, coreml_size=(128, 64))
+    rep = model.verify(tmp_path / "pkg")
+    cm = [n for n in rep["networks"] if n["backend"] == "coreml-mil"]
+    assert {n["name"] for n in cm} == {"g_a", "h_a", "h_s", "g_s"}
+    assert rep["exact"] and all(n["differing"] == 0 for n in cm)

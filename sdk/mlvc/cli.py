@@ -466,7 +466,8 @@ def cmd_model(args) -> int:
         return 0
     if args.model_cmd == "convert":
         r = model.convert(args.run, args.output, coreml=args.coreml, residual=args.residual,
-                          model_id=args.model_id, fit_z_tables=args.fit_z_tables)
+                          model_id=args.model_id, fit_z_tables=args.fit_z_tables,
+                          coreml_size=(args.width, args.height))
         print(f"package {r['model_id']} content_hash {r['content_hash']} in {args.output} "
               f"({r['seconds']} s)")
         return 0
@@ -619,7 +620,9 @@ def build_parser() -> argparse.ArgumentParser:
     mc = ms.add_parser("convert", parents=[verbose], help="a run's integer export as a package")
     mc.add_argument("run")
     mc.add_argument("-o", "--output", required=True)
-    mc.add_argument("--coreml", action="store_true", help="add the Core ML programs")
+    mc.add_argument("--coreml", action="store_true", help="add the Core ML programs (PKG/coreml)")
+    mc.add_argument("--width", type=int, default=1280, help="Core ML: picture width")
+    mc.add_argument("--height", type=int, default=720, help="Core ML: picture height")
     mc.add_argument("--residual", help="run directory of the P-frame residual networks")
     mc.add_argument("--model-id", help="family and version, e.g. mlvc-lp-v3")
     mc.add_argument("--fit-z-tables", metavar="DIR",

@@ -166,6 +166,7 @@ def train(config: str | Path | Config, out: str | Path, *, resume: bool = False,
 
 
 def convert(run: str | Path, out: str | Path, *, coreml: bool = False,
+            coreml_size: tuple[int, int] = (1280, 720),
             residual: str | Path | None = None, model_id: str | None = None,
             fit_z_tables: str | Path | None = None) -> dict:
     """Integer export of run directory `run` (its latest checkpoint) into package `out`:
@@ -203,7 +204,8 @@ def convert(run: str | Path, out: str | Path, *, coreml: bool = False,
     m = build_package(graphs, codec, tmp, model_id, desc, residual=res)
     if coreml:
         from ..cli import main as cli_main
-        if cli_main(["export", str(tmp), "--format", "coreml", "-o", str(tmp / "coreml")]):
+        if cli_main(["export", str(tmp), "--format", "coreml", "-o", str(tmp / "coreml"),
+                     "--width", str(coreml_size[0]), "--height", str(coreml_size[1])]):
             raise ModelError("Core ML export failed")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
@@ -242,10 +244,43 @@ def verify(package: str | Path, *, images: str | Path | None = None) -> dict:
             nets.append({"name": role, "backend": spec.name, "differing": diff,
                          "elements": int(sum(np.asarray(v).size for v in ref.values()))})
             exact &= diff == 0
+    nets_cm, exact_cm = _verify_coreml(pkg, Path(package), rng)
+    nets += nets_cm
+    exact &= exact_cm
     rd = _rd(pkg, Path(package), images)
     return {"model_id": pkg.model_id, "content_hash": pkg.manifest.content_hash,
             "exact": bool(exact), "networks": nets, "rd": rd,
             "seconds": round(time.time() - t0, 1)}
+
+
+def _verify_coreml(pkg, path: Path, rng):
+    """The saved Core ML programs (PKG/coreml, from convert --coreml) through the MIL executor
+    (mlvc_convert.coreml_exec, exactness-checked fp32) against the NumPy reference."""
+    index = path / "coreml" / "index.json"
+    if not index.is_file():
+        return [], True
+    try:
+        from mlvc_convert.coreml_exec import run_saved
+    except ImportError:
+        return [], True            # coremltools absent: the programs are not checked here
+    meta = json.loads(index.read_text())
+    if meta.get("content_hash") != pkg.manifest.content_hash:
+        raise ModelError(f"{path}/coreml was exported from another package "
+                         f"({meta.get('content_hash', '?')[:16]})")
+    out, exact = [], True
+    from ..backends.registry import SPECS
+    for role, e in meta["networks"].items():
+        g = pkg.graphs[role]
+        h, w = e["input_hw"]
+        feeds = {n: rng.integers(-128, 128, size=(1, h, w, g.channels[n])).astype(np.int8)
+                 for n in g.inputs}
+        ref = SPECS["numpy"].load(g).run(feeds)
+        got = run_saved(path / "coreml" / e["file"], feeds)
+        diff = int(sum(np.count_nonzero(got[k] != ref[k]) for k in ref))
+        out.append({"name": role, "backend": "coreml-mil", "differing": diff,
+                    "elements": int(sum(v.size for v in ref.values()))})
+        exact &= diff == 0
+    return out, exact
 
 
 def _pictures(images):
