@@ -345,6 +345,8 @@ public final class Decoder {
                              height h: Int) throws -> [UInt8] {
         let (motion, residualPayload) = try inter.parse(payload: rec.payload, width: w, height: h)
         if !replaying { onParsedInter?(i, motion) }
+        if let tree = motion.blockTree { return try decodeBlockTree(rec, index: i, tree: tree, mode: motion.mode,
+                                                                    residualPayload: residualPayload, reference: ref) }
         let pred = MotionCompensation.compensate(reference: ref, width: w, height: h, motion: motion.motion,
                                                  blocksX: motion.blocksX, halfPel: motion.mode.halfPel)
         guard motion.mode.hasResidual else { return pred }
@@ -352,6 +354,22 @@ public final class Decoder {
         if !replaying { onParsed?(i, parsed) }
         let residual = try residualCodec.synthesiseSigned(parsed.yHat, width: w, height: h)
         return MotionCompensation.addResidual(pred, residual)
+    }
+
+    /// §4c: prediction per block (quarter pixels, 8-tap filter), mode 5: the residual added in the
+    /// blocks without skip, then the in-loop deblocking filter (strength from the header).
+    private func decodeBlockTree(_ rec: FrameRecord, index i: Int, tree: BlockTree, mode: InterMode,
+                                 residualPayload: ArraySlice<UInt8>, reference ref: [UInt8]) throws -> [UInt8] {
+        let w = tree.width, h = tree.height
+        var picture = BlockPrediction.predict(reference: ref, tree: tree)
+        if mode.hasResidual {
+            let parsed = try residualCodec.parse(payload: residualPayload, width: w, height: h, quality: rec.quality)
+            if !replaying { onParsed?(i, parsed) }
+            let residual = try residualCodec.synthesiseSigned(parsed.yHat, width: w, height: h)
+            BlockPrediction.addResidual(&picture, residual, tree: tree)
+        }
+        Deblocking.apply(&picture, tree: tree, tc: tree.parameters.deblock)
+        return picture
     }
 
     /// Every remaining frame.

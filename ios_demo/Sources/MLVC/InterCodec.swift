@@ -1,7 +1,8 @@
-/// Inter (P) frame coding mode (docs/bitstream.md §4b): the payload's mode byte is a bit field,
+/// Inter (P) frame coding mode (docs/bitstream.md §4b, §4c). Modes 0-3 (§4b) are a bit field,
 /// bit 0 = a residual follows the motion substream (else skip: prediction only), bit 1 = the
-/// vectors are in half pixels (bilinear prediction, else whole pixels). Any other value is a
-/// corrupt stream ("unknown inter mode N").
+/// vectors are in half pixels (bilinear prediction, else whole pixels). Modes 4 and 5 (§4c,
+/// bitstream 1.1) are the block tree, without and with a residual. Any other value is a corrupt
+/// stream ("unknown inter mode N").
 public enum InterMode: UInt8, Equatable {
     /// Whole-pixel prediction only; nothing may follow the motion substream.
     case skip = 0
@@ -11,24 +12,43 @@ public enum InterMode: UInt8, Equatable {
     case skipHalfPel = 2
     /// Half-pixel prediction + a residual coded as an intra payload (§3).
     case residualHalfPel = 3
+    /// §4c block tree, prediction only (every block skipped); nothing may follow the block substream.
+    case blockTree = 4
+    /// §4c block tree + a residual coded as an intra payload (§3), added in blocks without skip.
+    case blockTreeResidual = 5
 
-    /// Mode bit 0: a residual (intra payload) follows the motion substream.
+    /// A residual (intra payload) follows the motion / block substream (modes 1, 3, 5).
     public var hasResidual: Bool { rawValue & 1 != 0 }
-    /// Mode bit 1: vectors are in half pixels.
-    public var halfPel: Bool { rawValue & 2 != 0 }
+    /// Modes 2, 3: vectors in half pixels (§4b).
+    public var halfPel: Bool { !isBlockTree && rawValue & 2 != 0 }
+    /// Modes 4, 5: the §4c block tree (quarter-pixel vectors, 8-tap filter, deblocking).
+    public var isBlockTree: Bool { rawValue >= 4 }
 }
 
-/// Everything a P-frame's motion path produced (docs/bitstream.md §4b), before any residual.
+/// Everything a P-frame's motion path produced (docs/bitstream.md §4b, §4c), before any residual.
 public struct ParsedInterFrame: Equatable {
     public let mode: InterMode
-    /// CDF table index that coded every motion-vector symbol.
+    /// CDF table index that coded every motion-vector symbol (§4c: every vector difference).
     public let mvTable: Int
-    /// Block grid: `BY = ceil(H/16)`, `BX = ceil(W/16)`.
+    /// §4b: the 16 x 16 block grid, `BY = ceil(H/16)`, `BX = ceil(W/16)`. §4c: the 8 x 8 unit grid,
+    /// `ceil(H/8)` x `ceil(W/8)`.
     public let blocksY: Int
     public let blocksX: Int
-    /// Decoded motion field (vectors, not deltas), BY x BX x 2, per block (dy, dx), row-major; in
-    /// whole pixels, or in half pixels when `mode.halfPel`.
+    /// Decoded motion field (vectors, not deltas), blocksY x blocksX x 2, per block (dy, dx),
+    /// row-major; in whole pixels, in half pixels when `mode.halfPel`, in quarter pixels per 8 x 8
+    /// unit (the vector of the prediction block covering it) for the block tree.
     public let motion: [Int32]
+    /// Modes 4, 5: the decoded block tree (blocks, flags, frequencies, deblocking strength).
+    public let blockTree: BlockTree?
+
+    init(mode: InterMode, mvTable: Int, blocksY: Int, blocksX: Int, motion: [Int32], blockTree: BlockTree? = nil) {
+        self.mode = mode
+        self.mvTable = mvTable
+        self.blocksY = blocksY
+        self.blocksX = blocksX
+        self.motion = motion
+        self.blockTree = blockTree
+    }
 }
 
 /// Motion vectors and block motion compensation (§4b). Integer arithmetic only.
@@ -143,28 +163,34 @@ public enum MotionCompensation {
     }
 }
 
-/// Parses P-frame payloads (§4b): mode, motion table, motion substream. The residual (modes 1 and
-/// 3, `InterMode.hasResidual`) is the remaining bytes, decoded by `IntraCodec` as an intra payload
-/// (with the package's residual networks when it has them, `NetworkSet.residual`).
+/// Parses P-frame payloads: §4b (mode, motion table, motion substream) and §4c (the block-tree
+/// header and block substream). The residual (modes 1, 3 and 5, `InterMode.hasResidual`) is the
+/// remaining bytes, decoded by `IntraCodec` as an intra payload (with the package's residual
+/// networks when it has them, `NetworkSet.residual`).
 final class InterCodec {
     static let headerSize = 6      // u8 mode, u8 mv_table, u32 M
+    /// §4c: u8 mode, u8 mv_table, u16 f_split[3], u16 f_merge, u16 f_midx, u16 f_skip, u8 deblock, u32 S.
+    static let blockTreeHeaderSize = 19
     let tables: CdfTables
 
     init(tables: CdfTables) {
         self.tables = tables
     }
 
-    /// Returns the motion field and the residual payload (empty for a skip frame, mode 0 or 2).
-    /// Checks, in the Python reference's order: header present, mode (0...3), table, motion
-    /// length, motion substream, no bytes after a skip frame (either skip mode).
+    /// Returns the motion field and the residual payload (empty for a skip frame, mode 0, 2 or 4).
+    /// Checks, in the Python reference's order: header present, mode (0...5), table, (§4c: the
+    /// frequencies, the deblocking strength,) motion / block substream length, the substream,
+    /// no bytes after a frame without residual.
     func parse(payload: ArraySlice<UInt8>, width: Int, height: Int) throws -> (ParsedInterFrame, ArraySlice<UInt8>) {
+        guard let first = payload.first else { throw MLVCError.corruptStream("inter payload truncated") }
+        guard let mode = InterMode(rawValue: first) else {
+            throw MLVCError.corruptStream("unknown inter mode \(first)")
+        }
+        if mode.isBlockTree { return try parseBlockTree(payload: payload, mode: mode, width: width, height: height) }
         guard payload.count >= InterCodec.headerSize else {
             throw MLVCError.corruptStream("inter payload truncated")
         }
         let s = payload.startIndex
-        guard let mode = InterMode(rawValue: payload[s]) else {
-            throw MLVCError.corruptStream("unknown inter mode \(payload[s])")
-        }
         let t = Int(payload[s + 1])
         guard t < tables.numTables else {
             throw MLVCError.corruptStream("motion table \(t) does not exist (\(tables.numTables) tables)")
@@ -186,5 +212,48 @@ final class InterCodec {
             throw MLVCError.corruptStream("skip frame carries \(rest.count) residual bytes")
         }
         return (ParsedInterFrame(mode: mode, mvTable: t, blocksY: by, blocksX: bx, motion: mv), rest)
+    }
+
+    /// §4c, in the Python reference's order: the block-tree header (19 bytes; table < T, every
+    /// frequency 1...65535, deblock <= 31, S within the payload), no bytes after a mode-4 block
+    /// substream, then the block syntax read from the block substream and its end checks.
+    private func parseBlockTree(payload: ArraySlice<UInt8>, mode: InterMode, width: Int,
+                                height: Int) throws -> (ParsedInterFrame, ArraySlice<UInt8>) {
+        var c = ByteCursor(payload, what: "block-tree inter payload")
+        guard payload.count >= InterCodec.blockTreeHeaderSize else {
+            throw MLVCError.corruptStream("block-tree inter payload truncated (\(payload.count) bytes, header "
+                                          + "\(InterCodec.blockTreeHeaderSize))")
+        }
+        _ = try c.u8()
+        let t = Int(try c.u8())
+        guard t < tables.numTables else {
+            throw MLVCError.corruptStream("motion table \(t) does not exist (\(tables.numTables) tables)")
+        }
+        let split = [Int(try c.u16()), Int(try c.u16()), Int(try c.u16())]
+        let fMerge = Int(try c.u16()), fIdx = Int(try c.u16()), fSkip = Int(try c.u16())
+        for (name, f) in [("split[0]", split[0]), ("split[1]", split[1]), ("split[2]", split[2]),
+                          ("merge", fMerge), ("merge index", fIdx), ("skip", fSkip)] where f == 0 {
+            throw MLVCError.corruptStream("block tree: frequency of \(name) is 0")
+        }
+        let deblock = Int(try c.u8())
+        guard deblock <= BlockTree.maxDeblock else {
+            throw MLVCError.corruptStream("block tree: deblocking strength \(deblock) above \(BlockTree.maxDeblock)")
+        }
+        let slen = Int(try c.u32())
+        guard slen <= c.remaining else {
+            throw MLVCError.corruptStream("block-tree inter payload: block substream (\(slen) bytes) longer than the payload")
+        }
+        let sub = try c.take(slen)
+        let rest = c.rest()
+        if !mode.hasResidual && !rest.isEmpty {
+            throw MLVCError.corruptStream("block-tree skip frame (mode 4) carries \(rest.count) residual bytes")
+        }
+        let params = BlockTreeParameters(splitFrequencies: split, mergeFrequency: fMerge, mergeIndexFrequency: fIdx,
+                                         skipFrequency: fSkip, deblock: deblock)
+        var parser = BlockTreeParser(width: width, height: height, residual: mode.hasResidual, mvTable: t,
+                                     params: params, reader: try RansReader(sub, cdf: tables))
+        let tree = try parser.parse()
+        return (ParsedInterFrame(mode: mode, mvTable: t, blocksY: tree.unitsY, blocksX: tree.unitsX,
+                                 motion: tree.unitVectors, blockTree: tree), rest)
     }
 }

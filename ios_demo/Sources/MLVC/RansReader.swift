@@ -75,6 +75,36 @@ struct RansReader {
         return k
     }
 
+    /// The next binary symbol (0 or 1) of frequency `f` (docs/bitstream.md §4c): the table
+    /// `cdf = [0, f, 65536]`, so `k = 0` when `slot < f`, then the same state update and
+    /// renormalisation as a table symbol. `f` must be in 1...65535 (the caller checks the stream's
+    /// frequencies; anything else is `corruptStream` here too).
+    mutating func binary(frequency f: Int) throws -> Int {
+        guard lanes > 0 else { throw MLVCError.corruptStream("rANS substream has no lanes for a symbol") }
+        guard count < maxSymbols else { throw MLVCError.corruptStream("rANS: more symbols than the syntax allows") }
+        guard f >= 1, f <= 0xFFFF else { throw MLVCError.corruptStream("rANS: binary frequency \(f) outside 1..65535") }
+        let lane = count % lanes
+        var s = x[lane]
+        let slot = s & 0xFFFF
+        let f0 = UInt64(f)
+        let k: Int
+        if slot < f0 {
+            k = 0
+            s = f0 * (s >> 16) + slot
+        } else {
+            k = 1
+            s = (65536 - f0) * (s >> 16) + slot - f0
+        }
+        if s < Rans.stateLow {
+            guard p < words else { throw MLVCError.corruptStream("rANS substream ran out of words") }
+            s = (s << 16) | UInt64(readU16(data, 6 + 4 * lanes + 2 * p))
+            p += 1
+        }
+        x[lane] = s
+        count += 1
+        return k
+    }
+
     /// The next symbol's value, `index - radius[table]` (-radius...radius).
     mutating func value(table: Int) throws -> Int {
         let k = try next(table: table)

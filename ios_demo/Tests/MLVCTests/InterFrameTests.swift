@@ -54,18 +54,25 @@ final class InterFrameTests: XCTestCase {
                        [255, 0, 97, 0, 255])
     }
 
-    func testInterModeIsABitFieldOfFourModes() throws {
+    func testInterModesAreTheFourBitFieldModesAndTheTwoBlockTreeModes() throws {
         for v in 0...255 {
             let m = InterMode(rawValue: UInt8(v))
             if v < 4 {
                 let mode = try XCTUnwrap(m, "mode \(v)")
                 XCTAssertEqual(mode.hasResidual, v & 1 != 0, "mode \(v)")
                 XCTAssertEqual(mode.halfPel, v & 2 != 0, "mode \(v)")
+                XCTAssertFalse(mode.isBlockTree, "mode \(v)")
+            } else if v < 6 {
+                let mode = try XCTUnwrap(m, "mode \(v)")
+                XCTAssertTrue(mode.isBlockTree, "mode \(v)")
+                XCTAssertEqual(mode.hasResidual, v == 5, "mode \(v)")
+                XCTAssertFalse(mode.halfPel, "mode \(v)")
             } else {
                 XCTAssertNil(m, "mode \(v) must not exist")
             }
         }
-        XCTAssertEqual([InterMode.skip, .residual, .skipHalfPel, .residualHalfPel].map(\.rawValue), [0, 1, 2, 3])
+        XCTAssertEqual([InterMode.skip, .residual, .skipHalfPel, .residualHalfPel, .blockTree, .blockTreeResidual]
+                        .map(\.rawValue), [0, 1, 2, 3, 4, 5])
     }
 
     func testHalfPelCompensationKnownAnswers() {
