@@ -323,11 +323,35 @@ struct Mutator {
         return Golden.le32(UInt32(zb.count)) + zb + substream(ky, t)
     }
 
-    /// A P payload (§4b): any mode, any motion table, hostile deltas, and a residual for modes 1, 3.
+    /// A P payload (§4b, §4c): any mode, any motion table, hostile deltas (§4c: any tree, any
+    /// frequencies and deblocking strength, vector differences up to the table's radius, kept
+    /// within -2048...2047 so the stream stays valid), and a residual for modes 1, 3, 5.
     mutating func interPayload(width: Int, height: Int, exp: Int) throws -> [UInt8] {
         let nt = package.tables.numTables
-        let mode = UInt8(below(4))
+        let mode = UInt8(below(6))
         let table = [below(nt), nt - 1, 0][below(3)]     // the last tables have the largest radius
+        if mode >= 4 {
+            let cdf = package.tables
+            let freqs = (0..<6).map { _ in [1, 65535, 1 + below(65535)][below(3)] }
+            var wr = BlockTreeWriter(width: width, height: height, mode: mode, mvTable: table, cdf: cdf,
+                                     freqs: freqs, deblock: below(32))
+            let r = Int(cdf.radius[table]), splitChance = below(101)
+            var g = SplitMix64(seed: rng.next())
+            wr.write(split: { _, _, _, _ in Int.random(in: 0..<100, using: &g) < splitChance },
+                     block: { _, _, _, cands, mvp in
+                         func diff(_ p: Int) -> Int {
+                             let d = Bool.random(using: &g) ? Int.random(in: -r...r, using: &g) : (Bool.random(using: &g) ? r : -r)
+                             return min(max(d, -2048 - p), 2047 - p)
+                         }
+                         return .init(merge: Bool.random(using: &g), mergeIndex: Int.random(in: 0..<cands.count, using: &g),
+                                      diff: (diff(mvp.0), diff(mvp.1)), skip: Bool.random(using: &g))
+                     })
+            let n = wr.symbols.count
+            let lanes = [1, min(n, Rans.maxLanes), 1 + below(min(n, Rans.maxLanes))][below(3)]
+            let residual = mode == 5 ? try intraPayload(width: width, height: height, exp: exp,
+                                                        set: package.hasResidualNetworks ? .residual : .intra) : []
+            return wr.payload(lanes: lanes, residual: residual)
+        }
         let (by, bx) = MotionCompensation.blockGrid(width: width, height: height)
         let t = [Int32](repeating: Int32(table), count: by * bx * 2)
         let mv = substream(symbols(t.map { package.tables.radius[Int($0)] }), t)
@@ -404,7 +428,11 @@ struct Mutator {
             let r = Golden.recordOffset(s, k), p = r + Container.recordHeaderSize
             o += [r, r + 2, r + 4]
             var intra = p
-            if f.type == "P" {
+            if f.type == "P" && b[p] >= 4 {
+                // §4c: mode, table, the six frequencies, deblock, S, the block substream's header.
+                o += [p, p + 1, p + 2, p + 4, p + 6, p + 8, p + 10, p + 12, p + 14, p + 15, p + 19, p + 21, p + 25]
+                intra = p + InterCodec.blockTreeHeaderSize + Int(readU32(b, p + 15))
+            } else if f.type == "P" {
                 o += [p, p + 2, p + 6, p + 8, p + 12]
                 intra = p + InterCodec.headerSize + Int(readU32(b, p + 2))
             }

@@ -204,7 +204,7 @@ enum Golden {
             let off = recordOffset(stream, k), start = off + Container.recordHeaderSize
             var payload = Array(b[start..<(start + f.entry.payload_bytes)])
             if let p = f.payload {
-                let z0 = f.entry.type == "I" ? 0 : InterCodec.headerSize + Int(readU32(payload, 2))
+                let z0 = f.entry.type == "I" ? 0 : interResidualOffset(payload)
                 let zlen = Int(readU32(payload, z0))
                 let lanes = Int(readU16(payload, z0 + 4))
                 let idx = f.entry.type == "I" ? intra : residual
@@ -222,6 +222,13 @@ enum Golden {
     }
 
     static func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * UInt32($0))) } }
+}
+
+/// Where a P payload's residual (an intra payload) starts: after the §4b motion substream (modes
+/// 0-3: 6-byte header + M) or the §4c block substream (modes 4, 5: 19-byte header + S).
+func interResidualOffset(_ payload: [UInt8]) -> Int {
+    payload[0] >= 4 ? InterCodec.blockTreeHeaderSize + Int(readU32(payload, 15))
+                    : InterCodec.headerSize + Int(readU32(payload, 2))
 }
 
 /// The spec's rANS encoder (docs/bitstream.md §5), test-only: symbols in reverse order, emit low

@@ -362,7 +362,7 @@ final class ResidualNetworkTests: XCTestCase {
             var payload = Array(b[start..<(start + f.entry.payload_bytes)])
             if f.entry.type == "P" && f.payload != nil {
                 residualFrames.append(k)
-                let z0 = InterCodec.headerSize + Int(readU32(payload, 2))
+                let z0 = interResidualOffset(payload)
                 let zt = (0..<zShape.reduce(1, *)).map { resZ[$0 % p.hyperChannels] }
                 let zk = zt.map { p.tables.radius[Int($0)] }
                 let t = ParsePath.tableIndex(0, exp: p.levels[f.entry.quality]!, tablesPerOctave: p.tablesPerOctave,
