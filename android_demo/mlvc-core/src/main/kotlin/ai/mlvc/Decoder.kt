@@ -104,7 +104,8 @@ internal fun hex(b: ByteArray): String = b.joinToString("") { "%02x".format(it) 
 fun pictureMd5(rgb: ByteArray): ByteArray = MessageDigest.getInstance("MD5").digest(rgb)
 
 /**
- * Decodes an MLVC stream (I-frames, §4, and P-frames, §4b) and checks every picture against
+ * Decodes an MLVC stream (I-frames, §4, and P-frames, §4b and the block tree of §4c; bitstream
+ * 1.0 and 1.1) and checks every picture against
  * the hash it carries.
  *
  *     Decoder(bytes, pkg, runner).use { dec -> for (f in dec) show(f.rgb) }
@@ -178,14 +179,14 @@ class Decoder private constructor(
 
     /**
      * Called with each frame's parse trace before its picture is checked (tests, tooling): the
-     * intra payload of an I-frame, the residual of a P-frame with one (mode 1 or 3; a skip frame,
-     * mode 0 or 2, has none).
+     * intra payload of an I-frame, the residual of a P-frame with one (mode 1, 3 or 5; a frame
+     * without one, mode 0, 2 or 4, has none).
      */
     var parseObserver: ((Int, ParseTrace) -> Unit)? = null
 
     /**
-     * Called with each P-frame's mode (0..3, [InterCodec.RESIDUAL_BIT] / [InterCodec.HALF_PEL_BIT]),
-     * motion table and decoded motion field (tests, tooling).
+     * Called with each P-frame's mode (0..3, [InterCodec.RESIDUAL_BIT] / [InterCodec.HALF_PEL_BIT];
+     * 4, 5: the block tree, [MotionTrace.blockTree]), motion table and decoded motion field (tests, tooling).
      */
     var motionObserver: ((Int, MotionTrace) -> Unit)? = null
 

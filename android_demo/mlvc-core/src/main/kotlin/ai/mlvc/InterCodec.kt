@@ -1,38 +1,44 @@
 package ai.mlvc
 
 /**
- * What an inter frame's payload decided (docs/bitstream.md §4b), exposed for conformance tests:
- * the mode, the motion-vector table and the decoded motion field.
+ * What an inter frame's payload decided (docs/bitstream.md §4b, §4c), exposed for conformance
+ * tests: the mode, the motion-vector table and the decoded motion field.
  */
 class MotionTrace(
     /**
-     * The mode byte, 0..3: bit 0 ([InterCodec.RESIDUAL_BIT]) residual present, else skip; bit 1
-     * ([InterCodec.HALF_PEL_BIT]) vectors in half pixels, else whole pixels.
+     * The mode byte, 0..5. Modes 0..3 (§4b): bit 0 ([InterCodec.RESIDUAL_BIT]) residual present,
+     * else skip; bit 1 ([InterCodec.HALF_PEL_BIT]) vectors in half pixels, else whole pixels.
+     * Modes 4, 5 (§4c): the block tree, prediction only / with a residual.
      */
     val mode: Int,
-    /** CDF table index of every motion-vector symbol. */
+    /** CDF table index of every motion-vector symbol (of every vector-difference component in modes 4, 5). */
     val mvTable: Int,
-    /** Block rows, ceil(H / 16). */
+    /** Block rows: ceil(H / 16) in modes 0..3; in modes 4, 5 the rows of 8 × 8 units, ceil(H / 8). */
     val blocksY: Int,
-    /** Block columns, ceil(W / 16). */
+    /** Block columns: ceil(W / 16) in modes 0..3; in modes 4, 5 ceil(W / 8). */
     val blocksX: Int,
     /**
      * Decoded vectors (not deltas), BY × BX × 2, row-major, (dy, dx) per block; in half pixels
-     * when [halfPel], else in whole pixels.
+     * when [halfPel], in quarter pixels when [isBlockTree] (the vector of the PB covering each
+     * 8 × 8 unit), else in whole pixels.
      */
     val motion: IntArray,
+    /** Modes 4, 5: the decoded quadtree (header, PBs with merge and skip flags); null in modes 0..3. */
+    val blockTree: BlockTree? = null,
 ) {
-    /** Whether a coded residual followed the motion substream (mode bit 0). */
+    /** Whether a coded residual followed the motion substream (mode bit 0; modes 1, 3, 5). */
     val hasResidual: Boolean get() = (mode and InterCodec.RESIDUAL_BIT) != 0
-    /** Whether [motion] is in half pixels (mode bit 1). */
-    val halfPel: Boolean get() = (mode and InterCodec.HALF_PEL_BIT) != 0
+    /** Whether [motion] is in half pixels (mode bit 1; modes 2, 3). */
+    val halfPel: Boolean get() = mode < InterCodec.MODE_BLOCK_TREE && (mode and InterCodec.HALF_PEL_BIT) != 0
+    /** Whether the frame uses the block tree of §4c (modes 4, 5; [motion] in quarter pixels). */
+    val isBlockTree: Boolean get() = mode == InterCodec.MODE_BLOCK_TREE || mode == InterCodec.MODE_BLOCK_TREE_RESIDUAL
 }
 
 /** Result of decoding one inter payload: the H × W × 3 picture, its motion, its residual's trace. */
 class InterResult(
     val rgb: ByteArray,
     val motionTrace: MotionTrace,
-    /** Parse trace of the residual (modes 1, 3); null for a skip frame (modes 0, 2). */
+    /** Parse trace of the residual (modes 1, 3, 5); null for a frame without one (modes 0, 2, 4). */
     val residualTrace: ParseTrace?,
 )
 
@@ -45,7 +51,10 @@ class InterResult(
  * The mode byte is a bit field: bit 0 ([RESIDUAL_BIT]) residual present, else skip (prediction
  * only, nothing may follow the motion substream); bit 1 ([HALF_PEL_BIT]) vectors in half pixels
  * (integer bilinear average of the four clamped neighbours), else whole pixels (integer copy with
- * clamped coordinates). Modes 0..3 are valid; any other value is a corrupt stream.
+ * clamped coordinates). Modes 4 ([MODE_BLOCK_TREE]) and 5 ([MODE_BLOCK_TREE_RESIDUAL]) are the
+ * block tree of §4c ([BlockTreeCodec]: quadtree of prediction blocks, quarter-pixel 8-tap
+ * prediction, merge, per-block skip, deblocking). Modes 0..5 are valid; any other value is a
+ * corrupt stream.
  */
 class InterCodec(
     intra: IntraCodec,
@@ -57,14 +66,17 @@ class InterCodec(
     /**
      * Decode the P payload data[offset until offset+length] of an H × W picture predicted from
      * [ref] (the previous decoded picture, H × W × 3, not modified). Throws
-     * [ErrorKind.CORRUPT_STREAM] for a mode other than 0..3, a motion table that does not exist,
-     * a bad motion substream, a skip frame (mode 0 or 2) with bytes after the motion substream,
-     * or a bad residual payload.
+     * [ErrorKind.CORRUPT_STREAM] for a mode other than 0..5, a motion table that does not exist,
+     * a bad motion substream, a skip frame (mode 0, 2 or 4) with bytes after the motion / block
+     * substream, a bad residual payload, and in modes 4, 5 for a frequency of 0, a deblocking
+     * strength above 31, a vector component outside −2048..2047 or a bad block substream.
      */
     fun decode(data: ByteArray, offset: Int, length: Int, ref: ByteArray, h: Int, w: Int, quality: Int): InterResult {
         require(ref.size == h * w * 3) { "reference picture has ${ref.size} bytes, expected ${h * w * 3}" }
-        if (length < HEAD) corrupt("inter payload truncated")
+        if (length < 1) corrupt("inter payload truncated")
         val mode = LE.u8(data, offset)
+        if (mode == MODE_BLOCK_TREE || mode == MODE_BLOCK_TREE_RESIDUAL) return decodeBlockTree(data, offset, length, ref, h, w, quality)
+        if (length < HEAD) corrupt("inter payload truncated")
         val t = LE.u8(data, offset + 1)
         val mvLen = LE.u32(data, offset + 2)
         if ((mode and MODE_BITS.inv()) != 0) corrupt("unknown inter mode $mode")
@@ -94,6 +106,25 @@ class InterCodec(
         return InterResult(pred, trace, res.trace)
     }
 
+    /** Modes 4 and 5 (docs/bitstream.md §4c). */
+    private fun decodeBlockTree(data: ByteArray, offset: Int, length: Int, ref: ByteArray, h: Int, w: Int, quality: Int): InterResult {
+        val hd = BlockTreeCodec.parseHeader(data, offset, length, tables.numTables)
+        val restOffset = offset + BlockTreeCodec.HEAD + hd.blockLength
+        val restLength = length - BlockTreeCodec.HEAD - hd.blockLength
+        if (!hd.hasResidual && restLength != 0) corrupt("block-tree skip frame (mode 4) carries $restLength bytes after the block substream")
+        val tree = BlockTreeCodec.parseBlocks(hd, data, offset + BlockTreeCodec.HEAD, h, w, tables)
+        val trace = MotionTrace(hd.mode, hd.mvTable, tree.unitRows, tree.unitCols, tree.unitMotion(), tree)
+        val rec = BlockTreeCodec.predict(ref, h, w, tree.blocks)
+        var resTrace: ParseTrace? = null
+        if (hd.hasResidual) {
+            val res = residual.decodeSigned(data, restOffset, restLength, h, w, quality)
+            BlockTreeCodec.addResidual(rec, res.signal, tree)
+            resTrace = res.trace
+        }
+        BlockTreeCodec.deblock(rec, tree)
+        return InterResult(rec, trace, resTrace)
+    }
+
     companion object {
         /** Block size of the motion field. */
         const val BLOCK = 16
@@ -111,6 +142,10 @@ class InterCodec(
         const val MODE_HALF_PEL_SKIP = HALF_PEL_BIT
         /** Prediction + coded residual, half pixels (mode 3). */
         const val MODE_HALF_PEL_RESIDUAL = HALF_PEL_BIT or RESIDUAL_BIT
+        /** Block tree, prediction only (mode 4, §4c). */
+        const val MODE_BLOCK_TREE = 4
+        /** Block tree + coded residual in the PBs without skip (mode 5, §4c). */
+        const val MODE_BLOCK_TREE_RESIDUAL = 5
         /** u8 mode, u8 mv_table, u32 motion substream length. */
         private const val HEAD = 6
 

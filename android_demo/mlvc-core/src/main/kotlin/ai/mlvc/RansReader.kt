@@ -60,6 +60,37 @@ class RansReader(private val data: ByteArray, offset: Int, length: Int, private 
         return k
     }
 
+    /**
+     * The next binary symbol (0 or 1) of the table `cdf = [0, f, 65536]` (docs/bitstream.md §4c):
+     * `slot = x & 0xFFFF`, k = 0 if slot < f else 1, `x = f_k · (x >> 16) + slot − lo_k` with
+     * (lo_0, f_0) = (0, f) and (lo_1, f_1) = (f, 65536 − f), then the renormalisation of [next].
+     * [f] must be in 1..65535 (callers check the stream's frequencies; anything else is corrupt).
+     */
+    fun bit(f: Int): Int {
+        if (lanes == 0) corrupt("rANS substream has no lanes for a symbol")
+        if (count >= maxSymbols) corrupt("rANS: more symbols than the syntax allows")
+        if (f < 1 || f >= CdfTables.TOTAL) corrupt("rANS: binary frequency $f outside 1..${CdfTables.TOTAL - 1}")
+        var s = x[lane]
+        val slot = (s and 0xFFFF).toInt()
+        val k: Int
+        if (slot < f) {
+            k = 0
+            s = f.toLong() * (s ushr 16) + slot
+        } else {
+            k = 1
+            s = (CdfTables.TOTAL - f).toLong() * (s ushr 16) + slot - f
+        }
+        if (s < Rans.STATE_LOW) {
+            if (wp >= wend) corrupt("rANS substream ran out of words")
+            s = (s shl 16) or ((data[wp].toLong() and 0xFF) or ((data[wp + 1].toLong() and 0xFF) shl 8))
+            wp += 2
+        }
+        x[lane] = s
+        count++
+        if (++lane == lanes) lane = 0
+        return k
+    }
+
     /** The next symbol's signed value k − radius[t]. */
     fun nextSigned(t: Int): Int = next(t) - cdf.radius[t]
 
