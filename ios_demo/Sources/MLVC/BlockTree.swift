@@ -30,8 +30,21 @@ public struct PredictionBlock: Equatable {
     public let dx: Int
     /// Whether the vector was taken from a merge candidate (else: median predictor + difference).
     public let merge: Bool
+    /// The merge candidate taken (0 or 1; 0 when not merged or when there was one candidate).
+    public let mergeIndex: Int
     /// Whether the block's residual is skipped (always true in mode 4).
     public let skip: Bool
+
+    public init(y: Int, x: Int, size: Int, dy: Int, dx: Int, merge: Bool, mergeIndex: Int = 0, skip: Bool) {
+        self.y = y
+        self.x = x
+        self.size = size
+        self.dy = dy
+        self.dx = dx
+        self.merge = merge
+        self.mergeIndex = mergeIndex
+        self.skip = skip
+    }
 }
 
 /// A decoded block tree: the prediction blocks in syntax order (CTUs in raster order, each
@@ -145,8 +158,9 @@ struct BlockTreeParser {
         if cands.count > 2 { cands.removeLast(cands.count - 2) }
         let merge = try reader.binary(frequency: params.mergeFrequency) != 0
         var dy: Int, dx: Int
+        var idx = 0
         if merge {
-            let idx = cands.count == 2 ? try reader.binary(frequency: params.mergeIndexFrequency) : 0
+            idx = cands.count == 2 ? try reader.binary(frequency: params.mergeIndexFrequency) : 0
             (dy, dx) = cands[idx]
         } else {
             let pa = a.map { ($0.dy, $0.dx) } ?? (0, 0)
@@ -163,7 +177,8 @@ struct BlockTreeParser {
                                           + "(\(y0), \(x0)) outside -2048..2047")
         }
         let index = Int32(blocks.count)
-        blocks.append(PredictionBlock(y: y0, x: x0, size: size, dy: dy, dx: dx, merge: merge, skip: skip))
+        blocks.append(PredictionBlock(y: y0, x: x0, size: size, dy: dy, dx: dx, merge: merge, mergeIndex: idx,
+                                      skip: skip))
         let uy1 = (min(y0 + size, height) + 7) / 8, ux1 = (min(x0 + size, width) + 7) / 8
         for uy in (y0 / 8)..<uy1 {
             for ux in (x0 / 8)..<ux1 { unitBlock[uy * unitsX + ux] = index }
@@ -240,8 +255,23 @@ public enum BlockPrediction {
             for c in 0..<(cols + 7) { ci[c] = min(max(x0 + ix + c - 3, 0), w - 1) * 3 }
             // Horizontal pass: tmp[r][c][ch] = sum_j cx[j] * R(y0 + iy + r - 3, x0 + ix + c + j - 3).
             let c0 = cx[0], c1 = cx[1], c2 = cx[2], c3 = cx[3], c4 = cx[4], c5 = cx[5], c6 = cx[6], c7 = cx[7]
+            // Columns that need no clamping (the usual case): taps at consecutive samples.
+            let left = x0 + ix - 3
+            let inside = left >= 0 && left + cols + 7 <= w
             for r in rLo..<rHi {
                 let sr = ri[r], tr = r * n3
+                if inside && fx != 0 {
+                    let b = sr + left * 3
+                    for i in 0..<n3 {
+                        let s = b + i
+                        var v = c0 * Int(src[s]) + c1 * Int(src[s + 3])
+                        v += c2 * Int(src[s + 6]) + c3 * Int(src[s + 9])
+                        v += c4 * Int(src[s + 12]) + c5 * Int(src[s + 15])
+                        v += c6 * Int(src[s + 18]) + c7 * Int(src[s + 21])
+                        tmp[tr + i] = Int32(v)
+                    }
+                    continue
+                }
                 if fx == 0 {
                     for c in 0..<cols {
                         let s = sr + ci[c + 3], t = tr + c * 3

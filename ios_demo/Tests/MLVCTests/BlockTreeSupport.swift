@@ -54,7 +54,7 @@ struct BlockTreeWriter {
     struct Block: Equatable {
         let y: Int, x: Int, size: Int
         let dy: Int, dx: Int
-        let merge: Bool, skip: Bool
+        let merge: Bool, mergeIndex: Int, skip: Bool
         func contains(_ py: Int, _ px: Int) -> Bool { py >= y && py < y + size && px >= x && px < x + size }
     }
 
@@ -133,6 +133,7 @@ struct BlockTreeWriter {
             if cands.count == 2 { symbols.append(.binary(c.mergeIndex, freqs[4])) } else { c.mergeIndex = 0 }
             mv = cands[c.mergeIndex]
         } else {
+            c.mergeIndex = 0
             let r = Int(cdf.radius[mvTable])
             symbols.append(.table(c.diff.0 + r, mvTable, cdf))
             symbols.append(.table(c.diff.1 + r, mvTable, cdf))
@@ -140,7 +141,8 @@ struct BlockTreeWriter {
         }
         if mode == 5 { symbols.append(.binary(c.skip ? 1 : 0, freqs[5])) } else { c.skip = true }
         if !(-2048...2047).contains(mv.0) || !(-2048...2047).contains(mv.1) { outOfRange = true }
-        blocks.append(Block(y: y0, x: x0, size: size, dy: mv.0, dx: mv.1, merge: c.merge, skip: c.skip))
+        blocks.append(Block(y: y0, x: x0, size: size, dy: mv.0, dx: mv.1, merge: c.merge, mergeIndex: c.mergeIndex,
+                            skip: c.skip))
     }
 
     /// The 19-byte header + block substream (+ `residual` bytes).
@@ -157,7 +159,8 @@ struct BlockTreeWriter {
 
     /// The blocks as the decoder's `PredictionBlock`s.
     var predictionBlocks: [PredictionBlock] {
-        blocks.map { PredictionBlock(y: $0.y, x: $0.x, size: $0.size, dy: $0.dy, dx: $0.dx, merge: $0.merge, skip: $0.skip) }
+        blocks.map { PredictionBlock(y: $0.y, x: $0.x, size: $0.size, dy: $0.dy, dx: $0.dx, merge: $0.merge,
+                                     mergeIndex: $0.mergeIndex, skip: $0.skip) }
     }
 }
 

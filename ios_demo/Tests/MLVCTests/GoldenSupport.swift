@@ -159,7 +159,8 @@ enum Golden {
             name = stream.name
             self.index = index
             entry = e
-            motion = e.type == "P" ? try Golden.i32("\(pre).mv.i32") : nil
+            // Block-tree P-frames (modes 4, 5; blocktree.json) record their blocks instead.
+            motion = e.type == "P" && (e.mode ?? 0) < 4 ? try Golden.i32("\(pre).mv.i32") : nil
             if e.hasIntraPayload {
                 guard let ys = e.y_shape, let zs = e.z_shape else {
                     throw MLVCError.invalidArgument("golden index: \(pre) lacks y_shape / z_shape")
