@@ -19,7 +19,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .backends.registry import BackendSpec, fastest_exact, resolve, status, warn_once
-from .bitstream.container import (HEADER_SIZE, UNKNOWN_FRAME_COUNT, FrameRecord, StreamHeader,
+from .bitstream.container import (HEADER_SIZE, UNKNOWN_FRAME_COUNT, VERSION_MINOR_BLOCK_TREE,
+                                  FrameRecord, StreamHeader,
                                   StreamWriter, iter_records, iter_stream_records, picture_md5,
                                   read_exactly)
 from .codec.inter import InterCodec
@@ -50,6 +51,13 @@ class EncoderOptions(BaseModel):
     refine: int = Field(0, ge=0, le=256, description=(
         "encoder latent refinement iterations per picture (codec/refine.py): better pictures "
         "at about the same rate for ~0.75 s per iteration at 640x272; 0: off (real-time)"))
+    preset: Literal["fast", "medium", "slow"] = Field("medium", description=(
+        "P-frame encoder speed / bits trade-off (block-tree tools): fast (camera speed: no 8x8 "
+        "blocks, two deblocking strengths tried), medium, slow (more strengths, the residual "
+        "re-coded with skipped blocks zeroed)"))
+    inter_tools: Literal["tree", "grid"] = Field("tree", description=(
+        "P-frame tools: 'tree' = block tree, quarter pixels, merge, per-block skip, deblocking "
+        "(modes 4/5, bitstream 1.1); 'grid' = the 16x16 half-pixel modes 0-3 of bitstream 1.0"))
     allow_approximate: bool = Field(False, description=(
         "encode with a backend that is not exact on this machine: the stream parses on every "
         "decoder (h_s stays on an exact backend), but its pictures and hashes are this "
@@ -126,7 +134,8 @@ class Encoder:
         self.codec = IntraCodec(self.package, self.backend, _exact_parse_backend(self.backend),
                                 refine=self.options.refine)
         self.inter = InterCodec(self.codec, _residual_codec(self.codec),
-                                rd_levels=self.options.inter_rd_levels)
+                                rd_levels=self.options.inter_rd_levels,
+                                tools=self.options.inter_tools, preset=self.options.preset)
 
     def _check_picture(self, rgb: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
         rgb = np.asarray(rgb)
@@ -155,7 +164,10 @@ class Encoder:
                 header = StreamHeader(self.package.model_id, self.package.manifest.stream_hash,
                                       size[0], size[1], self.options.fps_num,
                                       self.options.fps_den,
-                                      UNKNOWN_FRAME_COUNT if frame_count is None else frame_count)
+                                      UNKNOWN_FRAME_COUNT if frame_count is None else frame_count,
+                                      version_minor=(VERSION_MINOR_BLOCK_TREE if
+                                                     self.options.gop > 1 and
+                                                     self.inter.tools == "tree" else 0))
                 writer = StreamWriter(out, header)
             q = self.options.quality
             if i % self.options.gop == 0:

@@ -176,7 +176,10 @@ def cmd_encode(args) -> int:
     opts = _options(EncoderOptions, dict(
         quality=args.quality, backend=args.backend, package=args.package, fps_num=fps_num,
         fps_den=fps_den, gop=args.gop, inter_rd_levels=args.rd_levels,
-        refine=args.refine))
+        refine=args.refine,
+        # a live camera gets the camera-speed preset unless --preset says otherwise
+        preset=args.preset or ("fast" if args.camera is not None else "medium"),
+        inter_tools=args.inter_tools))
     enc = Encoder(opts)
     prog = _Progress(args.frames, "encode", sys.stderr.isatty() and not args.quiet)
     t0 = time.perf_counter()
@@ -518,6 +521,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--refine", type=int, default=0, metavar="N",
                    help="refine each picture's latent for N iterations (16: +0.8-1.4 dB "
                         "at about the same rate, ~0.75 s per iteration at 640x272; 0: off)")
+    e.add_argument("--preset", default=None, help=(
+        "P-frame encoder speed: fast | medium | slow (default: medium; fast with --camera)"))
+    e.add_argument("--inter-tools", default="tree", help=(
+        "P-frame tools: tree (block tree, quarter pixels, merge, skip, deblocking; bitstream "
+        "1.1) or grid (the 16x16 half-pixel modes of bitstream 1.0)"))
     e.add_argument("--backend", default=None)
     e.add_argument("--package", default=None, help="model package directory")
     e.add_argument("--fps-num", type=int, default=None,

@@ -16,6 +16,7 @@ from ..errors import CorruptStreamError, UnsupportedError
 MAGIC = b"MLVC"
 VERSION_MAJOR = 1
 VERSION_MINOR = 0
+VERSION_MINOR_BLOCK_TREE = 1     # the stream may use the block-tree inter modes 4/5 (§4c)
 HEADER_SIZE = 64
 RECORD_HEADER_SIZE = 28
 UNKNOWN_FRAME_COUNT = 0xFFFFFFFF
@@ -41,12 +42,13 @@ class StreamHeader:
     frame_count: int           # UNKNOWN_FRAME_COUNT while a live capture is being written
     colour: int = COLOUR_RGB444
     flags: int = FLAG_PICTURE_HASHES
+    version_minor: int = VERSION_MINOR    # 1: may use modes 4/5; a decoder accepts any
 
     def pack(self) -> bytes:
         mid = self.model_id.encode("ascii")
         if len(mid) > 16:
             raise ValueError("model id longer than 16 bytes")
-        body = _HEADER.pack(MAGIC, VERSION_MAJOR, VERSION_MINOR, HEADER_SIZE, mid.ljust(16, b"\0"),
+        body = _HEADER.pack(MAGIC, VERSION_MAJOR, self.version_minor, HEADER_SIZE, mid.ljust(16, b"\0"),
                             self.model_hash, self.width, self.height, self.fps_num, self.fps_den,
                             self.frame_count, self.colour, self.flags, 0)
         return body + struct.pack("<I", zlib.crc32(body))
@@ -78,7 +80,7 @@ class StreamHeader:
             model_id = mid.rstrip(b"\0").decode("ascii")
         except UnicodeDecodeError as exc:
             raise CorruptStreamError("model id is not ASCII") from exc
-        return cls(model_id, mhash, w, h, fn, fd, count, colour, flags)
+        return cls(model_id, mhash, w, h, fn, fd, count, colour, flags, minor)
 
 
 @dataclass(frozen=True)

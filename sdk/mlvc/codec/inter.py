@@ -1,6 +1,8 @@
 """Inter (P) frames: block motion compensation from the previous decoded picture, and the
 motion-compensated residual coded with the package's residual networks (or, in a package
-without them, the intra networks; docs/bitstream.md §4b).
+without them, the intra networks).  Two sets of tools: the 16x16 grid of docs/bitstream.md §4b
+(modes 0-3, `tools="grid"`) and the block tree of §4c (modes 4-5, blocktree.py; the default).
+The payload layouts are read and written by bitstream/inter_syntax.py.
 
 Motion vectors are integers in whole or half pixels; compensation is an integer copy or an
 integer bilinear average with edge clamping, so the prediction is identical on every decoder;
@@ -9,26 +11,25 @@ proxy, (R + 2G + B) / 4 (hierarchical search, then half-pixel refinement).
 """
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..entropy import rans
+from ..bitstream import inter_syntax as syn
+from ..bitstream.inter_syntax import (GRID_MODES as MODES, HALF_PEL_BIT,  # noqa: F401
+                                      RESIDUAL_BIT)
 from ..entropy.tables import CdfTables
-from ..errors import CorruptStreamError
+from ..errors import CorruptStreamError, InvalidArgumentError
+from . import blocktree as bt
 from .intra import IntraCodec
 from .sad import block_sads, mv_block_sads
 
-BLOCK = 16
+BLOCK = syn.GRID_BLOCK
 PAD = BLOCK + 2        # compensate(): border of the padded reference (>= BLOCK)
-RESIDUAL_BIT = 1       # mode bit 0: a coded residual follows the motion substream
-HALF_PEL_BIT = 2       # mode bit 1: vectors are in half pixels (bilinear interpolation)
-MODES = (0, 1, 2, 3)   # 0: skip, 1: residual (whole pixels); 2, 3: the same in half pixels
+TOOLS = ("tree", "grid")
 
 
-def block_grid(h: int, w: int) -> tuple[int, int]:
-    return -(-h // BLOCK), -(-w // BLOCK)
+block_grid = syn.grid_shape
 
 
 def compensate(ref: np.ndarray, mv: np.ndarray, half_pel: bool = False) -> np.ndarray:
@@ -184,19 +185,8 @@ def refine_half_pel(cur: np.ndarray, ref: np.ndarray, mv: np.ndarray) -> np.ndar
     return out
 
 
-def mv_deltas(mv: np.ndarray) -> np.ndarray:
-    """Vectors minus their left neighbour's (the first column: minus the block above)."""
-    pred = np.zeros_like(mv)
-    pred[:, 1:] = mv[:, :-1]
-    pred[1:, 0] = mv[:-1, 0]
-    return mv - pred
-
-
-def mv_from_deltas(d: np.ndarray) -> np.ndarray:
-    mv = np.zeros_like(d)
-    mv[:, 0] = np.cumsum(d[:, 0], axis=0)
-    mv = np.cumsum(np.concatenate([mv[:, :1], d[:, 1:]], axis=1), axis=1)
-    return mv
+mv_deltas = syn.grid_deltas
+mv_from_deltas = syn.grid_from_deltas
 
 
 def choose_mv_table(deltas: np.ndarray, tables: CdfTables) -> int:
@@ -232,83 +222,160 @@ def sse(a: np.ndarray, b: np.ndarray) -> int:
 class InterCodec:
     """P-frame coding.  The encoder decides per frame, by rate-distortion cost
     J = bits + lambda / 3 * SSE (the training objective bpp + lambda * MSE, summed over the
-    picture; lambda of the requested level), between skip and the residual coded at the
-    requested level or up to `rd_levels - 1` coarser ones.  The frame record carries the chosen
-    level, so every decoder already follows the choice: it is the encoder's alone."""
+    picture; lambda of the requested level), between prediction only and the residual coded at
+    the requested level or up to `rd_levels - 1` coarser ones.  The frame record carries the
+    chosen level, so every decoder already follows the choice: it is the encoder's alone.
+
+    `tools`: "tree" (default) codes modes 4/5 (§4c: block tree, quarter pixels, merge, per-block
+    skip, deblocking; `preset` fast / medium / slow trades speed for bits), "grid" the 16x16
+    modes 0-3 (§4b; `half_pel`)."""
 
     def __init__(self, intra: IntraCodec, residual: IntraCodec | None = None, search: int = 32,
-                 rd_levels: int = 2, half_pel: bool = True):
+                 rd_levels: int = 2, half_pel: bool = True, tools: str = "tree",
+                 preset: str = "medium"):
         self.intra = intra
         self.residual = residual or intra    # the hyperprior codec of the residual
         self.tables = intra.package.tables
         self.search = search
         self.rd_levels = rd_levels
-        self.half_pel = half_pel     # False: whole-pixel vectors (modes 0/1; test streams)
+        self.half_pel = half_pel     # grid tools: False: whole-pixel vectors (modes 0/1)
+        if tools not in TOOLS:
+            raise InvalidArgumentError(f"inter tools must be one of {TOOLS}, not {tools!r}")
+        self.tools = tools
+        self.preset = preset
+        bt.preset(preset)            # validates the name
         # a package without its training lambdas gets no level search, only skip-or-residual
         self.lambdas = intra.lambdas
         # "auto": the rate-distortion decision; "residual" / "skip" force a mode at the
         # requested level (test streams use them to cover both paths).
         self.mode_policy = "auto"
 
-    def encode(self, rgb: np.ndarray, ref: np.ndarray, level: int) -> CodedInter:
-        mv = estimate_motion(rgb, ref, self.search)
-        hp = HALF_PEL_BIT if self.half_pel else 0
-        if hp:
-            mv = refine_half_pel(rgb, ref, mv)
-        deltas = mv_deltas(mv)
-        t = choose_mv_table(deltas, self.tables)
-        flat = deltas.reshape(-1).astype(np.int64)
-        tab = np.full(flat.size, t, np.int64)
-        mv_bytes = rans.encode(flat + self.tables.radius[t], tab, self.tables)
-        head = lambda mode: struct.pack("<BBI", mode, t, len(mv_bytes)) + mv_bytes  # noqa: E731
-        pred = compensate(ref, mv, bool(hp))
-        skip = CodedInter(head(hp), pred, hp, level)
-        if self.mode_policy == "skip":
-            return skip
-        resid = np.clip(rgb.astype(np.int16) - pred, -128, 127).astype(np.int8)
-        y = self.residual.analyse(resid)
+    def _levels(self, level: int) -> list[int]:
+        if self.mode_policy == "residual" or self.lambdas.get(level) is None:
+            return [level]
+        return [v for v in sorted(self.intra.package.levels, reverse=True)
+                if v <= level][:max(1, self.rd_levels)]
+
+    def _pick(self, options: list[CodedInter], rgb: np.ndarray, level: int) -> CodedInter:
         lam = self.lambdas.get(level)
-        if self.mode_policy == "residual" or lam is None:
-            cand = [level]
-        else:
-            cand = [v for v in sorted(self.intra.package.levels, reverse=True)
-                    if v <= level][:max(1, self.rd_levels)]
-        options = []
-        for lv in cand:
-            payload_res, rec_res, _, _ = self.residual.encode_signed(resid, lv, y)
-            coded = np.clip(pred.astype(np.int16) + rec_res, 0, 255).astype(np.uint8)
-            options.append(CodedInter(head(hp | RESIDUAL_BIT) + payload_res, coded,
-                                      hp | RESIDUAL_BIT, lv))
-        if self.mode_policy == "residual":
-            return options[0]
-        options.append(skip)
         if lam is None:
             # no lambda known: code the residual only when it lowers the error
             return min(options, key=lambda c: sse(c.reconstruction, rgb))
         return min(options, key=lambda c: 8 * len(c.payload) + lam / 3.0 * sse(c.reconstruction,
                                                                                rgb))
 
+    def encode(self, rgb: np.ndarray, ref: np.ndarray, level: int) -> CodedInter:
+        if self.tools == "tree":
+            return self._encode_tree(rgb, ref, level)
+        return self._encode_grid(rgb, ref, level)
+
+    def _encode_grid(self, rgb: np.ndarray, ref: np.ndarray, level: int) -> CodedInter:
+        mv = estimate_motion(rgb, ref, self.search)
+        hp = HALF_PEL_BIT if self.half_pel else 0
+        if hp:
+            mv = refine_half_pel(rgb, ref, mv)
+        t = choose_mv_table(mv_deltas(mv), self.tables)
+        pred = compensate(ref, mv, bool(hp))
+        skip = CodedInter(syn.write_grid_payload(hp, t, mv, self.tables), pred, hp, level)
+        if self.mode_policy == "skip":
+            return skip
+        resid = np.clip(rgb.astype(np.int16) - pred, -128, 127).astype(np.int8)
+        y = self.residual.analyse(resid)
+        options = []
+        for lv in self._levels(level):
+            payload_res, rec_res, _, _ = self.residual.encode_signed(resid, lv, y)
+            coded = np.clip(pred.astype(np.int16) + rec_res, 0, 255).astype(np.uint8)
+            options.append(CodedInter(
+                syn.write_grid_payload(hp | RESIDUAL_BIT, t, mv, self.tables, payload_res),
+                coded, hp | RESIDUAL_BIT, lv))
+        if self.mode_policy == "residual":
+            return options[0]
+        return self._pick(options + [skip], rgb, level)
+
+    # -- block tree (§4c) ---------------------------------------------------------------------
+    def tree_leaves(self, rgb: np.ndarray, ref: np.ndarray, level: int) -> dict:
+        """The encoder's block tree and vectors: {(y0, x0, size): (dy, dx)} in quarter pixels."""
+        pre = bt.preset(self.preset)
+        mv16 = estimate_motion(rgb, ref, self.search)
+        search = bt.TreeSearch(luma(rgb), luma(ref), mv16, pre,
+                               bt.motion_lambda(self.lambdas.get(level)),
+                               int(self.tables.radius.max()))
+        return search.decide()
+
+    def _finish_tree(self, mode, leaves, skips, rec_pre, residual: bytes, rgb, level
+                     ) -> CodedInter:
+        """Deblocking strength by SSE on the reconstruction, then the payload."""
+        h, w = rgb.shape[:2]
+        sym = syn.block_tree_symbols({k: (v, skips.get(k, 1)) for k, v in leaves.items()},
+                                     mode, h, w)
+        f = bt.unit_fields(sym.blocks)
+        best = None
+        for tc in bt.preset(self.preset).tc_candidates:
+            rec = bt.deblock(rec_pre, f, tc)
+            e = sse(rec, rgb)
+            if best is None or e < best[0]:
+                best = (e, tc, rec)
+        _, tc, rec = best
+        payload = syn.write_block_tree(sym, mode, tc, self.tables, residual=residual)
+        return CodedInter(payload, rec, mode, level)
+
+    def _encode_tree(self, rgb: np.ndarray, ref: np.ndarray, level: int) -> CodedInter:
+        h, w = rgb.shape[:2]
+        pre = bt.preset(self.preset)
+        leaves = self.tree_leaves(rgb, ref, level)
+        sym = syn.block_tree_symbols({k: (v, 1) for k, v in leaves.items()}, 4, h, w)
+        f = bt.unit_fields(sym.blocks)
+        pred = bt.predict(ref, f.mv)
+        skip = self._finish_tree(4, leaves, {}, pred, b"", rgb, level)
+        if self.mode_policy == "skip":
+            return skip
+        resid = np.clip(rgb.astype(np.int16) - pred, -128, 127).astype(np.int8)
+        y = self.residual.analyse(resid)
+        keys = [(b.y0, b.x0, b.size) for b in sym.blocks.blocks]
+        err_pred = _pb_sse(pred, rgb, f)
+        options = []
+        for lv in self._levels(level):
+            payload_res, rec_res, _, _ = self.residual.encode_signed(resid, lv, y)
+            full = np.clip(pred.astype(np.int16) + rec_res, 0, 255).astype(np.uint8)
+            # per-PB skip: prediction only where the decoded residual does not lower the error
+            skip_pb = err_pred <= _pb_sse(full, rgb, f)
+            skips = {k: int(s) for k, s in zip(keys, skip_pb)}
+            f5 = bt.UnitFields(f.mv, skip_pb.astype(np.int8)[f.pb], f.pb)
+            opt = self._finish_tree(5, leaves, skips, bt.reconstruct(pred, rec_res, f5, h, w),
+                                    payload_res, rgb, lv)
+            if pre.rezero and skip_pb.any() and not skip_pb.all():
+                # the residual coded again with the skipped blocks zeroed: fewer bits where
+                # the decoder ignores it anyway
+                mask = np.repeat(np.repeat(f5.skip, bt.U, 0), bt.U, 1)[:h, :w].astype(bool)
+                rz = np.where(mask[..., None], np.int8(0), resid)
+                payload_z, rec_z, _, _ = self.residual.encode_signed(rz, lv)
+                optz = self._finish_tree(5, leaves, skips, bt.reconstruct(pred, rec_z, f5, h, w),
+                                         payload_z, rgb, lv)
+                opt = self._pick([opt, optz], rgb, level)
+            options.append(opt)
+        if self.mode_policy == "residual":
+            return options[0]
+        return self._pick(options + [skip], rgb, level)
+
     def decode(self, payload: bytes, ref: np.ndarray, h: int, w: int, level: int) -> np.ndarray:
-        if len(payload) < 6:
-            raise CorruptStreamError("inter payload truncated")
-        mode, t, mvlen = struct.unpack_from("<BBI", payload, 0)
-        if mode not in MODES:
-            raise CorruptStreamError(f"unknown inter mode {mode}")
-        if t >= self.tables.num_tables:
-            raise CorruptStreamError(f"motion table {t} does not exist")
-        if mvlen > len(payload) - 6:
-            raise CorruptStreamError("inter payload: motion substream longer than the payload")
-        by, bx = block_grid(h, w)
-        n = by * bx * 2
-        tab = np.full(n, t, np.int64)
-        k = rans.decode(memoryview(payload)[6:6 + mvlen], tab, self.tables)
-        deltas = (k - self.tables.radius[t]).reshape(by, bx, 2).astype(np.int32)
-        mv = mv_from_deltas(deltas)
-        pred = compensate(ref, mv, bool(mode & HALF_PEL_BIT))
-        rest = memoryview(payload)[6 + mvlen:]
-        if not mode & RESIDUAL_BIT:
+        if len(payload) and payload[0] in syn.TREE_MODES:
+            return bt.decode_tree(payload, ref, h, w, level, self.tables, self.residual)
+        hdr, mv, rest = syn.read_grid_payload(payload, h, w, self.tables)
+        pred = compensate(ref, mv, bool(hdr.mode & HALF_PEL_BIT))
+        if not hdr.mode & RESIDUAL_BIT:
             if len(rest):
                 raise CorruptStreamError("skip frame carries residual bytes")
             return pred
         res = self.residual.decode_signed(bytes(rest), h, w, level)
         return np.clip(pred.astype(np.int16) + res, 0, 255).astype(np.uint8)
+
+
+def _pb_sse(a: np.ndarray, b: np.ndarray, f: "bt.UnitFields") -> np.ndarray:
+    """SSE of two pictures per PB (in the PBs' coding order)."""
+    h, w = a.shape[:2]
+    e = ((a.astype(np.int32) - b) ** 2).sum(axis=2)
+    uh, uw = f.pb.shape
+    e = np.pad(e, ((0, uh * bt.U - h), (0, uw * bt.U - w)))
+    units = e.reshape(uh, bt.U, uw, bt.U).sum(axis=(1, 3))
+    return np.bincount(f.pb.reshape(-1), weights=units.reshape(-1).astype(np.float64),
+                       minlength=int(f.pb.max()) + 1)

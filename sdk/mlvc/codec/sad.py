@@ -16,6 +16,9 @@ _FUNCTIONS = {
                                native.I64, native.I64, native.I64P]),
     "mlvc_mv_block_sads": (None, [native.I32P, native.I64, native.I64, native.I32P, native.I64,
                                   native.I64, native.I32P, native.I64, native.I64, native.I64P]),
+    "mlvc_qpel_block_sads": (None, [native.I32P, native.I64, native.I64, native.I32P,
+                                    native.I64, native.I64, native.I64, native.I32P, native.I64,
+                                    native.I64P]),
 }
 
 
@@ -60,4 +63,36 @@ def mv_block_sads(cur: np.ndarray, ref: np.ndarray, mv: np.ndarray, block: int, 
     lib.mlvc_mv_block_sads(native.ptr(cur, native.I32P), rows, cols,
                            native.ptr(ref, native.I32P), ref.shape[0], ref.shape[1],
                            native.ptr(mv, native.I32P), block, pad, native.ptr(out))
+    return out
+
+
+def qpel_block_sads(cur: np.ndarray, planes: np.ndarray, mv: np.ndarray, block: int,
+                    border: int) -> np.ndarray:
+    """SADs of the blocks of `cur` (the padded block grid) against the quarter-pixel
+    prediction read from the 16 phase planes `planes` [4, 4, PH, PW] (blocktree.phase_planes
+    with `border`), one quarter-pixel vector per block (mv [by, bx, 2]), positions clamped into
+    the planes."""
+    rows, cols = cur.shape
+    by, bx = rows // block, cols // block
+    lib = _kernel()
+    ph, pw = planes.shape[2:]
+    if lib is None:
+        mv = mv.astype(np.int64)
+        phase = (mv[..., 0] & 3) * 4 + (mv[..., 1] & 3)
+        ys = (np.arange(by)[:, None, None] * block + (mv[..., 0] >> 2)[..., None] + border
+              + np.arange(block))
+        xs = (np.arange(bx)[None, :, None] * block + (mv[..., 1] >> 2)[..., None] + border
+              + np.arange(block))
+        ys, xs = np.clip(ys, 0, ph - 1), np.clip(xs, 0, pw - 1)
+        flat = planes.reshape(16, ph, pw)
+        pred = flat[phase[..., None, None], ys[..., :, None], xs[..., None, :]]
+        c = cur.reshape(by, block, bx, block).swapaxes(1, 2)
+        return np.abs(c.astype(np.int64) - pred).sum(axis=(2, 3))
+    cur = np.ascontiguousarray(cur, np.int32)
+    planes = np.ascontiguousarray(planes, np.int32)
+    mv = np.ascontiguousarray(mv, np.int32)
+    out = np.empty((by, bx), np.int64)
+    lib.mlvc_qpel_block_sads(native.ptr(cur, native.I32P), rows, cols,
+                             native.ptr(planes, native.I32P), ph, pw, border,
+                             native.ptr(mv, native.I32P), block, native.ptr(out))
     return out

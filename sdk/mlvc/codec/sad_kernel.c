@@ -59,3 +59,45 @@ void mlvc_mv_block_sads(const int32_t *cur, int64_t rows, int64_t cols, const in
         }
     }
 }
+
+/* SAD of every block of `cur` (rows x cols, contiguous) against the quarter-pixel prediction
+ * read from `planes` (16 phase planes, each ph x pw, contiguous; plane (fy, fx) at index
+ * 4 fy + fx, the picture's pixel (y, x) at (y + border, x + border)), one quarter-pixel vector
+ * per block (mv: by x bx x 2): positions clamped into the planes (blocktree.phase_planes). */
+void mlvc_qpel_block_sads(const int32_t *cur, int64_t rows, int64_t cols, const int32_t *planes,
+                          int64_t ph, int64_t pw, int64_t border, const int32_t *mv,
+                          int64_t block, int64_t *out)
+{
+    const int64_t by = rows / block, bx = cols / block;
+    for (int64_t i = 0; i < by; i++) {
+        for (int64_t j = 0; j < bx; j++) {
+            const int32_t dy = mv[(i * bx + j) * 2], dx = mv[(i * bx + j) * 2 + 1];
+            const int32_t *pl = planes + ((int64_t)((dy & 3) * 4 + (dx & 3))) * ph * pw;
+            const int64_t oy = i * block + (dy >> 2) + border, ox = j * block + (dx >> 2) + border;
+            const int inside = oy >= 0 && ox >= 0 && oy + block <= ph && ox + block <= pw;
+            int64_t sum = 0;
+            for (int64_t y = 0; y < block; y++) {
+                const int32_t *pc = cur + (i * block + y) * cols + j * block;
+                int64_t ry = oy + y;
+                ry = ry < 0 ? 0 : (ry > ph - 1 ? ph - 1 : ry);
+                const int32_t *pr = pl + ry * pw;
+                if (inside) {
+                    int32_t s = 0;
+                    for (int64_t x = 0; x < block; x++) {
+                        const int32_t d = pc[x] - pr[ox + x];
+                        s += d < 0 ? -d : d;
+                    }
+                    sum += s;
+                } else {
+                    for (int64_t x = 0; x < block; x++) {
+                        int64_t rx = ox + x;
+                        rx = rx < 0 ? 0 : (rx > pw - 1 ? pw - 1 : rx);
+                        const int32_t d = pc[x] - pr[rx];
+                        sum += d < 0 ? -d : d;
+                    }
+                }
+            }
+            out[i * bx + j] = sum;
+        }
+    }
+}

@@ -124,17 +124,63 @@ class Recoder:
         return struct.pack("<I", len(z_bytes)) + z_bytes + y_bytes
 
     def _inter(self, h: int, w: int, level: int, rng) -> bytes:
-        from ..codec.inter import MODES, RESIDUAL_BIT, block_grid
-        from ..entropy import rans
-        mode = int(rng.choice(MODES))
+        from ..bitstream import inter_syntax as syn
+        mode = int(rng.choice(syn.GRID_MODES + syn.TREE_MODES))
         t = int(rng.integers(0, self.tables.num_tables))
-        by, bx = block_grid(h, w)
-        tab = np.full(by * bx * 2, t, np.int64)
-        deltas = self._symbols(self.tables.radius[tab].astype(np.int64), rng)
-        mv = rans.encode(deltas + self.tables.radius[t], tab, self.tables)
-        head = struct.pack("<BBI", mode, t, len(mv)) + mv
-        return head + (self._latents(self.residual, h, w, level, rng)
-                       if mode & RESIDUAL_BIT else b"")
+        if mode in syn.TREE_MODES:
+            return self._tree(h, w, level, mode, t, rng)
+        by, bx = syn.grid_shape(h, w)
+        deltas = self._symbols(np.full(by * bx * 2, self.tables.radius[t], np.int64), rng)
+        mv = syn.grid_from_deltas(deltas.reshape(by, bx, 2))
+        res = (self._latents(self.residual, h, w, level, rng) if mode & syn.RESIDUAL_BIT
+               else b"")
+        return syn.write_grid_payload(mode, t, mv, self.tables, res)
+
+    def _tree(self, h: int, w: int, level: int, mode: int, t: int, rng) -> bytes:
+        """A valid block-tree payload with hostile choices: random splits, vector differences
+        at the table's extremes (turned back where a vector would leave -2048..2047), random
+        merges, skips, frequencies (1..65535, through the encoder's counts) and strength."""
+        from ..bitstream import inter_syntax as syn
+        r = int(self.tables.radius[t])
+        sym = syn.TreeSymbols()
+        bmap = syn.BlockMap(h, w)
+        p_split = float(rng.random())
+
+        def put(kind, value):
+            sym.kinds.append(kind)
+            sym.values.append(int(value))
+
+        def split_of(y0, x0, size, depth):
+            s = int(rng.random() < p_split)
+            put(depth, s)
+            return s
+
+        def leaf(y0, x0, size):
+            cands = bmap.candidates(y0, x0, size)
+            merge = int(rng.random() < 0.3)
+            put(syn.KIND_MERGE, merge)
+            if merge:
+                idx = int(rng.integers(0, len(cands)))
+                if len(cands) == 2:
+                    put(syn.KIND_MIDX, idx)
+                mv = cands[idx]
+            else:
+                py, px = bmap.predictor(y0, x0, size)
+                d = [int(v) for v in self._symbols(np.full(2, r, np.int64), rng)]
+                for c, p in enumerate((py, px)):
+                    if not -syn.MV_LIMIT <= p + d[c] < syn.MV_LIMIT:
+                        d[c] = -d[c]
+                put(syn.KIND_MV, d[0])
+                put(syn.KIND_MV, d[1])
+                mv = (py + d[0], px + d[1])
+            skip = int(rng.random() < 0.5) if mode == 5 else 1
+            if mode == 5:
+                put(syn.KIND_SKIP, skip)
+            bmap.add(syn.PredictionBlock(y0, x0, size, mv, skip))
+        syn._walk(h, w, split_of, leaf)
+        res = self._latents(self.residual, h, w, level, rng) if mode == 5 else b""
+        return syn.write_block_tree(sym, mode, int(rng.integers(0, 32)), self.tables,
+                                    mv_table=t, residual=res)
 
     def recode(self, stream: bytes, rng: np.random.Generator) -> bytes:
         from ..bitstream.container import FrameRecord, StreamHeader, iter_records

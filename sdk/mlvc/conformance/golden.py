@@ -7,7 +7,9 @@ calls with these files: they check that the port asks h_s about exactly the `z` 
 g_s about exactly this `y_hat`, then use the recorded outputs.  P-frames also record `mode`,
 `mv_table` and the decoded motion field (`.mv.i32`, BY x BX x 2); their residual (mode bit 0) has
 the same files as an intra frame, made with the residual networks (res_h_s, res_g_s and
-`res_z_table_index`) when the package has them (package.json `residual_networks`).  Everything else (container,
+`res_z_table_index`) when the package has them (package.json `residual_networks`).  The
+block-tree clips (modes 4/5, §4c) are listed in `blocktree.json` (TREE_CLIPS below) with their
+header fields, decoded blocks, prediction and pre-deblocking picture.  Everything else (container,
 rANS, tables, parse path, cropping, MD5) is the port's own.  Raw arrays are little-endian.
 
 Two more sets, in the same tensor-file layout (`{"name", "shape", "file"}` per tensor):
@@ -34,7 +36,9 @@ import numpy as np
 
 from ..api import Encoder
 from ..bitstream.container import HEADER_SIZE, StreamHeader, iter_records
-from ..codec.inter import HALF_PEL_BIT, RESIDUAL_BIT, block_grid, compensate, mv_from_deltas
+from ..bitstream import inter_syntax as syn
+from ..codec import blocktree as bt
+from ..codec.inter import HALF_PEL_BIT, RESIDUAL_BIT, compensate
 from ..codec.intra import rebuild_latent
 from ..entropy import rans
 from ..package.loader import load_package
@@ -45,6 +49,16 @@ CLIPS = (  # name, width, height, frames, quality, GOP; inter clips in half pixe
     ("wide_q4", 150, 70, 1, 4, 1),
     ("inter_q2_gop3", 72, 40, 4, 2, 3),
     ("inter_wholepel_q3_gop3", 56, 40, 3, 3, 3),
+)
+# The block-tree tools (§4c, modes 4/5), listed in blocktree.json (index.json keeps the grid
+# clips of bitstream 1.0): name, width, height, frames, quality, GOP, mode policy, preset.
+# Per P-frame: the header fields, the decoded blocks (`.pbs.i32`, one row per PB in coding
+# order: y0, x0, size, dy, dx, skip, merge, merge index), the prediction (`.pred.u8`), the
+# reconstruction before deblocking (`.prefilter.u8`), and the residual's parse-path files.
+TREE_CLIPS = (
+    ("tree_q2_gop3", 104, 72, 3, 2, 3, "residual", "medium"),
+    ("tree_predonly_q3_gop2", 72, 40, 2, 3, 2, "skip", "fast"),
+    ("tree_auto_q1_gop3", 88, 64, 3, 1, 3, "auto", "slow"),
 )
 
 
@@ -58,6 +72,40 @@ def synthetic_frames(w: int, h: int, n: int, seed: int) -> list[np.ndarray]:
         g = 128 + 90 * np.cos((yy - 2 * i) / 7.0)
         b = 128 + 60 * np.sin((xx + yy) / 13.0) + rng.normal(0, 8, (h, w))
         frames.append(np.clip(np.stack([r, g, b], -1), 0, 255).astype(np.uint8))
+    return frames
+
+
+def moving_frames(w: int, h: int, n: int, seed: int) -> list[np.ndarray]:
+    """A smooth random texture panning by fractional steps (0.75, 1.25 pixels a frame) with a
+    textured square crossing it at another speed and a flat band: the block-tree tools' content
+    (large blocks and merge in the background, small ones at the square's edges, sub-pixel
+    vectors, prediction-only blocks on the band).  Float arithmetic rounded once to uint8 (the
+    same bytes on every machine: numpy's bilinear sampling, no library resampler)."""
+    rng = np.random.default_rng(seed)
+    th, tw = h + 64, w + 64
+    tex = rng.normal(0, 1, (th // 8 + 3, tw // 8 + 3, 3))
+    yy, xx = np.mgrid[0:th, 0:tw].astype(np.float64)
+
+    def sample(img, y, x):
+        y0, x0 = np.floor(y).astype(int), np.floor(x).astype(int)
+        fy, fx = (y - y0)[..., None], (x - x0)[..., None]
+        y0 = np.clip(y0, 0, img.shape[0] - 2)
+        x0 = np.clip(x0, 0, img.shape[1] - 2)
+        return ((1 - fy) * (1 - fx) * img[y0, x0] + (1 - fy) * fx * img[y0, x0 + 1]
+                + fy * (1 - fx) * img[y0 + 1, x0] + fy * fx * img[y0 + 1, x0 + 1])
+    big = 128 + 45 * sample(tex, yy / 8, xx / 8) + 12 * np.sin(xx / 3.0)[..., None]
+    obj = rng.normal(0, 1, (6, 6, 3))
+    frames = []
+    oy, ox = np.mgrid[0:h, 0:w].astype(np.float64)
+    for i in range(n):
+        f = sample(big, oy + 20 + 0.75 * i, ox + 20 + 1.25 * i)
+        sy, sx = h * 0.3 - 1.5 * i, w * 0.45 + 2.25 * i
+        side = max(8, min(h, w) // 3)
+        inside = (oy >= sy) & (oy < sy + side) & (ox >= sx) & (ox < sx + side)
+        sq = 128 + 60 * sample(obj, (oy - sy) * 5 / side, (ox - sx) * 5 / side)
+        f = np.where(inside[..., None], sq, f)
+        f[(oy >= h * 0.8) & (oy < h * 0.8 + 9)] = (90, 160, 200)
+        frames.append(np.clip(np.rint(f), 0, 255).astype(np.uint8))
     return frames
 
 
@@ -186,6 +234,7 @@ def write_golden(out: Path, package_dir: str | None = None, vectors: Path | None
     for k, (name, w, h, n, q, gop) in enumerate(CLIPS):
         enc = Encoder(package=package_dir, quality=q, backend="numpy", gop=gop)
         enc.inter.mode_policy = "residual"      # exercise the residual path in every P-frame
+        enc.inter.tools = "grid"
         enc.inter.half_pel = "wholepel" not in name
         stream = enc.encode(synthetic_frames(w, h, n, k))
         (out / f"{name}.mlvc").write_bytes(stream)
@@ -200,16 +249,13 @@ def write_golden(out: Path, package_dir: str | None = None, vectors: Path | None
                 signed = _intra_files(enc.codec, rec.payload, w, h, rec.quality, out, pre, entry)
                 picture = (signed.astype(np.int16) + 128).astype(np.uint8)
             else:
-                mode, table, mvlen = struct.unpack_from("<BBI", rec.payload, 0)
-                by, bx = block_grid(h, w)
-                k_mv = rans.decode(rec.payload[6:6 + mvlen], np.full(by * bx * 2, table),
-                                   pkg.tables)
-                mv = mv_from_deltas((k_mv - pkg.tables.radius[table]).reshape(by, bx, 2))
+                g, mv, rest = syn.read_grid_payload(rec.payload, h, w, pkg.tables)
+                mode, table = g.mode, g.mv_table
                 _raw(out / f"{pre}.mv.i32", mv.astype(np.int32))
-                entry.update(mode=mode, mv_table=table, mv_shape=[by, bx, 2])
+                entry.update(mode=mode, mv_table=table, mv_shape=list(mv.shape))
                 picture = compensate(ref, mv, bool(mode & HALF_PEL_BIT))
                 if mode & RESIDUAL_BIT:
-                    r = _intra_files(enc.inter.residual, rec.payload[6 + mvlen:], w, h,
+                    r = _intra_files(enc.inter.residual, bytes(rest), w, h,
                                      rec.quality, out, pre, entry)
                     picture = np.clip(picture.astype(np.int16) + r, 0, 255).astype(np.uint8)
             assert hashlib.md5(picture.tobytes()).digest() == rec.picture_md5
@@ -218,8 +264,55 @@ def write_golden(out: Path, package_dir: str | None = None, vectors: Path | None
         index.append({"name": name, "stream": f"{name}.mlvc", "width": w, "height": h,
                       "gop": gop, "header_bytes": HEADER_SIZE, "frames": frames})
     (out / "index.json").write_text(json.dumps(index, indent=1))
+    _write_tree_clips(out, package_dir)
     write_probe(out, package_dir)
     write_calls(out, Path(vectors) if vectors else bundled_vectors_path(), package_dir)
+
+
+def _write_tree_clips(out: Path, package_dir: str | None) -> None:
+    """The block-tree clips (TREE_CLIPS) and blocktree.json."""
+    pkg = load_package(package_dir)
+    index = []
+    for k, (name, w, h, n, q, gop, policy, preset) in enumerate(TREE_CLIPS):
+        enc = Encoder(package=package_dir, quality=q, backend="numpy", gop=gop, preset=preset)
+        enc.inter.mode_policy = policy
+        stream = enc.encode(moving_frames(w, h, n, 50 + k))
+        (out / f"{name}.mlvc").write_bytes(stream)
+        header = StreamHeader.unpack(stream)
+        frames = []
+        ref = None
+        for i, rec in enumerate(iter_records(stream, header)):
+            pre = f"{name}.f{i}"
+            entry = {"type": rec.frame_type, "quality": rec.quality,
+                     "md5": rec.picture_md5.hex(), "payload_bytes": len(rec.payload)}
+            if rec.frame_type == "I":
+                signed = _intra_files(enc.codec, rec.payload, w, h, rec.quality, out, pre, entry)
+                picture = (signed.astype(np.int16) + 128).astype(np.uint8)
+            else:
+                hdr, bmap, rest = syn.read_tree_payload(rec.payload, h, w, pkg.tables)
+                rows = np.array([(b.y0, b.x0, b.size, b.mv[0], b.mv[1], b.skip, b.merge,
+                                  b.merge_idx) for b in bmap.blocks], np.int32)
+                _raw(out / f"{pre}.pbs.i32", rows)
+                entry.update(mode=hdr.mode, mv_table=hdr.mv_table, f_split=list(hdr.f_split),
+                             f_merge=hdr.f_merge, f_midx=hdr.f_midx, f_skip=hdr.f_skip,
+                             deblock=hdr.deblock, substream_bytes=hdr.substream_len,
+                             pbs_shape=list(rows.shape))
+                f = bt.unit_fields(bmap)
+                pred = bt.predict(ref, f.mv)
+                _raw(out / f"{pre}.pred.u8", pred)
+                r = None
+                if hdr.mode == syn.TREE_RESIDUAL_MODE:
+                    r = _intra_files(enc.inter.residual, bytes(rest), w, h, rec.quality, out,
+                                     pre, entry)
+                pre_filter = bt.reconstruct(pred, r, f, h, w)
+                _raw(out / f"{pre}.prefilter.u8", pre_filter)
+                picture = bt.deblock(pre_filter, f, hdr.deblock)
+            assert hashlib.md5(picture.tobytes()).digest() == rec.picture_md5
+            ref = picture
+            frames.append(entry)
+        index.append({"name": name, "stream": f"{name}.mlvc", "width": w, "height": h,
+                      "gop": gop, "header_bytes": HEADER_SIZE, "frames": frames})
+    (out / "blocktree.json").write_text(json.dumps(index, indent=1))
 
 
 def _intra_files(codec, payload: bytes, w: int, h: int, quality: int, out: Path, pre: str,

@@ -13,6 +13,9 @@ import struct
 import zlib
 from pathlib import Path
 
+import numpy as np
+
+from ..bitstream import inter_syntax as syn
 from ..bitstream.container import HEADER_SIZE, RECORD_HEADER_SIZE
 
 
@@ -116,12 +119,12 @@ def _record_offset(stream: bytes, index: int) -> int:
 
 def p_frame_cases(stream: bytes, index: int, num_tables: int,
                   motion_nonzero: bool) -> list[tuple[str, bytes, str]]:
-    """Hostile variants of the P-frame record `index` of `stream` (one with a residual: mode 1
-    or 3).  Each fails at that frame, after the frames before it decoded."""
+    """Hostile variants of the grid P-frame record `index` of `stream` (one with a residual:
+    mode 1 or 3, §4b).  Each fails at that frame, after the frames before it decoded."""
     base = _Records(stream)
     mode = base.records[index][4][0]
-    assert base.records[index][0] == ord("P") and mode & 1, "needs a residual P-frame"
-    (mvlen,) = struct.unpack_from("<I", base.records[index][4], 2)
+    assert base.records[index][0] == ord("P") and mode in (1, 3), "needs a residual P-frame"
+    mvlen = syn.GridHeader(*struct.unpack_from("<BBI", base.records[index][4], 0)).motion_len
 
     def edit(fn) -> bytes:
         r = _Records(stream)
@@ -148,7 +151,7 @@ def p_frame_cases(stream: bytes, index: int, num_tables: int,
         rec[4] = rec[4][:6 + mvlen + 1]
 
     cut = _record_offset(stream, index) + RECORD_HEADER_SIZE + len(base.records[index][4]) // 2
-    cases = [(f"mode_{m}", edit(byte(0, m)), "corrupt_stream") for m in (4, 5, 7, 8, 255)]
+    cases = [(f"mode_{m}", edit(byte(0, m)), "corrupt_stream") for m in (6, 7, 8, 255)]
     cases += [(f"mv_table_{t}", edit(byte(1, t)), "corrupt_stream")
               for t in sorted({num_tables, 250, 255}) if num_tables <= t <= 255]
     cases += [
@@ -182,28 +185,154 @@ def catalogue_cases(vectors: Path, entries: list[dict], package: str | None = No
     import numpy as np
 
     from ..bitstream.container import StreamHeader, iter_records
-    from ..codec.inter import block_grid
-    from ..entropy import rans
     from ..package.loader import load_package
     tables = load_package(package).tables
     first = (vectors / entries[0]["stream"]).read_bytes()
     cases = [{"name": n, "base": entries[0]["name"], "data": d, "error": k}
              for n, d, k in invalid_streams(first)]
     found = {}
+    tree_frames = []       # (picture area, name, stream, record index) of every mode 4/5 frame
     for e in sorted(entries, key=lambda e: (vectors / e["stream"]).stat().st_size):  # smallest
         stream = (vectors / e["stream"]).read_bytes()
         header = StreamHeader.unpack(stream)
         for i, rec in enumerate(iter_records(stream, header)):
-            if rec.frame_type != "P" or not rec.payload[0] & 1 or rec.payload[0] in found:
+            mode = syn.payload_mode(rec.payload)
+            if rec.frame_type == "P" and mode in syn.TREE_MODES:
+                tree_frames.append((header.width * header.height, e["name"], stream, i))
+            if rec.frame_type != "P" or mode in found or mode not in (1, 3, 4, 5):
                 continue
-            mode, table, mvlen = struct.unpack_from("<BBI", rec.payload, 0)
-            by, bx = block_grid(header.height, header.width)
-            k = rans.decode(rec.payload[6:6 + mvlen], np.full(by * bx * 2, table), tables)
-            found[mode] = (e["name"], stream, i, bool(np.any(k != tables.radius[table])))
-    for mode in sorted(found, reverse=True):      # 3 (half pixels), then 1 (whole pixels)
-        name, stream, i, nonzero = found[mode]
-        for n, d, k in p_frame_cases(stream, i, tables.num_tables, nonzero):
-            cases.append({"name": f"p{mode}_{n}", "base": name, "data": d, "error": k})
+            if mode in syn.TREE_MODES:
+                found[mode] = (e["name"], stream, i, None)
+                continue
+            _, mv, _ = syn.read_grid_payload(rec.payload, header.height, header.width, tables)
+            found[mode] = (e["name"], stream, i, bool(np.any(mv != 0)))
+    for mode in (3, 1):      # half pixels, then whole pixels
+        if mode in found:
+            name, stream, i, nonzero = found[mode]
+            for n, d, k in p_frame_cases(stream, i, tables.num_tables, nonzero):
+                cases.append({"name": f"p{mode}_{n}", "base": name, "data": d, "error": k})
+    for mode in (5, 4):      # block tree with residual, then prediction only
+        if mode in found:
+            name, stream, i, _ = found[mode]
+            for n, d, k in tree_frame_cases(stream, i, tables, package):
+                cases.append({"name": f"p{mode}_{n}", "base": name, "data": d, "error": k})
+    # a vector outside -2048..2047: on the smallest picture where vectors can get that far
+    for _, name, stream, i in sorted(tree_frames, key=lambda f: (f[0], f[1], f[3])):
+        header = StreamHeader.unpack(stream)
+        big = _diagonal_tree(header.height, header.width, tables)
+        if big is not None:
+            r = _Records(stream)
+            r.records[i][4] = bytearray(big)
+            cases.append({"name": "tree_vector_out_of_range", "base": name, "data": r.bytes(),
+                          "error": "corrupt_stream"})
+            break
+    return cases
+
+
+def _diagonal_tree(h: int, w: int, tables) -> bytes | None:
+    """A valid mode-4 block substream whose vectors pass 2047 (each 8x8 PB its predictor plus
+    the widest table's radius: the vectors grow along the diagonal); None when the picture is
+    too small for that."""
+    t = int(np.argmax(tables.radius))
+    r = int(tables.radius[t])
+    sym = syn.TreeSymbols()
+    bmap = syn.BlockMap(h, w)
+    top = [0]
+
+    def split_of(y0, x0, size, depth):
+        sym.kinds.append(depth)
+        sym.values.append(1)
+        return 1
+
+    def leaf(y0, x0, size):
+        py, px = bmap.predictor(y0, x0, size)
+        sym.kinds.extend([syn.KIND_MERGE, syn.KIND_MV, syn.KIND_MV])
+        sym.values.extend([0, r, 0])
+        top[0] = max(top[0], py + r)
+        bmap.add(syn.PredictionBlock(y0, x0, size, (py + r, px)))
+    syn._walk(h, w, split_of, leaf)
+    if top[0] < syn.MV_LIMIT:
+        return None
+    return syn.write_block_tree(sym, 4, 0, tables, mv_table=t)
+
+
+def tree_frame_cases(stream: bytes, index: int, tables, package: str | None = None
+                     ) -> list[tuple[str, bytes, str]]:
+    """Hostile variants of the block-tree P-frame record `index` (mode 4 or 5, §4c): header
+    fields (unknown modes, motion table, every frequency 0, deblocking above 31, substream
+    lengths), the block substream (truncated, lanes, states, one symbol short), bytes after a
+    prediction-only frame, a vector outside -2048..2047, and edits that decode to another
+    picture (hash mismatch).  Each fails at that frame."""
+    from ..bitstream.container import StreamHeader
+    base = _Records(stream)
+    rec = base.records[index]
+    pay = bytes(rec[4])
+    mode = pay[0]
+    assert rec[0] == ord("P") and mode in syn.TREE_MODES, "needs a block-tree P-frame"
+    header = StreamHeader.unpack(stream)
+    hdr, sub, rest = syn.TreeHeader.parse(pay, tables.num_tables)
+    S = hdr.substream_len
+    H = syn.TreeHeader.SIZE
+
+    def edit(fn) -> bytes:
+        r = _Records(stream)
+        r.records[index][4] = bytearray(fn(bytes(r.records[index][4])))
+        return r.bytes()
+
+    def put(offset, fmt, value):
+        def fn(p):
+            d = bytearray(p)
+            struct.pack_into(fmt, d, offset, value)
+            return bytes(d)
+        return fn
+
+    cases = [(f"mode_{m}", edit(put(0, "<B", m)), "corrupt_stream") for m in (6, 7, 255)]
+    cases += [(f"mv_table_{t}", edit(put(1, "<B", t)), "corrupt_stream")
+              for t in sorted({tables.num_tables, 255}) if t <= 255]
+    for name, off in (("f_split0", 2), ("f_split1", 4), ("f_split2", 6), ("f_merge", 8),
+                      ("f_midx", 10), ("f_skip", 12)):
+        cases.append((f"{name}_zero", edit(put(off, "<H", 0)), "corrupt_stream"))
+    cases += [
+        ("deblock_32", edit(put(14, "<B", 32)), "corrupt_stream"),
+        ("deblock_255", edit(put(14, "<B", 255)), "corrupt_stream"),
+        ("substream_length_huge", edit(put(15, "<I", 0xFFFFFFFF)), "corrupt_stream"),
+        ("substream_length_past_payload", edit(put(15, "<I", len(pay) - H + 1)),
+         "corrupt_stream"),
+        ("substream_length_short", edit(put(15, "<I", S - 2)), "corrupt_stream"),
+        ("substream_truncated", edit(lambda p: p[:H + S // 2]), "corrupt_stream"),
+        ("substream_lanes_zero", edit(put(H, "<H", 0)), "corrupt_stream"),
+        ("substream_state_zero", edit(put(H + 6, "<I", 0)), "corrupt_stream"),
+        ("header_truncated", edit(lambda p: p[:H - 1]), "corrupt_stream"),
+        ("payload_empty", edit(lambda p: b""), "corrupt_stream"),
+        ("quality_99", None, "corrupt_stream"),
+        ("picture_hash_wrong", None, "hash_mismatch"),
+    ]
+    r = _Records(stream)
+    r.records[index][1] = 99
+    cases[-2] = ("quality_99", r.bytes(), "corrupt_stream")
+    r = _Records(stream)
+    r.records[index][3][0] ^= 1
+    cases[-1] = ("picture_hash_wrong", r.bytes(), "hash_mismatch")
+    if mode == 4:
+        cases.append(("prediction_only_one_extra_byte", edit(lambda p: p + b"\0"),
+                      "corrupt_stream"))
+        cases.append(("mode_5_without_residual", edit(put(0, "<B", 5)), "corrupt_stream"))
+    else:
+        cases.append(("mode_4_with_residual_bytes", edit(put(0, "<B", 4)), "corrupt_stream"))
+        cases.append(("residual_truncated", edit(lambda p: p[:-1]), "corrupt_stream"))
+        cases.append(("residual_missing", edit(lambda p: p[:H + S]), "corrupt_stream"))
+    # valid syntax, another picture: the deblocking strength changed
+    # (kept when it does change this frame's picture)
+    from ..api import Decoder
+    from ..errors import HashMismatchError, MLVCError
+    other = 31 if hdr.deblock != 31 else 1
+    data = edit(put(14, "<B", other))
+    try:
+        Decoder(data, package=package, backend="numpy").decode_all()
+    except HashMismatchError:
+        cases.append((f"deblock_{hdr.deblock}_to_{other}", data, "hash_mismatch"))
+    except MLVCError:
+        pass
     return cases
 
 

@@ -16,9 +16,13 @@ from pathlib import Path
 from ..errors import InvalidArgumentError, MLVCError
 
 # name, width, height, frames, quality, GOP: every level, I and P frames, several GOPs,
-# odd and non-multiple-of-64 sizes; the encoder's own choices give half-pixel residual P-frames
-# (mode 3) for today's model; INTER_OPTIONS forces each mode in one vector (whole- and half-pixel
-# residual frames, modes 1 and 3; skip frames, modes 0 and 2), whatever a future model chooses.
+# odd and non-multiple-of-64 sizes.  The first eleven use the 16x16 grid tools of bitstream 1.0
+# (modes 0-3: INTER_OPTIONS forces each mode in one vector, whole- and half-pixel residual
+# frames, modes 1 and 3; skip frames, modes 0 and 2, whatever a future model chooses); the
+# "tree_" vectors the block-tree tools of §4c (modes 4/5, bitstream 1.1) on panning content
+# (golden.moving_frames): every PB size 8..64, merge (both indices), per-block skip,
+# quarter-pixel phases at the picture edges, deblocking on; tests/test_blocktree.py checks that
+# the set covers each tool.
 VECTORS = (
     ("q1_64x64", 64, 64, 2, 1, 1),
     ("q2_53x37", 53, 37, 3, 2, 1),
@@ -31,14 +35,40 @@ VECTORS = (
     ("q2_48x40_halfpel_gop3", 48, 40, 3, 2, 3),
     ("q2_48x32_skip_gop3", 48, 32, 3, 2, 3),
     ("q2_40x24_halfpel_skip_gop3", 40, 24, 3, 2, 3),
+    ("tree_q2_136x88_gop4", 136, 88, 4, 2, 4),
+    ("tree_q3_200x72_residual_slow_gop3", 200, 72, 3, 3, 3),
+    ("tree_q2_72x40_predonly_fast_gop3", 72, 40, 3, 2, 3),
+    ("tree_q1_33x21_gop3", 33, 21, 3, 1, 3),
+    ("tree_q4_64x48_residual_fast_gop2", 64, 48, 2, 4, 2),
 )
-# InterCodec settings of a vector (manifest entry "inter"): mode_policy, half_pel.
+_GRID = {"tools": "grid"}
+# InterCodec settings of a vector (manifest entry "inter"): tools, mode_policy, half_pel, preset.
 INTER_OPTIONS = {
-    "q3_72x48_wholepel_gop3": {"mode_policy": "residual", "half_pel": False},
-    "q2_48x40_halfpel_gop3": {"mode_policy": "residual", "half_pel": True},
-    "q2_48x32_skip_gop3": {"mode_policy": "skip", "half_pel": False},
-    "q2_40x24_halfpel_skip_gop3": {"mode_policy": "skip", "half_pel": True},
+    "q3_176x144_gop3": _GRID,
+    "q4_130x66_gop2": _GRID,
+    "q2_200x17_gop4": _GRID,
+    "q1_96x80_gop8": _GRID,
+    "q3_72x48_wholepel_gop3": {**_GRID, "mode_policy": "residual", "half_pel": False},
+    "q2_48x40_halfpel_gop3": {**_GRID, "mode_policy": "residual", "half_pel": True},
+    "q2_48x32_skip_gop3": {**_GRID, "mode_policy": "skip", "half_pel": False},
+    "q2_40x24_halfpel_skip_gop3": {**_GRID, "mode_policy": "skip", "half_pel": True},
+    "tree_q2_136x88_gop4": {"tools": "tree", "preset": "medium"},
+    "tree_q3_200x72_residual_slow_gop3": {"tools": "tree", "preset": "slow",
+                                          "mode_policy": "residual"},
+    "tree_q2_72x40_predonly_fast_gop3": {"tools": "tree", "preset": "fast",
+                                         "mode_policy": "skip"},
+    "tree_q1_33x21_gop3": {"tools": "tree", "preset": "medium"},
+    "tree_q4_64x48_residual_fast_gop2": {"tools": "tree", "preset": "fast",
+                                         "mode_policy": "residual"},
 }
+
+
+def vector_frames(name: str, w: int, h: int, n: int, k: int):
+    """The source pictures of vector number k."""
+    from .golden import moving_frames, synthetic_frames
+    if name.startswith("tree_"):
+        return moving_frames(w, h, n, 100 + k)
+    return synthetic_frames(w, h, n, 100 + k)
 
 
 def _encoder(package: str | None, quality: int, backend: str, gop: int, inter: dict | None):
@@ -60,13 +90,12 @@ def _sha(p: Path) -> str:
 def make_vectors(out: Path, package: str | None = None) -> dict:
     """Generate the vector set with the NumPy reference encoder (deterministic)."""
     from ..api import Decoder
-    from .golden import synthetic_frames
     from .hostile import write_catalogue
     out.mkdir(parents=True, exist_ok=True)
     import numpy as np
     entries, sources = [], {}
     for k, (name, w, h, n, q, gop) in enumerate(VECTORS):
-        sources[name] = np.stack(synthetic_frames(w, h, n, 100 + k))
+        sources[name] = np.stack(vector_frames(name, w, h, n, k))
         stream = _encoder(package, q, "numpy", gop, INTER_OPTIONS.get(name)).encode(
             list(sources[name]))
         (out / f"{name}.mlvc").write_bytes(stream)

@@ -63,6 +63,32 @@ def encode(index: np.ndarray, tables: np.ndarray, cdf: CdfTables, lanes: int | N
     if not 1 <= lanes <= min(n, MAX_LANES):
         raise InvalidArgumentError(f"rANS: lane count {lanes} invalid for {n} symbols")
     lo, freq = cdf.lo_freq(tables, index)
+    return encode_lo_freq(lo, freq, lanes)
+
+
+def binary_lo_freq(bits: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cumulative start, frequency) of binary symbols `bits` (0 / 1) with frequency-of-0 `f`
+    (1..65535): the table [0, f, 65536] of docs/bitstream.md §4c."""
+    bits = np.asarray(bits, np.int64)
+    f = np.asarray(f, np.int64)
+    return np.where(bits == 0, 0, f), np.where(bits == 0, f, (1 << PRECISION) - f)
+
+
+def encode_lo_freq(lo: np.ndarray, freq: np.ndarray, lanes: int | None = None) -> bytes:
+    """Code symbols given directly by their cumulative start and frequency (any mix of table
+    symbols and binary symbols, in decoding order)."""
+    lo = np.asarray(lo, np.int64).reshape(-1)
+    freq = np.asarray(freq, np.int64).reshape(-1)
+    n = lo.size
+    if freq.size != n:
+        raise InvalidArgumentError("rANS: one frequency per symbol")
+    if n and (np.any(freq < 1) or np.any(lo < 0) or np.any(lo + freq > (1 << PRECISION))):
+        raise InvalidArgumentError("rANS: symbol frequency outside the table")
+    lanes = choose_lanes(n) if lanes is None else lanes
+    if n == 0:
+        return struct.pack("<HI", 0, 0)
+    if not 1 <= lanes <= min(n, MAX_LANES):
+        raise InvalidArgumentError(f"rANS: lane count {lanes} invalid for {n} symbols")
     lib = _kernel()
     if lib is not None:
         x = np.full(lanes, STATE_LOW, np.int64)
@@ -197,3 +223,95 @@ def decode_scalar(data: bytes, tables: np.ndarray, cdf: CdfTables) -> np.ndarray
     if p != nwords or any(v != STATE_LOW for v in x):
         raise CorruptStreamError("rANS substream did not end in the initial state")
     return np.array(out, np.int64)
+
+
+class RansReader:
+    """Incremental, bounds-checked decoder of one substream (docs/bitstream.md §5) for syntax
+    whose symbol count and tables depend on the symbols already read (the block tree of §4c):
+    one symbol at a time, each with its own table (`symbol`) or binary frequency (`binary`),
+    every violation a CorruptStreamError; the end checks that need the symbol count N
+    (1 <= L <= N, W <= N, every word consumed, every state back at 2**16) in `finish`.  The same
+    arithmetic as `decode`, so on a substream both accept they return the same symbols.
+    `max_symbols`: the most symbols the caller's syntax can need; reading more is corrupt."""
+
+    def __init__(self, data: bytes | memoryview, cdf: CdfTables | None = None,
+                 max_symbols: int | None = None):
+        data = bytes(data)
+        size = substream_size(data)
+        if size != len(data):
+            raise CorruptStreamError("rANS substream has trailing bytes")
+        self.lanes, self.words = struct.unpack_from("<HI", data, 0)
+        if self.lanes > MAX_LANES:
+            raise CorruptStreamError(f"rANS lane count {self.lanes} above {MAX_LANES}")
+        if self.lanes == 0 and self.words:
+            raise CorruptStreamError("rANS substream not empty for zero symbols")
+        self._x = list(struct.unpack_from(f"<{self.lanes}I", data, 6))
+        if any(v < STATE_LOW for v in self._x):
+            raise CorruptStreamError("rANS initial state out of range")
+        self._w = struct.unpack_from(f"<{self.words}H", data, 6 + 4 * self.lanes)
+        self._p = 0
+        self._lane = 0
+        self.count = 0
+        self.cdf = cdf
+        self.max_symbols = max_symbols
+
+    def _slot(self) -> tuple[int, int]:
+        if self.lanes == 0:
+            raise CorruptStreamError("rANS substream has no lanes for a symbol")
+        if self.max_symbols is not None and self.count >= self.max_symbols:
+            raise CorruptStreamError("rANS: more symbols than the syntax allows")
+        s = self._x[self._lane]
+        return s, s & 0xFFFF
+
+    def _advance(self, s: int, slot: int, lo: int, f: int) -> None:
+        s = f * (s >> 16) + slot - lo
+        if s < STATE_LOW:
+            if self._p >= self.words:
+                raise CorruptStreamError("rANS substream ran out of words")
+            s = (s << 16) | self._w[self._p]
+            self._p += 1
+        self._x[self._lane] = s
+        self.count += 1
+        self._lane += 1
+        if self._lane == self.lanes:
+            self._lane = 0
+
+    def binary(self, f: int) -> int:
+        """A binary symbol whose 0 has frequency f (1..65535; the table [0, f, 65536])."""
+        if not 1 <= f < (1 << PRECISION):
+            raise CorruptStreamError(f"binary symbol frequency {f} outside 1..65535")
+        s, slot = self._slot()
+        if slot < f:
+            self._advance(s, slot, 0, f)
+            return 0
+        self._advance(s, slot, f, (1 << PRECISION) - f)
+        return 1
+
+    def symbol(self, t: int) -> int:
+        """The next symbol's table-local index k (0 .. 2 radius[t]) with table t."""
+        cdf = self.cdf
+        if cdf is None or not 0 <= t < cdf.num_tables:
+            raise CorruptStreamError(f"rANS: table {t} does not exist")
+        s, slot = self._slot()
+        lut = cdf.slot_lookup()
+        packed = int(lut[(t << PRECISION) + slot])
+        self._advance(s, slot, (packed >> 12) & 0xFFFFF, packed >> 32)
+        return packed & 0xFFF
+
+    def signed(self, t: int) -> int:
+        """The next symbol's value k - radius[t]."""
+        return self.symbol(t) - int(self.cdf.radius[t])
+
+    def finish(self) -> None:
+        """The end checks of §5, once every symbol is read."""
+        n = self.count
+        if n == 0:
+            if self.lanes or self.words:
+                raise CorruptStreamError("rANS substream not empty for zero symbols")
+            return
+        if not 1 <= self.lanes <= min(n, MAX_LANES):
+            raise CorruptStreamError(f"rANS lane count {self.lanes} invalid for {n} symbols")
+        if self.words > n:
+            raise CorruptStreamError("rANS substream declares more words than symbols")
+        if self._p != self.words or any(v != STATE_LOW for v in self._x):
+            raise CorruptStreamError("rANS substream did not end in the initial state")

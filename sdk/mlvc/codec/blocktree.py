@@ -1,0 +1,375 @@
+"""Block-tree inter coding (docs/bitstream.md §4c, modes 4 and 5): the normative quarter-pixel
+8-tap prediction and deblocking filter (vectorised NumPy, exact integers), the decoder, and the
+reference encoder's decisions (quadtree by rate-distortion cost, quarter-pixel refinement,
+merge, per-block skip, deblocking strength).
+
+Per 8x8 unit: every PB is a union of whole 8x8 units of the grid from the picture's top-left,
+so the prediction and the edge decisions are computed on unit arrays (vector, skip, PB id).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..bitstream import inter_syntax as syn
+from ..errors import InvalidArgumentError
+
+FILTERS = np.array([[0, 0, 0, 64, 0, 0, 0, 0],
+                    [-1, 4, -10, 58, 17, -5, 1, 0],
+                    [-1, 4, -11, 40, 40, -11, 4, -1],
+                    [0, 1, -5, 17, 58, -10, 4, -1]], np.int32)
+U = syn.MIN_PB
+WIN = U + 7                  # an 8x8 unit's source window (3 before, 4 after)
+PAD = WIN + 1                # border of the edge-padded reference (>= WIN)
+
+
+# -- unit fields ---------------------------------------------------------------------------------
+@dataclass
+class UnitFields:
+    """Per 8x8 unit of a decoded block tree: vector (quarter pixels), skip flag, PB index."""
+    mv: np.ndarray           # [UH, UW, 2] int32
+    skip: np.ndarray         # [UH, UW] int8
+    pb: np.ndarray           # [UH, UW] int32
+
+
+def unit_fields(bmap: syn.BlockMap) -> UnitFields:
+    mv = np.array([b.mv for b in bmap.blocks], np.int32).reshape(-1, 2)
+    skip = np.array([b.skip for b in bmap.blocks], np.int8)
+    pb = bmap.owner
+    return UnitFields(mv[pb], skip[pb], pb)
+
+
+# -- prediction ------------------------------------------------------------------------------
+def predict(ref: np.ndarray, mv_units: np.ndarray) -> np.ndarray:
+    """The §4c prediction of an H x W (x C) uint8 reference with one quarter-pixel vector per
+    8x8 unit (mv_units [ceil(H/8), ceil(W/8), 2]): per pixel
+    h[k] = sum_j c[fx][j] R(y+iy+k-3, x+ix+j-3), pred = clamp((sum_k c[fy][k] h[k] + 2048) >> 12)
+    with coordinates clamped to the picture.
+
+    How (the same integers as clamping every coordinate): the picture is edge-padded by PAD
+    once and each unit's 15 x 15 source window is cut at its displaced corner, clamped to
+    [-PAD, size - 1 + PAD - 14]; a window clamped on a side lies wholly in that side's
+    replicated border, so it holds the pixels clamped coordinates would give."""
+    h, w = ref.shape[:2]
+    uh, uw = mv_units.shape[:2]
+    chan = ref.shape[2:]
+    mv = mv_units.astype(np.int64)
+    iy, ix = mv[..., 0] >> 2, mv[..., 1] >> 2
+    fy, fx = mv[..., 0] & 3, mv[..., 1] & 3
+    oy = np.arange(uh, dtype=np.int64)[:, None] * U + iy - 3
+    ox = np.arange(uw, dtype=np.int64)[None, :] * U + ix - 3
+    oy = np.clip(oy, -PAD, h - 1 + PAD - (WIN - 1)) + PAD
+    ox = np.clip(ox, -PAD, w - 1 + PAD - (WIN - 1)) + PAD
+    padded = np.pad(ref, ((PAD, PAD), (PAD, PAD)) + ((0, 0),) * len(chan), mode="edge")
+    view = np.lib.stride_tricks.sliding_window_view(padded, (WIN, WIN), axis=(0, 1))
+    out = np.empty((uh, uw) + chan + (U, U), ref.dtype)
+    whole = (fy == 0) & (fx == 0)
+    if np.any(whole):
+        out[whole] = view[oy[whole], ox[whole]][..., 3:3 + U, 3:3 + U]
+    frac = ~whole
+    if np.any(frac):
+        win = view[oy[frac], ox[frac]].astype(np.int32)          # [n, (C,) 15, 15]
+        ex = (slice(None),) + (None,) * len(chan) + (None, None)
+        cx = FILTERS[fx[frac]]                                   # [n, 8]
+        cy = FILTERS[fy[frac]]
+        hor = cx[:, 0][ex] * win[..., :, 0:U]
+        for j in range(1, 8):
+            hor += cx[:, j][ex] * win[..., :, j:j + U]           # [n, (C,) 15, 8]
+        acc = cy[:, 0][ex] * hor[..., 0:U, :]
+        for k in range(1, 8):
+            acc += cy[:, k][ex] * hor[..., k:k + U, :]
+        acc += 2048
+        acc >>= 12
+        out[frac] = np.clip(acc, 0, 255).astype(ref.dtype)
+    if chan:
+        out = np.moveaxis(out, 2, -1)                            # [uh, uw, 8, 8, C]
+    pred = out.swapaxes(1, 2).reshape(uh * U, uw * U, *chan)
+    return np.ascontiguousarray(pred[:h, :w])
+
+
+def phase_planes(plane: np.ndarray, border: int) -> np.ndarray:
+    """The 16 quarter-pixel phases of a 2-D plane by the §4c filter (encoder search):
+    out[fy, fx, border + y, border + x] = the prediction of pixel (y, x) by vector (fy, fx), for
+    y in -border .. H - 1 + border (clamped taps; beyond the border every phase is constant, so
+    clamping a position into the bordered plane is exact for border >= 4)."""
+    h, w = plane.shape
+    p = np.pad(plane.astype(np.int32), border + 4, mode="edge")
+    ho, wo = h + 2 * border, w + 2 * border
+    out = np.empty((4, 4, ho, wo), np.int32)
+    for fx in range(4):
+        c = FILTERS[fx]
+        hor = sum(int(c[j]) * p[:, 1 + j:1 + j + wo] for j in range(8) if c[j])
+        for fy in range(4):
+            cv = FILTERS[fy]
+            acc = sum(int(cv[k]) * hor[1 + k:1 + k + ho] for k in range(8) if cv[k])
+            out[fy, fx] = np.clip((acc + 2048) >> 12, 0, 255)
+    return out
+
+
+# -- deblocking ------------------------------------------------------------------------------
+def _edge_flags(f: UnitFields, axis: int) -> np.ndarray:
+    """Filtered edges between units i-1 and i along `axis` (1: vertical edges, left/right)."""
+    a = [slice(None)] * 2
+    b = [slice(None)] * 2
+    a[axis], b[axis] = slice(None, -1), slice(1, None)
+    a, b = tuple(a), tuple(b)
+    diff_pb = f.pb[a] != f.pb[b]
+    dmv = np.abs(f.mv[a].astype(np.int32) - f.mv[b]).max(axis=-1) >= 4
+    return diff_pb & (dmv | (f.skip[a] != f.skip[b]))
+
+
+def _filter_lines(p1, p0, q0, q1, tc: int):
+    p1, p0, q0, q1 = (v.astype(np.int32) for v in (p1, p0, q0, q1))
+    alpha, beta = 4 * tc, 2 * tc
+    on = (np.abs(p0 - q0) < alpha) & (np.abs(p1 - p0) < beta) & (np.abs(q1 - q0) < beta)
+    d = np.clip(((q0 - p0) * 4 + (p1 - q1) + 4) >> 3, -tc, tc)
+    d = np.where(on, d, 0)
+    return np.clip(p0 + d, 0, 255), np.clip(q0 - d, 0, 255)
+
+
+def deblock(rec: np.ndarray, f: UnitFields, tc: int) -> np.ndarray:
+    """The §4c in-loop deblocking filter of an H x W x C picture (a new array; tc 0: a copy)."""
+    out = np.array(rec, copy=True)
+    if tc == 0:
+        return out
+    h, w = rec.shape[:2]
+    for axis in (1, 0):
+        flags = _edge_flags(f, axis)                     # [UH, UW-1] or [UH-1, UW]
+        if flags.size == 0 or not flags.any():
+            continue
+        if axis == 1:
+            pic = out
+            n = w
+            mask = np.repeat(flags, U, axis=0)[:h]       # [H, E]: rows x edges
+        else:
+            pic = out.swapaxes(0, 1)                     # a view: columns become rows
+            n = h
+            mask = np.repeat(flags.T, U, axis=0)[:w]
+        pos = U * np.arange(1, flags.shape[axis] + 1)
+        p1, p0, q0 = pic[:, pos - 2], pic[:, pos - 1], pic[:, pos]
+        q1 = pic[:, np.minimum(pos + 1, n - 1)]
+        np0, nq0 = _filter_lines(p1, p0, q0, q1, tc)
+        m = mask.reshape(mask.shape + (1,) * (pic.ndim - 2))
+        pic[:, pos - 1] = np.where(m, np0, p0)
+        pic[:, pos] = np.where(m, nq0, q0)
+    return out
+
+
+# -- decoder ---------------------------------------------------------------------------------
+def reconstruct(pred: np.ndarray, residual: np.ndarray | None, f: UnitFields, h: int, w: int
+                ) -> np.ndarray:
+    """rec = pred in skipped PBs (and everywhere in mode 4), clamp(pred + r) elsewhere."""
+    if residual is None:
+        return pred.copy()
+    full = np.clip(pred.astype(np.int16) + residual, 0, 255).astype(np.uint8)
+    skip = np.repeat(np.repeat(f.skip, U, 0), U, 1)[:h, :w].astype(bool)
+    return np.where(skip[..., None], pred, full)
+
+
+def decode_tree(payload, ref: np.ndarray, h: int, w: int, level: int, tables, residual_codec
+                ) -> np.ndarray:
+    hdr, bmap, rest = syn.read_tree_payload(payload, h, w, tables)
+    f = unit_fields(bmap)
+    pred = predict(ref, f.mv)
+    r = (residual_codec.decode_signed(bytes(rest), h, w, level)
+         if hdr.mode == syn.TREE_RESIDUAL_MODE else None)
+    return deblock(reconstruct(pred, r, f, h, w), f, hdr.deblock)
+
+
+# -- encoder ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    sizes: tuple            # PB sizes the quadtree considers (a subset of 8, 16, 32, 64)
+    int_refine: int         # +-range of whole-pixel refinement around the candidates
+    quarter: bool           # quarter-pixel (else half-pixel) refinement
+    tc_candidates: tuple    # deblocking strengths tried on the reconstruction
+    rezero: bool            # re-code the residual with skipped PBs zeroed, keep it if cheaper
+    early_split: bool       # stop splitting when the parent's cost is already small
+
+
+PRESETS = {
+    "fast": Preset("fast", (16, 32, 64), 0, True, (0, 3), False, True),
+    "medium": Preset("medium", (8, 16, 32, 64), 1, True, (0, 2, 4, 6), False, False),
+    "slow": Preset("slow", (8, 16, 32, 64), 1, True, (0, 1, 2, 3, 4, 5, 6, 8, 10, 12), True,
+                   False),
+}
+
+
+def preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise InvalidArgumentError(f"preset must be one of {sorted(PRESETS)}, not {name!r}"
+                                   ) from None
+
+
+BORDER = 8                   # phase planes: border around the picture (>= 4: exact clamping)
+MV_SAD_COST = 1              # integer search: SAD units per quarter pixel of |mv| (tie breaks)
+
+
+def mv_bits(d: np.ndarray) -> np.ndarray:
+    """Encoder estimate of a vector difference's bits (per component, quarter pixels)."""
+    return 1.0 + 2.0 * np.log2(1.0 + np.abs(d))
+
+
+def motion_lambda(lam: float | None) -> float:
+    """SAD units (of the luma proxy) per bit of the motion decisions, from the codec's
+    J = bits + lam / 3 * SSE: sqrt of its SSE units per bit (as HEVC's encoders do)."""
+    return float(np.sqrt(3.0 / lam)) if lam else 4.0
+
+
+class TreeSearch:
+    """The encoder's motion decisions for one picture: candidate vectors per block size,
+    quarter-pixel refinement, the quadtree by cost, merge by cost in coding order.  Costs are
+    SAD on the luma proxy of inter.luma + mu * estimated bits.  Integer arithmetic everywhere
+    the choices depend on sums (deterministic)."""
+
+    def __init__(self, cur_luma: np.ndarray, ref_luma: np.ndarray, mv16: np.ndarray,
+                 pre: Preset, mu: float, max_diff: int = 255):
+        from .sad import block_sads  # noqa: F401 (the kernel is loaded once)
+        self.h, self.w = cur_luma.shape
+        self.cur = cur_luma.astype(np.int32)
+        self.planes = phase_planes(ref_luma, BORDER)
+        self.ref = ref_luma.astype(np.int32)
+        self.mv16 = mv16.astype(np.int32)
+        self.pre = pre
+        self.mu = mu
+        self.max_diff = max_diff     # the widest vector-difference table's radius
+        self.best: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _grid(self, size: int):
+        gy, gx = -(-self.h // size), -(-self.w // size)
+        c = np.pad(self.cur, ((0, gy * size - self.h), (0, gx * size - self.w)), mode="edge")
+        return gy, gx, c
+
+    def _sads(self, c: np.ndarray, mvq: np.ndarray, size: int) -> np.ndarray:
+        from .sad import qpel_block_sads
+        return qpel_block_sads(c, self.planes, mvq, size, BORDER)
+
+    def search_size(self, size: int) -> None:
+        """Best quarter-pixel vector and its SAD for every block of `size`."""
+        gy, gx, c = self._grid(size)
+        m16 = self.mv16
+        by16, bx16 = m16.shape[:2]
+        # whole-pixel candidates: the 16x16 field's vectors inside (or around) each block
+        step = max(1, size // 16)
+        cands = []
+        for sy in range(step):
+            for sx in range(step):
+                iy = np.minimum(np.arange(gy) * step + sy, by16 - 1) if size >= 16 else \
+                    np.minimum(np.arange(gy) * size // 16, by16 - 1)
+                ix = np.minimum(np.arange(gx) * step + sx, bx16 - 1) if size >= 16 else \
+                    np.minimum(np.arange(gx) * size // 16, bx16 - 1)
+                cands.append(m16[iy][:, ix])
+        cands.append(np.zeros((gy, gx, 2), np.int32))
+        best_cost = np.full((gy, gx), np.iinfo(np.int64).max, np.int64)
+        best = np.zeros((gy, gx, 2), np.int32)
+
+        def consider(v_int_q):
+            cost = self._sads(c, v_int_q, size) + MV_SAD_COST * np.abs(v_int_q).sum(2)
+            better = cost < best_cost
+            best_cost[better] = cost[better]
+            best[better] = v_int_q[better]
+
+        seen = set()
+        for v in cands:
+            key = v.tobytes()
+            if key in seen:
+                continue
+            seen.add(key)
+            consider(4 * v)
+        r = self.pre.int_refine
+        if r:
+            centre = best.copy()
+            for dy in range(-r, r + 1):
+                for dx in range(-r, r + 1):
+                    if dy or dx:
+                        consider(centre + 4 * np.array((dy, dx), np.int32))
+        for step_q in ((2, 1) if self.pre.quarter else (2,)):
+            centre = best.copy()
+            for dy in (-step_q, 0, step_q):
+                for dx in (-step_q, 0, step_q):
+                    if dy or dx:
+                        consider(centre + np.array((dy, dx), np.int32))
+        sad = self._sads(c, best, size)
+        self.best[size] = (best, sad)
+
+    def block_sad(self, y0: int, x0: int, size: int, mv: tuple[int, int]) -> int:
+        """SAD of one block (inside the padded grid of its size) at quarter-pixel vector mv."""
+        dy, dx = mv
+        pl = self.planes[dy & 3, dx & 3]
+        ph, pw = pl.shape
+        ys = np.clip(np.arange(y0, y0 + size) + (dy >> 2) + BORDER, 0, ph - 1)
+        xs = np.clip(np.arange(x0, x0 + size) + (dx >> 2) + BORDER, 0, pw - 1)
+        cy = np.minimum(np.arange(y0, y0 + size), self.h - 1)
+        cx = np.minimum(np.arange(x0, x0 + size), self.w - 1)
+        return int(np.abs(self.cur[cy][:, cx] - pl[ys][:, xs]).sum())
+
+    def decide(self) -> dict:
+        """The block tree: leaves {(y0, x0, size): mv}, by bottom-up cost, then merge choices
+        in coding order."""
+        sizes = sorted(self.pre.sizes)
+        for s in sizes:
+            self.search_size(s)
+        mu = self.mu
+        leaf_cost, split = {}, {}
+        for s in sizes:
+            mv, sad = self.best[s]
+            # the vector's bits against the median of the left, above and above-right
+            # blocks of the same size (the decoder's predictor, approximately)
+            p = np.pad(mv, ((1, 0), (1, 1), (0, 0)))
+            med = np.median(np.stack([p[1:, :-2], p[:-1, 1:-1], p[:-1, 2:]]), axis=0)
+            bits = mv_bits(mv - med).sum(2) + 2.0
+            leaf_cost[s] = sad + mu * bits
+        node_cost = {}
+        for s in [8, 16, 32, 64]:
+            if s not in leaf_cost:
+                continue
+            c = leaf_cost[s].copy()
+            half = s // 2
+            if half in node_cost:
+                ch = node_cost[half]
+                gy, gx = c.shape
+                pad = np.full((gy * 2, gx * 2), 0.0)
+                pad[:ch.shape[0], :ch.shape[1]] = ch
+                kids = pad.reshape(gy, 2, gx, 2).sum(axis=(1, 3)) + mu
+                split[s] = kids < c
+                c = np.where(split[s], kids, c)
+            node_cost[s] = c
+        top = max(sizes)
+        smallest = min(sizes)
+
+        def split_of(y0, x0, size, depth):
+            if size > top:
+                return 1
+            if size <= smallest:
+                return 0
+            return int(split[size][y0 // size, x0 // size]) if size in split else 0
+
+        bmap = syn.BlockMap(self.h, self.w)
+        leaves = {}
+
+        def leaf(y0, x0, size):
+            mv, sad = self.best[size]
+            own = (int(mv[y0 // size, x0 // size, 0]), int(mv[y0 // size, x0 // size, 1]))
+            own_sad = int(sad[y0 // size, x0 // size])
+            py, px = bmap.predictor(y0, x0, size)
+            best_mv = own
+            best_cost = own_sad + mu * (1.0 + float(mv_bits(np.array(own) - (py, px)).sum()))
+            if max(abs(own[0] - py), abs(own[1] - px)) > self.max_diff:
+                best_cost = float("inf")      # no table codes that difference: merge
+            cands = bmap.candidates(y0, x0, size)
+            for i, cand in enumerate(cands):
+                if cand == own:
+                    cost = own_sad + mu * (1.0 + (len(cands) == 2))
+                else:
+                    cost = self.block_sad(y0, x0, size, cand) + mu * (1.0 + (len(cands) == 2))
+                if cost < best_cost:
+                    best_mv, best_cost = cand, cost
+            leaves[(y0, x0, size)] = best_mv
+            bmap.add(syn.PredictionBlock(y0, x0, size, best_mv))
+
+        syn._walk(self.h, self.w, split_of, leaf)
+        return leaves
