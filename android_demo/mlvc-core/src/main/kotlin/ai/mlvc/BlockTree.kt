@@ -230,15 +230,28 @@ object BlockTreeCodec {
     fun predict(ref: ByteArray, h: Int, w: Int, blocks: List<PredictionBlock>): ByteArray {
         require(ref.size == h * w * 3) { "reference picture has ${ref.size} bytes, expected ${h * w * 3}" }
         val out = ByteArray(h * w * 3)
-        for (b in blocks) predictBlock(ref, h, w, b.y, b.x, b.size, b.size, b.dy, b.dx, out)
+        val scratch = Scratch()
+        for (b in blocks) predictBlock(ref, h, w, b.y, b.x, b.size, b.size, b.dy, b.dx, out, scratch)
         return out
+    }
+
+    /** Work arrays of [predictBlock], reused across the blocks of a picture. */
+    class Scratch {
+        internal var tmp = IntArray(0)
+        internal var col = IntArray(0)
     }
 
     /**
      * Predict the bh × bw block at (y0, x0) (its part inside the picture) with vector (dy, dx) in
      * quarter pixels into [out] (H × W × 3).
+     *
+     * The same integers as the formula, computed separably: h[k] rows first (8 taps along x on
+     * the clamped source rows), then 8 taps down. A phase 0 filter is 64·δ, so with fx = 0,
+     * `(Σ c[fy][k]·64·R_k + 2048) >> 12 = (Σ c[fy][k]·R_k + 32) >> 6`, and with fy = 0 the
+     * result is `(h[3] + 32) >> 6`: those cases skip the identity pass.
      */
-    fun predictBlock(ref: ByteArray, h: Int, w: Int, y0: Int, x0: Int, bh: Int, bw: Int, dy: Int, dx: Int, out: ByteArray) {
+    fun predictBlock(ref: ByteArray, h: Int, w: Int, y0: Int, x0: Int, bh: Int, bw: Int, dy: Int, dx: Int, out: ByteArray,
+                     scratch: Scratch = Scratch()) {
         val y1 = minOf(y0 + bh, h)
         val x1 = minOf(x0 + bw, w)
         if (y0 >= y1 || x0 >= x1) return
@@ -250,48 +263,107 @@ object BlockTreeCodec {
         val fx = dx and 3
         val stride = w * 3
         if (fy == 0 && fx == 0) {   // c[0]·c[0] = 64·64 = 4096: the whole-pixel copy
+            val xs = x0 + ix
+            val direct = xs >= 0 && x1 - 1 + ix <= w - 1
             for (y in y0 until y1) {
                 val src = clampi(y + iy, h) * stride
-                var d = y * stride + 3 * x0
-                for (x in x0 until x1) {
-                    val s = src + 3 * clampi(x + ix, w)
-                    out[d] = ref[s]; out[d + 1] = ref[s + 1]; out[d + 2] = ref[s + 2]
-                    d += 3
+                val d = y * stride + 3 * x0
+                if (direct) {
+                    System.arraycopy(ref, src + 3 * xs, out, d, 3 * nw)
+                } else {
+                    var o = d
+                    for (x in x0 until x1) {
+                        val s = src + 3 * clampi(x + ix, w)
+                        out[o] = ref[s]; out[o + 1] = ref[s + 1]; out[o + 2] = ref[s + 2]
+                        o += 3
+                    }
                 }
             }
             return
         }
-        val cx = FILTERS[fx]
-        val cy = FILTERS[fy]
-        // Clamped source columns (byte offsets) x0+ix−3 .. x1−1+ix+4, rows y0+iy−3 .. y1−1+iy+4.
-        val col = IntArray(nw + 7) { 3 * clampi(x0 + ix - 3 + it, w) }
-        val rows = nh + 7
-        val tmp = IntArray(rows * nw * 3)
+        val n3 = nw * 3
+        // Taps x0+ix−3 .. x1−1+ix+4: read directly when no column clamps, else through col[].
+        val xs = x0 + ix - 3
+        val direct = xs >= 0 && x1 - 1 + ix + 4 <= w - 1
+        if (!direct) {
+            if (scratch.col.size < nw + 7) scratch.col = IntArray(nw + 7)
+            for (j in 0 until nw + 7) scratch.col[j] = 3 * clampi(xs + j, w)
+        }
+        val rows = if (fy == 0) nh else nh + 7
+        if (scratch.tmp.size < rows * n3) scratch.tmp = IntArray(rows * n3)
+        val tmp = scratch.tmp
+        val col = scratch.col
+        // Rows y0+iy−3 .. y1−1+iy+4 (fy ≠ 0), or y0+iy .. y1−1+iy (fy = 0: only h[3] is needed).
+        val r0 = if (fy == 0) y0 + iy else y0 + iy - 3
         for (r in 0 until rows) {
-            val src = clampi(y0 + iy - 3 + r, h) * stride
-            var o = r * nw * 3
-            for (x in 0 until nw) {
-                for (ch in 0..2) {
-                    var s = 0
-                    for (j in 0..7) s += cx[j] * (ref[src + col[x + j] + ch].toInt() and 0xFF)
-                    tmp[o + ch] = s
+            val src = clampi(r0 + r, h) * stride
+            val o = r * n3
+            if (fx == 0) {
+                if (direct) {
+                    val s = src + 3 * (xs + 3)
+                    for (i in 0 until n3) tmp[o + i] = ref[s + i].toInt() and 0xFF
+                } else {
+                    for (x in 0 until nw) {
+                        val s = src + col[x + 3]
+                        tmp[o + 3 * x] = ref[s].toInt() and 0xFF
+                        tmp[o + 3 * x + 1] = ref[s + 1].toInt() and 0xFF
+                        tmp[o + 3 * x + 2] = ref[s + 2].toInt() and 0xFF
+                    }
                 }
-                o += 3
+            } else {
+                horizontal(ref, src, FILTERS[fx], direct, xs, col, nw, tmp, o)
             }
         }
-        val rs = nw * 3
+        if (fy == 0) {   // fx ≠ 0: (h[3] + 32) >> 6
+            for (y in 0 until nh) {
+                val d = (y0 + y) * stride + 3 * x0
+                val o = y * n3
+                for (i in 0 until n3) out[d + i] = clamp255((tmp[o + i] + 32) shr 6)
+            }
+            return
+        }
+        val c = FILTERS[fy]
+        val c0 = c[0]; val c1 = c[1]; val c2 = c[2]; val c3 = c[3]; val c4 = c[4]; val c5 = c[5]; val c6 = c[6]; val c7 = c[7]
+        val round = if (fx == 0) 32 else 2048
+        val shift = if (fx == 0) 6 else 12
         for (y in 0 until nh) {
-            var d = (y0 + y) * stride + 3 * x0
-            var o = y * rs
-            for (x in 0 until rs) {
-                var s = 0
-                for (k in 0..7) s += cy[k] * tmp[o + k * rs]
-                out[d] = ((s + 2048) shr 12).coerceIn(0, 255).toByte()
-                d++
+            val d = (y0 + y) * stride + 3 * x0
+            var o = y * n3
+            for (i in 0 until n3) {
+                val s = c0 * tmp[o] + c1 * tmp[o + n3] + c2 * tmp[o + 2 * n3] + c3 * tmp[o + 3 * n3] +
+                    c4 * tmp[o + 4 * n3] + c5 * tmp[o + 5 * n3] + c6 * tmp[o + 6 * n3] + c7 * tmp[o + 7 * n3]
+                out[d + i] = clamp255((s + round) shr shift)
                 o++
             }
         }
     }
+
+    /** h = Σ_j c[j]·R(row, x + j) for the nw × 3 samples of one source row, into tmp[o ..]. */
+    private fun horizontal(ref: ByteArray, src: Int, c: IntArray, direct: Boolean, xs: Int, col: IntArray, nw: Int, tmp: IntArray, o: Int) {
+        val c0 = c[0]; val c1 = c[1]; val c2 = c[2]; val c3 = c[3]; val c4 = c[4]; val c5 = c[5]; val c6 = c[6]; val c7 = c[7]
+        if (direct) {   // sample i of the row (3·x + ch) has its taps at +0, +3, …, +21
+            var s = src + 3 * xs
+            for (i in 0 until 3 * nw) {
+                tmp[o + i] = c0 * (ref[s].toInt() and 0xFF) + c1 * (ref[s + 3].toInt() and 0xFF) +
+                    c2 * (ref[s + 6].toInt() and 0xFF) + c3 * (ref[s + 9].toInt() and 0xFF) +
+                    c4 * (ref[s + 12].toInt() and 0xFF) + c5 * (ref[s + 15].toInt() and 0xFF) +
+                    c6 * (ref[s + 18].toInt() and 0xFF) + c7 * (ref[s + 21].toInt() and 0xFF)
+                s++
+            }
+            return
+        }
+        for (x in 0 until nw) {
+            for (ch in 0..2) {
+                val b = src + ch
+                tmp[o + 3 * x + ch] = c0 * (ref[b + col[x]].toInt() and 0xFF) + c1 * (ref[b + col[x + 1]].toInt() and 0xFF) +
+                    c2 * (ref[b + col[x + 2]].toInt() and 0xFF) + c3 * (ref[b + col[x + 3]].toInt() and 0xFF) +
+                    c4 * (ref[b + col[x + 4]].toInt() and 0xFF) + c5 * (ref[b + col[x + 5]].toInt() and 0xFF) +
+                    c6 * (ref[b + col[x + 6]].toInt() and 0xFF) + c7 * (ref[b + col[x + 7]].toInt() and 0xFF)
+            }
+        }
+    }
+
+    private fun clamp255(v: Int): Byte = (if (v < 0) 0 else if (v > 255) 255 else v).toByte()
 
     private fun clampi(v: Int, n: Int): Int = if (v < 0) 0 else if (v >= n) n - 1 else v
 
@@ -343,12 +415,22 @@ object BlockTreeCodec {
         val alpha = 4 * tc
         val beta = 2 * tc
         val stride = w * 3
+        val unit = tree.unitBlock
+        val n = tree.blocks.size
+        val vy = IntArray(n) { tree.blocks[it].dy }
+        val vx = IntArray(n) { tree.blocks[it].dx }
+        val sk = BooleanArray(n) { tree.blocks[it].skip }
+        fun filtered(u: Int, v: Int): Boolean {
+            val i = unit[u]
+            val j = unit[v]
+            return i != j && (Math.abs(vy[i] - vy[j]) >= 4 || Math.abs(vx[i] - vx[j]) >= 4 || sk[i] != sk[j])
+        }
         // Pass 1: vertical edges; p1, p0 | q0, q1 along a row.
         for (ux in 1 until uc) {
             val x = ux * BlockTree.UNIT
             val xq1 = minOf(x + 1, w - 1)
             for (uy in 0 until ur) {
-                if (!filteredEdge(tree, uy * uc + ux - 1, uy * uc + ux)) continue
+                if (!filtered(uy * uc + ux - 1, uy * uc + ux)) continue
                 for (y in uy * BlockTree.UNIT until minOf((uy + 1) * BlockTree.UNIT, h)) {
                     val row = y * stride
                     for (ch in 0..2) filterLine(rec, row + 3 * (x - 2) + ch, row + 3 * (x - 1) + ch, row + 3 * x + ch, row + 3 * xq1 + ch, tc, alpha, beta)
@@ -360,7 +442,7 @@ object BlockTreeCodec {
             val y = uy * BlockTree.UNIT
             val yq1 = minOf(y + 1, h - 1)
             for (ux in 0 until uc) {
-                if (!filteredEdge(tree, (uy - 1) * uc + ux, uy * uc + ux)) continue
+                if (!filtered((uy - 1) * uc + ux, uy * uc + ux)) continue
                 for (x in ux * BlockTree.UNIT until minOf((ux + 1) * BlockTree.UNIT, w)) {
                     for (ch in 0..2) {
                         val c = 3 * x + ch

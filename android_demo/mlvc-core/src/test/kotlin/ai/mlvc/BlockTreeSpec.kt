@@ -141,7 +141,10 @@ object BlockTreeSpec {
         val syms = ArrayList<RansFreqEncoder.Sym>()
         val blocks = ArrayList<PredictionBlock>()
         val radius = cdf.radius[mvTable]
-        fun avail(y: Int, x: Int): PredictionBlock? = if (y in 0 until h && x in 0 until w) pbAt(blocks, y, x)!! else null
+        // Which PB covers each 8 × 8 unit (so that large fuzz pictures encode quickly).
+        val uc = (w + 7) / 8
+        val owner = IntArray(((h + 7) / 8) * uc) { -1 }
+        fun avail(y: Int, x: Int): PredictionBlock? = if (y in 0 until h && x in 0 until w) blocks[owner[(y / 8) * uc + x / 8]] else null
         fun pb(y0: Int, x0: Int, size: Int) {
             val a = avail(y0, x0 - 1)
             val b = avail(y0 - 1, x0 + size - 1)
@@ -163,6 +166,7 @@ object BlockTreeSpec {
                 mv = (mvp.first + dec.ddy) to (mvp.second + dec.ddx)
             }
             val skip = if (mode == 5) dec.skip.also { syms += RansFreqEncoder.binary(fSkip, if (it) 1 else 0) } else true
+            for (y in y0 until minOf(y0 + size, h) step 8) for (x in x0 until minOf(x0 + size, w) step 8) owner[(y / 8) * uc + x / 8] = blocks.size
             blocks += PredictionBlock(y0, x0, size, mv.first, mv.second, dec.merge,
                 if (dec.merge) (if (cands.size == 2) dec.mergeIndex else 0) else -1, skip)
         }

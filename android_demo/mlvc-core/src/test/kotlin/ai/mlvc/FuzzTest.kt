@@ -91,7 +91,7 @@ class FuzzTest {
         fun decode(data: ByteArray, o: DecoderOptions = DecoderOptions.DEFAULT): List<DecodedFrame> =
             Decoder(data, pkg, runner, o).use { it.decodeAll() }
 
-        val streams = Golden.streams
+        val streams = Golden.streams + Golden.treeStreams.map { it.first }   // grid clips and block-tree clips (§4c)
         val originals = streams.map { it.file.readBytes() }
         val t0 = System.nanoTime()
         val counts = LinkedHashMap<String, Int>()
@@ -285,7 +285,7 @@ class FuzzMutator(private val original: ByteArray, private val pkg: ModelPackage
                 if (rec.type == 'P'.code) {
                     mutateMotion(rec, h, w, rng, fresh = true)
                     if ((rec.payload[0].toInt() and InterCodec.RESIDUAL_BIT) != 0) {
-                        mutateIntra(rec, 6 + LE.u32(rec.payload, 2).toInt(), pkg.residualSet, h, w, rng, fresh = true)
+                        mutateIntra(rec, residualOffset(rec.payload), pkg.residualSet, h, w, rng, fresh = true)
                     }
                 } else {
                     mutateIntra(rec, 0, NetworkSet.INTRA, h, w, rng, fresh = true)
@@ -301,7 +301,7 @@ class FuzzMutator(private val original: ByteArray, private val pkg: ModelPackage
                 "frame $ri motion: " + mutateMotion(rec, height, width, rng, fresh = false)
             } else {
                 "frame $ri ${if (isP) "residual" else "intra"}: " + mutateIntra(rec,
-                    if (isP) 6 + LE.u32(p, 2).toInt() else 0, if (isP) pkg.residualSet else NetworkSet.INTRA, height, width, rng, fresh = false)
+                    if (isP) residualOffset(p) else 0, if (isP) pkg.residualSet else NetworkSet.INTRA, height, width, rng, fresh = false)
             }
         }
         return FuzzMutant(es.bytes(), "symbols, $what", crcFixed = true, valid = true)
@@ -317,10 +317,13 @@ class FuzzMutator(private val original: ByteArray, private val pkg: ModelPackage
     /**
      * Motion deltas of an h × w picture set to extremes / random values, maybe under another table
      * or the other pel mode; [fresh]: from zero deltas instead of the record's (its size changed).
+     * A block-tree record (modes 4/5), and one grid record in four, is re-coded as a random block
+     * tree instead ([mutateTree]).
      */
     private fun mutateMotion(rec: EditableStream.Rec, h: Int, w: Int, rng: Random, fresh: Boolean): String {
         val p = rec.payload
         val mode = p[0].toInt() and 0xFF
+        if (mode >= InterCodec.MODE_BLOCK_TREE || rng.nextInt(4) == 0) return mutateTree(rec, h, w, rng)
         val t = p[1].toInt() and 0xFF
         val ml = LE.u32(p, 2).toInt()
         val n = 2 * ((h + InterCodec.BLOCK - 1) / InterCodec.BLOCK) * ((w + InterCodec.BLOCK - 1) / InterCodec.BLOCK)
@@ -335,6 +338,31 @@ class FuzzMutator(private val original: ByteArray, private val pkg: ModelPackage
         val enc = encode(k2, tabs, rng)
         rec.payload = byteArrayOf(mode2.toByte(), t2.toByte()) + le32(enc.size) + enc + p.copyOfRange(6 + ml, p.size)
         return "mode $mode2, table $t2, $how"
+    }
+
+    /**
+     * [rec] re-coded as a random block tree of an h × w picture (docs/bitstream.md §4c), valid by
+     * construction: random splits, merges (either candidate), skips, vector differences up to the
+     * table's radius (kept inside −2048..2047), frequencies (often 1 or 65535), deblocking strength
+     * and lane count; mode 5 keeping the record's residual payload when it has one, else mode 4.
+     */
+    private fun mutateTree(rec: EditableStream.Rec, h: Int, w: Int, rng: Random): String {
+        val p = rec.payload
+        val residual = (p[0].toInt() and InterCodec.RESIDUAL_BIT) != 0
+        val rest = if (residual) p.copyOfRange(residualOffset(p), p.size) else ByteArray(0)
+        val mode = if (residual) InterCodec.MODE_BLOCK_TREE_RESIDUAL else InterCodec.MODE_BLOCK_TREE
+        val t = rng.nextInt(tables.numTables)
+        fun f() = when (rng.nextInt(4)) { 0 -> 1; 1 -> 65535; else -> 1 + rng.nextInt(65535) }
+        val tc = if (rng.nextBoolean()) rng.nextInt(32) else 31
+        val chooser = BlockTreeSpec.RandomChooser(rng, pSplit = rng.nextDouble(), pMerge = rng.nextDouble(),
+            maxDelta = if (rng.nextBoolean()) tables.radius[t] else minOf(tables.radius[t], 1 + rng.nextInt(8)), pSkip = rng.nextDouble())
+        val enc = BlockTreeSpec.encode(h, w, mode, t, IntArray(3) { f() }, f(), f(), f(), tc, tables, chooser, rest)
+        val lanes = if (rng.nextBoolean()) null else 1 + rng.nextInt(minOf(enc.symbols, Rans.MAX_LANES))
+        rec.payload = if (lanes == null) enc.payload else {
+            val sub = RansFreqEncoder.encode(enc.syms, lanes)
+            enc.payload.copyOf(BlockTreeCodec.HEAD).also { for (k in 0..3) it[15 + k] = (sub.size ushr (8 * k)).toByte() } + sub + rest
+        }
+        return "block tree mode $mode, table $t, tc $tc, ${enc.blocks.size} PBs"
     }
 
     /**
@@ -437,6 +465,11 @@ class FuzzMutator(private val original: ByteArray, private val pkg: ModelPackage
             }
         }
 
+        /** Byte offset of a P payload's residual: after the motion substream (§4b) or the block substream (§4c). */
+        fun residualOffset(p: ByteArray): Int =
+            if ((p[0].toInt() and 0xFF) >= InterCodec.MODE_BLOCK_TREE) BlockTreeCodec.HEAD + LE.u32(p, 15).toInt()
+            else 6 + LE.u32(p, 2).toInt()
+
         /** Offsets of the fields of a valid stream (docs/bitstream.md §1–5). */
         fun structuralOffsets(d: ByteArray): IntArray {
             val pts = mutableListOf(0, 4, 5, 6, 8, 24, 40, 42, 44, 48, 52, 56, 57, 58, 60)
@@ -453,7 +486,11 @@ class FuzzMutator(private val original: ByteArray, private val pkg: ModelPackage
             while (off + FrameRecord.HEADER_SIZE <= d.size) {
                 pts += listOf(off, off + 1, off + 2, off + 4, off + 8, off + 24)
                 val p = off + FrameRecord.HEADER_SIZE
-                if (d[off] == 'I'.code.toByte()) intra(p) else {
+                if (d[off] == 'I'.code.toByte()) intra(p) else if ((d[p].toInt() and 0xFF) >= InterCodec.MODE_BLOCK_TREE) {
+                    pts += listOf(p, p + 1, p + 2, p + 4, p + 6, p + 8, p + 10, p + 12, p + 14, p + 15)   // §4c header fields
+                    val end = rans(p + BlockTreeCodec.HEAD)
+                    if ((d[p].toInt() and InterCodec.RESIDUAL_BIT) != 0) intra(end)
+                } else {
                     pts += listOf(p, p + 1, p + 2)
                     val end = rans(p + 6)
                     if ((d[p].toInt() and InterCodec.RESIDUAL_BIT) != 0) intra(end)
@@ -484,7 +521,7 @@ class FuzzNetworkRunner(private val pkg: ModelPackage) : NetworkRunner {
     val synthetic = AtomicInteger()
 
     init {
-        for (f in Golden.allFrames) {
+        for (f in Golden.allFrames + Golden.treeStreams.flatMap { it.first.frames }) {
             if (!f.hasParsePath) continue
             val y = f.yShape
             hs[ByteBuffer.wrap(f.i8("z.i8"))] = Recording(f.zShape, mapOf(

@@ -73,6 +73,43 @@ object Golden {
     }
 
     /**
+     * One P-frame of a block-tree clip (`blocktree.json`, modes 4/5, docs/bitstream.md §4c): the
+     * header fields and the decoded PBs (`.pbs.i32`: y0, x0, size, dy, dx, skip, merge, merge
+     * index per PB, in coding order); `.pred.u8` and `.prefilter.u8` are the prediction and the
+     * picture before deblocking.
+     */
+    class TreeFrame(val frame: FrameInfo, val fSplit: IntArray, val fMerge: Int, val fMidx: Int, val fSkip: Int,
+                    val deblock: Int, val substreamBytes: Int, val pbsShape: IntArray) {
+        val pbs: IntArray get() = frame.i32("pbs.i32")
+        val pred: ByteArray get() = frame.i8("pred.u8")
+        val prefilter: ByteArray get() = frame.i8("prefilter.u8")
+    }
+
+    /** The block-tree clips of `blocktree.json` (empty when the goldens have none) and their P-frames by index. */
+    val treeStreams: List<Pair<StreamInfo, Map<Int, TreeFrame>>> by lazy {
+        val f = File(dir, "blocktree.json")
+        if (!f.isFile) return@lazy emptyList()
+        (Json.parse(f.readText()) as List<*>).map { e ->
+            val m = e as Map<*, *>
+            val name = m["name"] as String
+            val trees = HashMap<Int, TreeFrame>()
+            val frames = (m["frames"] as List<*>).mapIndexed { i, fr ->
+                val fm = fr as Map<*, *>
+                val info = FrameInfo(name, i, fm["type"] as String, (fm["quality"] as Long).toInt(), fm["md5"] as String,
+                    intsOrNull(fm["y_shape"]), intsOrNull(fm["z_shape"]),
+                    (fm["mode"] as Long?)?.toInt(), (fm["mv_table"] as Long?)?.toInt(), null)
+                if (info.type == "P") {
+                    trees[i] = TreeFrame(info, ints(fm["f_split"]), (fm["f_merge"] as Long).toInt(), (fm["f_midx"] as Long).toInt(),
+                        (fm["f_skip"] as Long).toInt(), (fm["deblock"] as Long).toInt(), (fm["substream_bytes"] as Long).toInt(),
+                        ints(fm["pbs_shape"]))
+                }
+                info
+            }
+            StreamInfo(name, File(dir, m["stream"] as String), (m["width"] as Long).toInt(), (m["height"] as Long).toInt(), frames) to trees
+        }
+    }
+
+    /**
      * The official conformance vectors (sdk/mlvc/data/vectors): system property `mlvc.vectors`,
      * env `MLVC_VECTORS`, or `../../sdk/mlvc/data/vectors` relative to the golden folder.
      */
