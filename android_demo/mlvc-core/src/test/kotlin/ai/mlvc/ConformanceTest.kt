@@ -38,7 +38,7 @@ class VectorSetTest {
     @Test
     fun callsWereRecordedFromTheseVectors() {
         assertEquals(Golden.vectors.manifestSha256, Golden.callsManifestSha256)
-        requireGolden("vectors with P-frames of every mode", listOf(0, 1, 2, 3).all { mode ->
+        requireGolden("vectors with P-frames of every mode (0-3: §4b grid, 4, 5: §4c block tree)", (0..5).all { mode ->
             Golden.vectors.vectors.any { v -> pModes(Golden.vectors.bytes(v.stream)).contains(mode) }
         })
     }

@@ -19,7 +19,7 @@ object RunTests {
         VectorConformanceTest::class.java, VectorSetTest::class.java, ProbeTest::class.java, RecoveryTest::class.java,
         DecoderOptionsTest::class.java,
         DecoderBehaviourTest::class.java, ModelPackageTest::class.java, RansTest::class.java,
-        InterDecodingTest::class.java, BlockTreeTest::class.java, ResidualNetworksTest::class.java,
+        InterDecodingTest::class.java, BlockTreeTest::class.java, BlockTreeGoldenTest::class.java, ResidualNetworksTest::class.java,
         FuzzTest::class.java, StreamInputTest::class.java,
         StreamInputLimitsTest::class.java,
     )
