@@ -17,7 +17,8 @@ final class FuzzTests: XCTestCase {
 
     func testMutantsOfEveryGoldenStreamDecodeOrThrowTypedErrors() throws {
         let package = try Golden.package()
-        let streams = try Golden.streams()
+        // The grid clips (index.json) and the block-tree clips (blocktree.json, modes 4/5).
+        let streams = try Golden.streams() + BlockTreeGoldenTests.clips().0
         XCTAssertFalse(streams.isEmpty)
         var payloads = [Golden.Payload]()
         for s in streams { payloads += try Golden.frames(of: s, alignment: package.alignment).compactMap(\.payload) }

@@ -21,10 +21,16 @@ final class HostileCatalogueTests: XCTestCase {
         }
     }
 
-    func testTheCatalogueCoversBothPFrameKindsAndEveryStreamErrorKind() throws {
+    func testTheCatalogueCoversEveryPFrameKindAndEveryStreamErrorKind() throws {
         let cases = try Golden.vectors().hostile
         guard cases.contains(where: { $0.name.hasPrefix("p1_") }), cases.contains(where: { $0.name.hasPrefix("p3_") }) else {
             throw goldenMissing("catalogue without whole- and half-pixel P-frame cases")
+        }
+        // Block-tree frames (§4c): with a residual (mode 5) and prediction only (mode 4), and a
+        // vector pushed outside -2048..2047.
+        guard cases.contains(where: { $0.name.hasPrefix("p5_") }), cases.contains(where: { $0.name.hasPrefix("p4_") }),
+              cases.contains(where: { $0.name == "tree_vector_out_of_range" }) else {
+            throw goldenMissing("catalogue without block-tree (mode 4 and 5) P-frame cases")
         }
         XCTAssertEqual(Set(cases.map(\.error)), ["corrupt_stream", "unsupported", "model", "hash_mismatch"])
         XCTAssertEqual(Set(cases.map(\.name)).count, cases.count)
@@ -65,7 +71,9 @@ final class VectorConformanceTests: XCTestCase {
                 o += Container.recordHeaderSize + len
             }
         }
-        guard modes == [0, 1, 2, 3] else { throw goldenMissing("vectors with P-frames of modes 0-3, got \(modes.sorted())") }
+        guard modes == [0, 1, 2, 3, 4, 5] else {
+            throw goldenMissing("vectors with P-frames of modes 0-5, got \(modes.sorted())")
+        }
     }
 
     func testConformanceRunPassesAndADamagedVectorIsReported() throws {
