@@ -18,7 +18,7 @@ val copyMlvcAssets by tasks.registering(Sync::class) {
     into(generatedAssets)
     from(goldenDir) {
         into("conformance")
-        include("index.json", "package.json", "tables.radius.i32", "tables.cdf.u32", "*.mlvc", "probe/**")
+        include("index.json", "blocktree.json", "package.json", "tables.radius.i32", "tables.cdf.u32", "*.mlvc", "probe/**")
     }
     from(vectorsDir) {
         into("vectors")

@@ -53,6 +53,20 @@ class BlockTreeTest {
         }
     }
 
+    /** The §4c constants: modes 4 / 5, the 19-byte header, HEVC's filters (each sums to 64), the limits. */
+    @Test
+    fun constants() {
+        assertEquals(4, InterCodec.MODE_BLOCK_TREE)
+        assertEquals(5, InterCodec.MODE_BLOCK_TREE_RESIDUAL)
+        assertEquals(1 + 1 + 3 * 2 + 2 + 2 + 2 + 1 + 4, BlockTreeCodec.HEAD)
+        assertEquals(19, BlockTreeSpec.header(4, 0, intArrayOf(1, 1, 1), 1, 1, 1, 0, 0).size)
+        for (ph in 0..3) {
+            assertEquals(64, BlockTreeCodec.FILTERS[ph].sum())
+            assertEquals(BlockTreeSpec.C[ph].toList(), BlockTreeCodec.FILTERS[ph].map { it.toLong() })
+        }
+        assertEquals(listOf(-2048, 2047, 31, 64, 8), listOf(BlockTreeCodec.MV_MIN, BlockTreeCodec.MV_MAX, BlockTreeCodec.MAX_DEBLOCK, BlockTreeCodec.CTU, BlockTreeCodec.MIN_BLOCK))
+    }
+
     // --- rANS binary symbols -------------------------------------------------------------------
 
     /** Binary symbols of every frequency mixed with table symbols, on 1..many lanes. */

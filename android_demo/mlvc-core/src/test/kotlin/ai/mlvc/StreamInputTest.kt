@@ -99,7 +99,7 @@ class StreamInputTest(private val s: Golden.StreamInfo) {
     companion object {
         @JvmStatic
         @Parameterized.Parameters(name = "{0}")
-        fun streams(): List<Array<Any>> = Golden.streams.map { arrayOf<Any>(it) }
+        fun streams(): List<Array<Any>> = (Golden.streams + Golden.treeStreams.map { it.first }).map { arrayOf<Any>(it) }   // grid and block-tree (§4c) clips
     }
 
     private val data = s.file.readBytes()

@@ -17,7 +17,7 @@ import java.nio.ByteOrder
 
 /**
  * What the build bundles under assets/ (see app/build.gradle.kts):
- *   conformance/index.json, package.json, tables.radius.i32, tables.cdf.u32, *.mlvc, probe/
+ *   conformance/index.json, blocktree.json, package.json, tables.radius.i32, tables.cdf.u32, *.mlvc, probe/
  *   vectors/manifest.json, *.mlvc, *.md5, invalid/ (the official vectors and the hostile catalogue)
  *   model/h_s.tflite, model/g_s.tflite, and model/res_h_s.tflite, model/res_g_s.tflite for a
  *   package with residual networks (package.json `residual_networks`)
@@ -33,9 +33,15 @@ class Bundled(private val assets: AssetManager) {
         )
     }
 
-    /** Stream names listed in conformance/index.json (one `"stream": "x.mlvc"` per entry). */
-    fun streams(): List<String> =
-        Regex("\"stream\"\\s*:\\s*\"([^\"]+)\"").findAll(String(bytes("conformance/index.json"))).map { it.groupValues[1] }.toList()
+    /**
+     * Stream names listed in conformance/index.json and, when bundled, conformance/blocktree.json
+     * (the block-tree clips, modes 4/5; one `"stream": "x.mlvc"` per entry).
+     */
+    fun streams(): List<String> {
+        val lists = listOf(String(bytes("conformance/index.json"))) +
+            listOfNotNull(try { String(bytes("conformance/blocktree.json")) } catch (e: IOException) { null })
+        return lists.flatMap { text -> Regex("\"stream\"\\s*:\\s*\"([^\"]+)\"").findAll(text).map { it.groupValues[1] }.toList() }
+    }
 
     private fun model(role: String): ByteBuffer {
         val b = try {
