@@ -76,10 +76,18 @@ def test_qpel_sad_kernel_matches_numpy(monkeypatch):
     cur = rng.integers(0, 256, (48, 64), dtype=np.int32)
     planes = bt.phase_planes(rng.integers(0, 256, (45, 61)), bt.BORDER)
     mv = rng.integers(-300, 300, (6, 8, 2)).astype(np.int32)
+    one = [(int(rng.integers(0, 48)), int(rng.integers(0, 64)), int(s), int(dy), int(dx))
+           for s, dy, dx in zip(rng.choice([8, 16, 32, 64], 40), rng.integers(-300, 300, 40),
+                                rng.integers(-300, 300, 40))]
     a = sad.qpel_block_sads(cur, planes, mv, 8, bt.BORDER)
+    a1 = [sad.qpel_sad_one(cur, y, x, s, planes, bt.BORDER, dy, dx) for y, x, s, dy, dx in one]
+    bound = sad.qpel_sad_one_fn(cur, planes, bt.BORDER)
+    assert [bound(*o) for o in one] == a1
     monkeypatch.setattr(native, "load", lambda *a, **k: None)
     b = sad.qpel_block_sads(cur, planes, mv, 8, bt.BORDER)
+    b1 = [sad.qpel_sad_one(cur, y, x, s, planes, bt.BORDER, dy, dx) for y, x, s, dy, dx in one]
     assert np.array_equal(a, b) and a.sum() > 0
+    assert a1 == b1 and min(a1) > 0
 
 
 def random_tree(h, w, rng, mode=5):
@@ -108,8 +116,10 @@ def spec_deblock(rec, blocks: syn.BlockMap, tc):
     h, w = rec.shape[:2]
     a, b = 4 * tc, 2 * tc
 
+    own = blocks.owner
+
     def pb(y, x):
-        return blocks.blocks[int(blocks.owner[y // 8, x // 8])], int(blocks.owner[y // 8, x // 8])
+        return blocks.blocks[int(own[y // 8, x // 8])], int(own[y // 8, x // 8])
 
     def filtered(y1, x1, y2, x2):
         (p, i), (q, j) = pb(y1, x1), pb(y2, x2)
@@ -394,3 +404,40 @@ def test_bundled_vectors_cover_every_block_tree_tool():
     for want in ("p5_f_split0_zero", "p5_f_skip_zero", "p5_deblock_32", "p5_substream_truncated",
                  "p4_prediction_only_one_extra_byte", "p5_mode_6", "tree_vector_out_of_range"):
         assert want in names
+
+
+def test_native_block_syntax_reader_matches_the_python_reader(tables, tree_stream):
+    """tree_kernel.c against read_block_tree: the same blocks (and reader state) on valid
+    trees of every shape, and an error on exactly the same mutated substreams."""
+    from mlvc import native
+    assert native.load(syn._KERNEL, syn._KERNEL_FUNCTIONS) is not None, "no C compiler?"
+    rng = np.random.default_rng(23)
+
+    def both(payload, h, w):
+        out = []
+        for nat in (True, False):
+            try:
+                hdr, bmap, rest = syn.read_tree_payload(payload, h, w, tables, native_tree=nat)
+                out.append(([(b.y0, b.x0, b.size, b.mv, b.skip, b.merge, b.merge_idx)
+                             for b in bmap.blocks], bmap.owner.tolist()))
+            except CorruptStreamError:
+                out.append("corrupt")
+        return out
+    valid = 0
+    for i in range(40):
+        h, w = int(rng.integers(1, 150)), int(rng.integers(1, 150))
+        mode = 4 + i % 2
+        payload = syn.write_block_tree(syn.block_tree_symbols(random_tree(h, w, rng, mode), mode,
+                                                              h, w), mode, 5, tables)
+        a, b = both(payload, h, w)
+        assert a == b and a != "corrupt"
+        valid += 1
+        for _ in range(5):
+            d = bytearray(payload)
+            d[int(rng.integers(19, len(d)))] ^= 1 << int(rng.integers(0, 8))
+            a, b = both(bytes(d), h, w)
+            assert a == b
+    from mlvc.conformance.hostile import _Records
+    p = bytes(_Records(tree_stream).records[1][4])
+    a, b = both(p, 40, 72)
+    assert a == b and a != "corrupt" and valid == 40

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import native
 from ..entropy import rans
 from ..errors import CorruptStreamError, InvalidArgumentError
 
@@ -160,17 +161,27 @@ def median3(a: int, b: int, c: int) -> int:
 
 class BlockMap:
     """Which PB covers each 8x8 unit, filled in coding order; neighbours, merge candidates and
-    the median vector predictor of §4c."""
+    the median vector predictor of §4c.  (Units in Python lists: one lookup per neighbour is
+    the hot path of the syntax, and list indexing is several times faster than NumPy's.)"""
 
     def __init__(self, h: int, w: int):
         self.h, self.w = h, w
-        self.owner = np.full((-(-h // MIN_PB), -(-w // MIN_PB)), -1, np.int32)
+        self.uh, self.uw = -(-h // MIN_PB), -(-w // MIN_PB)
+        self._owner = [[-1] * self.uw for _ in range(self.uh)]
+        self._owner_np: np.ndarray | None = None
         self.blocks: list[PredictionBlock] = []
+
+    @property
+    def owner(self) -> np.ndarray:
+        """[ceil(H/8), ceil(W/8)] int32: the index (in coding order) of each unit's PB."""
+        if self._owner_np is not None:
+            return self._owner_np
+        return np.array(self._owner, np.int32).reshape(self.uh, self.uw)
 
     def at(self, y: int, x: int) -> PredictionBlock | None:
         """The PB containing pixel (y, x) when that pixel is inside the picture."""
         if 0 <= y < self.h and 0 <= x < self.w:
-            i = int(self.owner[y >> 3, x >> 3])
+            i = self._owner[y >> 3][x >> 3]
             return self.blocks[i] if i >= 0 else None
         return None
 
@@ -179,11 +190,12 @@ class BlockMap:
         return (self.at(y0, x0 - 1), self.at(y0 - 1, x0 + size - 1), self.at(y0 - 1, x0 - 1))
 
     def candidates(self, y0: int, x0: int, size: int) -> list[tuple[int, int]]:
-        a, b, _ = self.neighbours(y0, x0, size)
+        a, b = self.at(y0, x0 - 1), self.at(y0 - 1, x0 + size - 1)
         cands: list[tuple[int, int]] = []
-        for nb in (a, b):
-            if nb is not None and nb.mv not in cands:
-                cands.append(nb.mv)
+        if a is not None:
+            cands.append(a.mv)
+        if b is not None and b.mv not in cands:
+            cands.append(b.mv)
         if len(cands) < 2 and (0, 0) not in cands:
             cands.append((0, 0))
         return cands[:2]
@@ -193,8 +205,13 @@ class BlockMap:
         return (median3(vs[0][0], vs[1][0], vs[2][0]), median3(vs[0][1], vs[1][1], vs[2][1]))
 
     def add(self, pb: PredictionBlock) -> None:
-        self.owner[pb.y0 >> 3:(pb.y0 + pb.size) >> 3, pb.x0 >> 3:(pb.x0 + pb.size) >> 3] = \
-            len(self.blocks)
+        i = len(self.blocks)
+        u0, v0 = pb.y0 >> 3, pb.x0 >> 3
+        n = pb.size >> 3
+        v1 = min(v0 + n, self.uw)
+        for u in range(u0, min(u0 + n, self.uh)):
+            row = self._owner[u]
+            row[v0:v1] = [i] * (v1 - v0)
         self.blocks.append(pb)
 
 
@@ -222,6 +239,49 @@ def max_tree_symbols(h: int, w: int) -> int:
     """More symbols than any block tree of an h x w picture reads (a bound for RansReader)."""
     units = -(-h // MIN_PB) * -(-w // MIN_PB)
     return 6 * units + 2 * (-(-h // CTU) * -(-w // CTU)) * 21 + 16
+
+
+_KERNEL = __import__("pathlib").Path(__file__).with_name("tree_kernel.c")
+_KERNEL_FUNCTIONS = {
+    "mlvc_read_block_tree": (native.I64, [native.I64P, native.I64, native.U16P, native.I64,
+                                          native.I64, native.I64P, native.I64, native.I64,
+                                          native.I64, native.I64, native.I64, native.I64P,
+                                          native.I64, native.I64, native.I64, native.I32P,
+                                          native.I32P, native.I64, native.I64P]),
+}
+_ERRORS = {-2: "rANS substream ran out of words", -3: "rANS substream has no lanes for a symbol",
+           -4: "rANS: more symbols than the syntax allows",
+           -5: "a vector outside -2048..2047", -6: "more blocks than 8x8 units"}
+
+
+def read_block_tree_native(reader: "rans.RansReader", hdr: TreeHeader, h: int, w: int
+                           ) -> BlockMap | None:
+    """read_block_tree in C (tree_kernel.c), the same blocks and errors; None without it."""
+    lib = native.load(_KERNEL, _KERNEL_FUNCTIONS)
+    if lib is None or reader.cdf is None:
+        return None
+    states, words = reader.native_state()
+    lut = reader.cdf.slot_lookup()
+    uh, uw = -(-h // MIN_PB), -(-w // MIN_PB)
+    owner = np.full((uh, uw), -1, np.int32)
+    cap = uh * uw
+    pbs = np.zeros((cap, 8), np.int32)
+    fs = np.array(hdr.f_split, np.int64)
+    io = np.zeros(3, np.int64)
+    max_sym = reader.max_symbols if reader.max_symbols is not None else 1 << 62
+    n = lib.mlvc_read_block_tree(
+        native.ptr(states), reader.lanes, native.ptr(words, native.U16P), reader.words,
+        max_sym, native.ptr(lut), hdr.mv_table, int(reader.cdf.radius[hdr.mv_table]), h, w,
+        hdr.mode, native.ptr(fs), hdr.f_merge, hdr.f_midx, hdr.f_skip,
+        native.ptr(owner, native.I32P), native.ptr(pbs, native.I32P), cap, native.ptr(io))
+    if n < 0:
+        raise CorruptStreamError(f"block-tree substream: {_ERRORS.get(n, 'invalid')}")
+    reader.resume(states, io[0], io[1], io[2])
+    bmap = BlockMap(h, w)
+    bmap._owner_np = owner
+    bmap.blocks = [PredictionBlock(int(r[0]), int(r[1]), int(r[2]), (int(r[3]), int(r[4])),
+                                   int(r[5]), int(r[6]), int(r[7])) for r in pbs[:n].tolist()]
+    return bmap
 
 
 def read_block_tree(reader: "rans.RansReader", hdr: TreeHeader, h: int, w: int
@@ -372,11 +432,13 @@ def write_block_tree(sym: TreeSymbols, mode: int, deblock: int, tables,
     return hdr.pack() + sub + residual
 
 
-def read_tree_payload(payload: bytes | memoryview, h: int, w: int, tables
-                      ) -> tuple[TreeHeader, BlockMap, memoryview]:
+def read_tree_payload(payload: bytes | memoryview, h: int, w: int, tables,
+                      native_tree: bool = True) -> tuple[TreeHeader, BlockMap, memoryview]:
     """(header, decoded blocks, residual bytes) of a §4c payload, every check of §4c and §5."""
     hdr, sub, rest = TreeHeader.parse(payload, tables.num_tables)
     reader = rans.RansReader(sub, tables, max_tree_symbols(h, w))
-    bmap = read_block_tree(reader, hdr, h, w)
+    bmap = read_block_tree_native(reader, hdr, h, w) if native_tree else None
+    if bmap is None:
+        bmap = read_block_tree(reader, hdr, h, w)
     reader.finish()
     return hdr, bmap, rest

@@ -302,12 +302,13 @@ class InterCodec:
                                int(self.tables.radius.max()))
         return search.decide()
 
-    def _finish_tree(self, mode, leaves, skips, rec_pre, residual: bytes, rgb, level
-                     ) -> CodedInter:
+    def _finish_tree(self, mode, leaves, skips, rec_pre, residual: bytes, rgb, level,
+                     sym=None) -> CodedInter:
         """Deblocking strength by SSE on the reconstruction, then the payload."""
         h, w = rgb.shape[:2]
-        sym = syn.block_tree_symbols({k: (v, skips.get(k, 1)) for k, v in leaves.items()},
-                                     mode, h, w)
+        if sym is None:
+            sym = syn.block_tree_symbols({k: (v, skips.get(k, 1)) for k, v in leaves.items()},
+                                         mode, h, w)
         f = bt.unit_fields(sym.blocks)
         best = None
         for tc in bt.preset(self.preset).tc_candidates:
@@ -326,7 +327,7 @@ class InterCodec:
         sym = syn.block_tree_symbols({k: (v, 1) for k, v in leaves.items()}, 4, h, w)
         f = bt.unit_fields(sym.blocks)
         pred = bt.predict(ref, f.mv)
-        skip = self._finish_tree(4, leaves, {}, pred, b"", rgb, level)
+        skip = self._finish_tree(4, leaves, {}, pred, b"", rgb, level, sym)
         if self.mode_policy == "skip":
             return skip
         resid = np.clip(rgb.astype(np.int16) - pred, -128, 127).astype(np.int8)
@@ -341,8 +342,9 @@ class InterCodec:
             skip_pb = err_pred <= _pb_sse(full, rgb, f)
             skips = {k: int(s) for k, s in zip(keys, skip_pb)}
             f5 = bt.UnitFields(f.mv, skip_pb.astype(np.int8)[f.pb], f.pb)
+            sym5 = syn.block_tree_symbols({k: (v, skips[k]) for k, v in leaves.items()}, 5, h, w)
             opt = self._finish_tree(5, leaves, skips, bt.reconstruct(pred, rec_res, f5, h, w),
-                                    payload_res, rgb, lv)
+                                    payload_res, rgb, lv, sym5)
             if pre.rezero and skip_pb.any() and not skip_pb.all():
                 # the residual coded again with the skipped blocks zeroed: fewer bits where
                 # the decoder ignores it anyway
@@ -350,7 +352,7 @@ class InterCodec:
                 rz = np.where(mask[..., None], np.int8(0), resid)
                 payload_z, rec_z, _, _ = self.residual.encode_signed(rz, lv)
                 optz = self._finish_tree(5, leaves, skips, bt.reconstruct(pred, rec_z, f5, h, w),
-                                         payload_z, rgb, lv)
+                                         payload_z, rgb, lv, sym5)
                 opt = self._pick([opt, optz], rgb, level)
             options.append(opt)
         if self.mode_policy == "residual":

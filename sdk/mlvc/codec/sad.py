@@ -19,6 +19,9 @@ _FUNCTIONS = {
     "mlvc_qpel_block_sads": (None, [native.I32P, native.I64, native.I64, native.I32P,
                                     native.I64, native.I64, native.I64, native.I32P, native.I64,
                                     native.I64P]),
+    "mlvc_qpel_sad_one": (native.I64, [native.I32P, native.I64, native.I64, native.I64,
+                                       native.I64, native.I64, native.I32P, native.I64,
+                                       native.I64, native.I64, native.I64, native.I64]),
 }
 
 
@@ -96,3 +99,41 @@ def qpel_block_sads(cur: np.ndarray, planes: np.ndarray, mv: np.ndarray, block: 
                              native.ptr(planes, native.I32P), ph, pw, border,
                              native.ptr(mv, native.I32P), block, native.ptr(out))
     return out
+
+
+def qpel_sad_one_fn(cur: np.ndarray, planes: np.ndarray, border: int):
+    """qpel_sad_one bound to one picture and its phase planes (the pointers made once):
+    f(y0, x0, size, dy, dx) -> SAD."""
+    lib = _kernel()
+    if lib is None:
+        return lambda y0, x0, size, dy, dx: qpel_sad_one(cur, y0, x0, size, planes, border,
+                                                          dy, dx)
+    cur = np.ascontiguousarray(cur, np.int32)
+    planes = np.ascontiguousarray(planes, np.int32)
+    h, w = cur.shape
+    ph, pw = planes.shape[2:]
+    pc, pp, fn = native.ptr(cur, native.I32P), native.ptr(planes, native.I32P), \
+        lib.mlvc_qpel_sad_one
+
+    def sad(y0, x0, size, dy, dx, _keep=(cur, planes)):
+        return int(fn(pc, h, w, y0, x0, size, pp, ph, pw, border, dy, dx))
+    return sad
+
+
+def qpel_sad_one(cur: np.ndarray, y0: int, x0: int, size: int, planes: np.ndarray,
+                 border: int, dy: int, dx: int) -> int:
+    """SAD of one block at (y0, x0) of the picture `cur` (H x W int32, contiguous; rows and
+    columns past its edge clamped) against the quarter-pixel prediction by (dy, dx) from the
+    phase planes; the same integers as qpel_block_sads."""
+    h, w = cur.shape
+    ph, pw = planes.shape[2:]
+    lib = _kernel()
+    if lib is None:
+        pl = planes[dy & 3, dx & 3]
+        ys = np.clip(np.arange(y0, y0 + size) + (dy >> 2) + border, 0, ph - 1)
+        xs = np.clip(np.arange(x0, x0 + size) + (dx >> 2) + border, 0, pw - 1)
+        cy = np.minimum(np.arange(y0, y0 + size), h - 1)
+        cx = np.minimum(np.arange(x0, x0 + size), w - 1)
+        return int(np.abs(cur[cy][:, cx].astype(np.int64) - pl[ys][:, xs]).sum())
+    return int(lib.mlvc_qpel_sad_one(native.ptr(cur, native.I32P), h, w, y0, x0, size,
+                                     native.ptr(planes, native.I32P), ph, pw, border, dy, dx))

@@ -101,3 +101,31 @@ void mlvc_qpel_block_sads(const int32_t *cur, int64_t rows, int64_t cols, const 
         }
     }
 }
+
+/* SAD of one size x size block at (y0, x0) of the picture `cur` (h x w, contiguous; rows and
+ * columns past its edge clamped) against the quarter-pixel prediction by (dy, dx) read from
+ * the phase planes as in mlvc_qpel_block_sads. */
+int64_t mlvc_qpel_sad_one(const int32_t *cur, int64_t h, int64_t w, int64_t y0, int64_t x0,
+                          int64_t size, const int32_t *planes, int64_t ph, int64_t pw,
+                          int64_t border, int64_t dy, int64_t dx)
+{
+    const int32_t *pl = planes + ((dy & 3) * 4 + (dx & 3)) * ph * pw;
+    const int64_t oy = y0 + (dy >> 2) + border, ox = x0 + (dx >> 2) + border;
+    int64_t sum = 0;
+    for (int64_t y = 0; y < size; y++) {
+        int64_t cy = y0 + y;
+        cy = cy > h - 1 ? h - 1 : cy;
+        int64_t ry = oy + y;
+        ry = ry < 0 ? 0 : (ry > ph - 1 ? ph - 1 : ry);
+        const int32_t *pc = cur + cy * w, *pr = pl + ry * pw;
+        for (int64_t x = 0; x < size; x++) {
+            int64_t cx = x0 + x;
+            cx = cx > w - 1 ? w - 1 : cx;
+            int64_t rx = ox + x;
+            rx = rx < 0 ? 0 : (rx > pw - 1 ? pw - 1 : rx);
+            const int32_t d = pc[cx] - pr[rx];
+            sum += d < 0 ? -d : d;
+        }
+    }
+    return sum;
+}

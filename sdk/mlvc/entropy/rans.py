@@ -249,6 +249,7 @@ class RansReader:
         if any(v < STATE_LOW for v in self._x):
             raise CorruptStreamError("rANS initial state out of range")
         self._w = struct.unpack_from(f"<{self.words}H", data, 6 + 4 * self.lanes)
+        self._data = data
         self._p = 0
         self._lane = 0
         self.count = 0
@@ -301,6 +302,16 @@ class RansReader:
     def signed(self, t: int) -> int:
         """The next symbol's value k - radius[t]."""
         return self.symbol(t) - int(self.cdf.radius[t])
+
+    def native_state(self):
+        """(lane states int64, words uint16) for a C loop that continues this reader; give
+        its result back with `resume`."""
+        return (np.array(self._x, np.int64),
+                np.frombuffer(self._data, "<u2", self.words, 6 + 4 * self.lanes).astype(np.uint16))
+
+    def resume(self, states: np.ndarray, p: int, count: int, lane: int) -> None:
+        self._x = [int(v) for v in states]
+        self._p, self.count, self._lane = int(p), int(count), int(lane)
 
     def finish(self) -> None:
         """The end checks of §5, once every symbol is read."""
