@@ -441,3 +441,28 @@ def test_native_block_syntax_reader_matches_the_python_reader(tables, tree_strea
     p = bytes(_Records(tree_stream).records[1][4])
     a, b = both(p, 40, 72)
     assert a == b and a != "corrupt" and valid == 40
+
+
+def test_cli_preset_and_tools(tmp_path):
+    from mlvc.cli import main
+    src = tmp_path / "in.npz"
+    np.savez(src, frames=np.stack(moving_frames_small()))
+    for preset, tools, minor, modes in (("fast", "tree", 1, {4, 5}), ("slow", "tree", 1, {4, 5}),
+                                        (None, "grid", 0, {0, 1, 2, 3})):
+        out = tmp_path / f"{preset}_{tools}.mlvc"
+        args = ["encode", str(src), "-o", str(out), "--quality", "2", "--gop", "3",
+                "--backend", "numpy", "--inter-tools", tools] + (
+            ["--preset", preset] if preset else [])
+        assert main(args) == 0
+        s = out.read_bytes()
+        hd = StreamHeader.unpack(s)
+        assert hd.version_minor == minor
+        assert {r.payload[0] for r in iter_records(s, hd) if r.frame_type == "P"} <= modes
+        assert all(f.verified for f in mlvc.Decoder(s, backend="numpy").decode_all())
+    assert main(["encode", str(src), "-o", str(tmp_path / "x.mlvc"), "--preset", "ultra"]) == 2
+    assert not (tmp_path / "x.mlvc").exists()
+
+
+def moving_frames_small():
+    from mlvc.conformance.golden import moving_frames
+    return moving_frames(40, 32, 3, 1)
