@@ -7,6 +7,7 @@
 #   aapt2         Debian aapt + android-framework-res   (check-resources.sh)
 # Env: KOTLINC=/path/to/kotlinc (use that compiler), MLVC_GOLDEN=dir (default ../conformance/golden),
 #      MLVC_VECTORS=dir (default ../sdk/mlvc/data/vectors: the conformance vectors + hostile catalogue),
+#      MLVC_PACKAGE=dir (default ../sdk/mlvc/data/model: the bundled model package, verified by PackageManifestTest),
 #      MLVC_REQUIRE_GOLDEN=1 (default; 0: a test skipped for a missing golden input does not fail),
 #      MLVC_BENCH=1 (also print the rANS throughput benchmark),
 #      MLVC_FUZZ_MUTANTS=N, MLVC_FUZZ_SEED=S (FuzzTest campaign size and seed; default 1500).
@@ -17,6 +18,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
 GOLDEN="${MLVC_GOLDEN:-$REPO/conformance/golden}"
 VECTORS="${MLVC_VECTORS:-$REPO/sdk/mlvc/data/vectors}"
+PACKAGE="${MLVC_PACKAGE:-$REPO/sdk/mlvc/data/model}"
 # A test skipped because a golden input is missing fails the run (RunTests); MLVC_REQUIRE_GOLDEN=0 allows skips.
 export MLVC_REQUIRE_GOLDEN="${MLVC_REQUIRE_GOLDEN:-1}"
 KOTLIN_VERSION="2.1.21"
@@ -80,7 +82,8 @@ passed=0; failed=0
 if compile core "$BUILD/core.jar" "" "$HERE/mlvc-core/src/main/kotlin" \
    && STAMP_ALSO="$HERE/mlvc-core/src/main/kotlin" compile tests "$BUILD/tests.jar" "$BUILD/core.jar:$JUNIT:$HAMCREST" "$HERE/mlvc-core/src/test/kotlin"; then
     CP="$BUILD/core.jar:$BUILD/tests.jar:$JUNIT:$HAMCREST:$KLIB/kotlin-stdlib.jar"
-    out="$(java -cp "$CP" -Dmlvc.golden="$GOLDEN" -Dmlvc.vectors="$VECTORS" ai.mlvc.RunTests 2>&1)"
+    out="$(java -cp "$CP" -Dmlvc.golden="$GOLDEN" -Dmlvc.vectors="$VECTORS" -Dmlvc.package="$PACKAGE" \
+        -Dmlvc.testdata="$HERE/mlvc-core/src/test/data" ai.mlvc.RunTests 2>&1)"
     echo "$out"
     line="$(echo "$out" | grep -E '^junit: [0-9]+ passed, [0-9]+ failed$' | tail -1)"
     skipped="$(echo "$out" | grep -E '^junit: [0-9]+ skipped' | tail -1 | sed -E 's/^junit: ([0-9]+) skipped.*/\1/')"

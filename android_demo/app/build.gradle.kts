@@ -4,11 +4,13 @@ plugins {
 }
 
 // Bundled assets, generated at build time (nothing copied into the source tree):
-//   conformance/  the golden streams + package.json + tables.* + probe/ (the startup probe's battery)
+//   conformance/  the golden streams + probe/ (the startup probe's battery)
 //                 (from ../conformance/golden)
 //   vectors/      the official conformance vectors + hostile catalogue (../sdk/mlvc/data/vectors)
-//   model/        h_s.tflite, g_s.tflite, res_h_s.tflite, res_g_s.tflite (from -PmlvcPackage=DIR/networks;
-//                 the res_* pair only exists in packages with residual networks)
+//   model/        the model package the decoder runs (-PmlvcPackage=DIR, default the bundled one):
+//                 manifest.json, tables.npz, networks/{h_s,g_s,res_h_s,res_g_s}.tflite (the res_* pair
+//                 only exists in packages with residual networks); Bundled.pkg verifies the manifest's
+//                 content_hash and these files' SHA-256s (ModelPackage.fromPackageFiles)
 val goldenDir = rootProject.file("../conformance/golden")
 val vectorsDir = rootProject.file("../sdk/mlvc/data/vectors")
 val packageDir = rootProject.file(providers.gradleProperty("mlvcPackage").getOrElse("../sdk/mlvc/data/model"))
@@ -18,15 +20,16 @@ val copyMlvcAssets by tasks.registering(Sync::class) {
     into(generatedAssets)
     from(goldenDir) {
         into("conformance")
-        include("index.json", "blocktree.json", "package.json", "tables.radius.i32", "tables.cdf.u32", "*.mlvc", "probe/**")
+        include("index.json", "blocktree.json", "*.mlvc", "probe/**")
     }
     from(vectorsDir) {
         into("vectors")
         include("manifest.json", "*.mlvc", "*.md5", "sources.npz", "invalid/**")
     }
-    from(packageDir.resolve("networks")) {
+    from(packageDir) {
         into("model")
-        include("h_s.tflite", "g_s.tflite", "res_h_s.tflite", "res_g_s.tflite")
+        include("manifest.json", "tables.npz")
+        include("networks/h_s.tflite", "networks/g_s.tflite", "networks/res_h_s.tflite", "networks/res_g_s.tflite")
     }
 }
 

@@ -26,7 +26,11 @@ enum class NetworkSet(private val prefix: String) {
  * `sdk/mlvc/conformance/golden.py`: the manifest fields flattened, `model_hash` = the 16-byte
  * stream hash (hex).
  *
- * Sources: [load] reads `package.json` + `tables.radius.i32` + `tables.cdf.u32` from a directory
+ * Sources: [loadPackage] / [fromPackageFiles] read a model package as the Python SDK writes it
+ * (`manifest.json`, `tables.npz`, `networks/`): the manifest's `content_hash` is recomputed
+ * ([PackageManifest]) and every file the port reads is checked against its SHA-256, so a package
+ * that is not the one its hash names is refused with [ErrorKind.MODEL] (sdk/mlvc/package/loader.py).
+ * [load] reads `package.json` + `tables.radius.i32` + `tables.cdf.u32` from a directory
  * (JVM tests, and the Android app's assets, which bundle the same three files next to the
  * `.tflite` networks: h_s, g_s, plus res_h_s, res_g_s with residual networks); [fromBytes] takes
  * the same three blobs from anywhere (e.g. AssetManager).
@@ -111,6 +115,23 @@ class ModelPackage(
     }
 
     companion object {
+        /**
+         * A model package directory (`manifest.json`, `tables.npz`, `networks/`) verified as
+         * Python's `ModelPackage.load`: the manifest's content hash, and with [PackageFiles.ALL] every
+         * role's graph and `.tflite` file against its SHA-256 (with [PackageFiles.DECODER] only the
+         * decoder's `.tflite` files). Any mismatch, missing or unreadable file: [ErrorKind.MODEL].
+         */
+        fun loadPackage(dir: File, files: PackageFiles = PackageFiles.ALL): VerifiedPackage = PackageLoader.load(dir, files)
+
+        /**
+         * As [loadPackage] from anywhere (e.g. Android assets): [read] gives a file by its path
+         * relative to the package root (`manifest.json`, `tables.npz`, `networks/h_s.tflite`), or
+         * null (or throws IOException) when it is absent. By default only the `.tflite` files a
+         * decoder runs are read and checked.
+         */
+        fun fromPackageFiles(files: PackageFiles = PackageFiles.DECODER, read: (String) -> ByteArray?): VerifiedPackage =
+            PackageLoader.fromFiles(files, read)
+
         /** Load `package.json`, `tables.radius.i32`, `tables.cdf.u32` from [dir]. */
         fun load(dir: File): ModelPackage {
             fun read(name: String): ByteArray = try {

@@ -21,7 +21,7 @@ object RunTests {
         DecoderBehaviourTest::class.java, ModelPackageTest::class.java, RansTest::class.java,
         InterDecodingTest::class.java, BlockTreeTest::class.java, BlockTreeGoldenTest::class.java, ResidualNetworksTest::class.java,
         FuzzTest::class.java, StreamInputTest::class.java,
-        StreamInputLimitsTest::class.java,
+        StreamInputLimitsTest::class.java, PackageManifestTest::class.java,
     )
 
     @JvmStatic

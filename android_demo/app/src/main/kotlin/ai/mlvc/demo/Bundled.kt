@@ -6,9 +6,11 @@ import ai.mlvc.DecoderOptions
 import ai.mlvc.ErrorKind
 import ai.mlvc.MlvcException
 import ai.mlvc.ModelPackage
+import ai.mlvc.PackageFiles
 import ai.mlvc.Probe
 import ai.mlvc.ProbeBattery
 import ai.mlvc.ProbedNetworkRunner
+import ai.mlvc.VerifiedPackage
 import java.io.File
 import android.content.res.AssetManager
 import java.io.IOException
@@ -17,21 +19,22 @@ import java.nio.ByteOrder
 
 /**
  * What the build bundles under assets/ (see app/build.gradle.kts):
- *   conformance/index.json, blocktree.json, package.json, tables.radius.i32, tables.cdf.u32, *.mlvc, probe/
+ *   conformance/index.json, blocktree.json, *.mlvc, probe/
  *   vectors/manifest.json, *.mlvc, *.md5, invalid/ (the official vectors and the hostile catalogue)
- *   model/h_s.tflite, model/g_s.tflite, and model/res_h_s.tflite, model/res_g_s.tflite for a
- *   package with residual networks (package.json `residual_networks`)
+ *   model/manifest.json, model/tables.npz, model/networks/h_s.tflite, g_s.tflite, and
+ *   res_h_s.tflite, res_g_s.tflite for a package with residual networks: the model package
+ *   (-PmlvcPackage), verified on load: its content_hash recomputed from the manifest and every
+ *   .tflite the decoder runs checked against its SHA-256; a mismatch is an MlvcException(MODEL).
  */
 class Bundled(private val assets: AssetManager) {
     fun bytes(path: String): ByteArray = assets.open(path).use { it.readBytes() }
 
-    val pkg: ModelPackage by lazy {
-        ModelPackage.fromBytes(
-            bytes("conformance/package.json"),
-            bytes("conformance/tables.radius.i32"),
-            bytes("conformance/tables.cdf.u32"),
-        )
+    /** The bundled model package, verified (ModelPackage.fromPackageFiles: MODEL error on any mismatch). */
+    val verified: VerifiedPackage by lazy {
+        ModelPackage.fromPackageFiles(PackageFiles.DECODER) { rel -> bytes("model/$rel") }   // absent: IOException → MODEL
     }
+
+    val pkg: ModelPackage get() = verified.pkg
 
     /**
      * Stream names listed in conformance/index.json and, when bundled, conformance/blocktree.json
@@ -44,11 +47,8 @@ class Bundled(private val assets: AssetManager) {
     }
 
     private fun model(role: String): ByteBuffer {
-        val b = try {
-            bytes("model/$role.tflite")
-        } catch (e: IOException) {
-            throw MlvcException(ErrorKind.MODEL, "model/$role.tflite is not bundled (built with another -PmlvcPackage?)", e)
-        }
+        val b = verified.networks[role]
+            ?: throw MlvcException(ErrorKind.MODEL, "the bundled model package has no $role network")
         return ByteBuffer.allocateDirect(b.size).order(ByteOrder.nativeOrder()).put(b).also { it.rewind() }
     }
 
