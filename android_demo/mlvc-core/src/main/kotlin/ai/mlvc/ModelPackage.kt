@@ -33,7 +33,9 @@ enum class NetworkSet(private val prefix: String) {
  * [load] reads `package.json` + `tables.radius.i32` + `tables.cdf.u32` from a directory
  * (JVM tests, and the Android app's assets, which bundle the same three files next to the
  * `.tflite` networks: h_s, g_s, plus res_h_s, res_g_s with residual networks); [fromBytes] takes
- * the same three blobs from anywhere (e.g. AssetManager).
+ * the same three blobs from anywhere (test fixtures). That export carries no manifest (only the
+ * 16-byte `model_hash`), so no content hash can be recomputed there: a package to decode with in
+ * production goes through [loadPackage] / [fromPackageFiles] (the app does).
  * The tables are checked against `tables_sha256` and every constant is range-checked: any
  * failure is an [ErrorKind.MODEL] error.
  *

@@ -452,6 +452,33 @@ class PackageManifestTest {
         assertTrue("too many damaged manifests accepted: $accepted", accepted < 200)
     }
 
+    /**
+     * The hash is of the canonical form, not of the file's text: the same manifest written
+     * otherwise keeps it (each variant was checked once with Python's read_manifest: same hash).
+     */
+    @Test
+    fun reformattedManifestKeepsItsHash() {
+        val t = manifestText
+        val raw = Json.parse(t) as Map<*, *>
+        val sigma = Regex("\"sigma_min\": ([0-9.e-]+)").find(t)!!.groups[1]!!
+        val macs = Regex("\"macs_per_pixel\": ([0-9]+)\\.0\\b").find(t)!!.groups[1]!!
+        val id = raw["model_id"] as String
+        val variants = listOf(
+            // 0.11 -> 1.10e-1 (Python: "sigma_min": 1.10e-1)
+            t.replaceRange(sigma.range, java.math.BigDecimal(sigma.value).movePointRight(1).toPlainString() + "0e-1"),
+            // compact, keys in reverse order (Python: json.dumps(dict(reversed(d.items())), separators=(",", ":")))
+            raw.entries.reversed().joinToString(",", "{", "}") { (k, v) -> PyJson.dumps(k) + ":" + PyJson.dumps(v) },
+            // an escaped character in the model id (Python: "\u006dlvc-lp-v2")
+            t.replace("\"model_id\": \"$id\"", "\"model_id\": \"\\u${"%04x".format(id[0].code)}${id.substring(1)}\""),
+            // a float written as an integer (Python: "macs_per_pixel": 3981312)
+            t.replaceRange(macs.range.first, macs.range.last + 3, macs.value),
+        )
+        for ((n, v) in variants.withIndex()) {
+            assertNotEquals("variant $n", t, v)
+            assertEquals("variant $n", raw["content_hash"], load(manifestWith(v)).manifest.contentHash)
+        }
+    }
+
     @Test
     fun laxCoercionsAsPydantic() {
         // pydantic (lax, JSON): 2.0 / true / "2" are integers, an integer is a float; 2.5 is not an integer.
