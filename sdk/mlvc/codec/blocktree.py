@@ -209,9 +209,14 @@ BORDER = 8                   # phase planes: border around the picture (>= 4: ex
 MV_SAD_COST = 1              # integer search: SAD units per quarter pixel of |mv| (tie breaks)
 
 
+_MV_BITS = np.array([1 + 2 * ((n + 1).bit_length() - 1) for n in range(8192)], np.int64)
+
+
 def mv_bits(d: np.ndarray) -> np.ndarray:
-    """Encoder estimate of a vector difference's bits (per component, quarter pixels)."""
-    return 1.0 + 2.0 * np.log2(1.0 + np.abs(d))
+    """Encoder estimate of a vector difference's bits (per component, quarter pixels): an
+    Exp-Golomb length, 1 + 2 floor(log2(1 + |d|)), from integers only (no libm: the same
+    decisions on every machine)."""
+    return _MV_BITS[np.minimum(np.abs(np.asarray(d)).astype(np.int64), 8191)]
 
 
 MOTION_LAMBDA_SCALE = 0.25
@@ -323,7 +328,7 @@ class TreeSearch:
             # the vector's bits against the median of the left, above and above-right
             # blocks of the same size (the decoder's predictor, approximately)
             p = np.pad(mv, ((1, 0), (1, 1), (0, 0)))
-            med = np.median(np.stack([p[1:, :-2], p[:-1, 1:-1], p[:-1, 2:]]), axis=0)
+            med = np.sort(np.stack([p[1:, :-2], p[:-1, 1:-1], p[:-1, 2:]]), axis=0)[1]
             bits = mv_bits(mv - med).sum(2) + 2.0
             leaf_cost[s] = sad + mu * bits
         node_cost = {}
