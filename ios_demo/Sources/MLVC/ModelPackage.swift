@@ -2,8 +2,14 @@ import Foundation
 
 /// The constants and CDF tables a decoder needs from a model package (docs/bitstream.md §4, §7).
 ///
-/// On disk (what `load(directory:)` reads; the layout `conformance/golden/` uses):
+/// On disk (what `load(directory:)` reads; the layout `conformance/golden/` uses, plus the
+/// Python package's manifest):
 ///
+///     manifest.json       the Python model package's manifest (sdk/mlvc/package/manifest.py),
+///                         copied unchanged: its `content_hash` is recomputed (`PackageManifest`)
+///                         and must match, package.json's model_hash must be its first 16 bytes,
+///                         every constant below must equal the manifest's, and the tables must
+///                         have the manifest's `tables.sha256`. Any mismatch is a `model` error.
 ///     package.json        model_id, model_hash (hex, 16 bytes), y_exp, levels [{level, exp}],
 ///                         alignment, latent_channels, hyper_channels, num_tables,
 ///                         tables_per_octave, z_table_index, tables_sha256, max_width, max_height,
@@ -38,6 +44,9 @@ public struct ModelPackage {
     public let tables: CdfTables
     /// Where the package was loaded from (nil when built in memory).
     public let directory: URL?
+    /// The verified manifest's `content_hash` (64 hex digits; `modelHash` is its first 16
+    /// bytes) when loaded by `load(directory:)`; nil when built in memory.
+    public private(set) var contentHash: String? = nil
 
     public var sortedLevels: [Int] { levels.keys.sorted() }
 
@@ -130,8 +139,51 @@ public struct ModelPackage {
         let max_height: Int
     }
 
-    /// Loads and verifies a package directory (tables checked against `tables_sha256`).
+    /// Loads and verifies a package directory: manifest.json's content hash, package.json
+    /// against the manifest, the tables against both (see the type's comment).
     public static func load(directory: URL) throws -> ModelPackage {
+        let manifestURL = directory.appendingPathComponent("manifest.json")
+        guard FileManager.default.fileExists(atPath: manifestURL.path) else {
+            throw MLVCError.model("model package file missing: \(manifestURL.path) (the Python package's manifest.json)")
+        }
+        let manifest = try PackageManifest.read(manifestURL)
+        var p = try loadUnverified(directory: directory)
+        try p.check(against: manifest)
+        p.contentHash = manifest.contentHash
+        return p
+    }
+
+    /// Every constant, the model hash and the tables' hash against a verified manifest.
+    func check(against m: PackageManifest) throws {
+        var levels = [Int: Int]()
+        for lv in m.levels {
+            guard levels.updateValue(lv.exp, forKey: lv.level) == nil else {
+                throw MLVCError.model("model package manifest lists level \(lv.level) twice")
+            }
+        }
+        let checks: [(String, Bool)] = [
+            ("model_id", modelID == m.modelID),
+            ("model_hash (the manifest's content_hash)", modelHash == m.streamHash),
+            ("levels", self.levels == levels), ("y_exp", yExp == m.yExp), ("alignment", alignment == m.alignment),
+            ("latent_channels", latentChannels == m.latentChannels), ("hyper_channels", hyperChannels == m.hyperChannels),
+            ("num_tables", tables.numTables == m.tables.numTables),
+            ("tables_per_octave", tablesPerOctave == m.tables.tablesPerOctave),
+            ("z_table_index", zTableIndex.map { Int($0) } == m.zTableIndex),
+            ("residual_networks", hasResidualNetworks == m.hasResidual),
+            ("res_z_table_index", residualZTableIndex.map { $0.map { Int($0) } } == m.resZTableIndex),
+            ("res_latent_channels", residualLatentChannels == m.residualLatentChannels),
+            ("tables_sha256", Hex.encode(tables.sha256()) == m.tables.sha256),
+            ("max_width", maxWidth == m.maxWidth), ("max_height", maxHeight == m.maxHeight),
+        ]
+        let differ = checks.filter { !$0.1 }.map { $0.0 }
+        guard differ.isEmpty else {
+            throw MLVCError.model("model package \(directory?.path ?? "") does not match its manifest: "
+                                  + differ.joined(separator: ", "))
+        }
+    }
+
+    /// package.json and the tables only (tables checked against `tables_sha256`).
+    static func loadUnverified(directory: URL) throws -> ModelPackage {
         func read(_ name: String) throws -> [UInt8] {
             do {
                 return [UInt8](try Data(contentsOf: directory.appendingPathComponent(name)))

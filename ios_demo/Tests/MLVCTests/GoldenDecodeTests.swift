@@ -115,7 +115,7 @@ final class GoldenDecodeTests: XCTestCase {
         let s = try XCTUnwrap(try Golden.streams().first)
         let runner = GoldenNetworkRunner(frames: try Golden.frames(of: s, alignment: package.alignment))
         let decoder = try Decoder(data: Golden.data(s.stream),
-                                  options: try DecoderOptions(packageDirectory: Golden.dir),
+                                  options: try DecoderOptions(packageDirectory: try Golden.packageDir()),
                                   network: runner)
         var n = 0
         while let f = try decoder.next() {
@@ -130,7 +130,7 @@ final class GoldenDecodeTests: XCTestCase {
         let package = try Golden.package()
         let s = try XCTUnwrap(try Golden.streams().last)
         let runner = GoldenNetworkRunner(frames: try Golden.frames(of: s, alignment: package.alignment))
-        let opts = try DecoderOptions(packageDirectory: Golden.dir)
+        let opts = try DecoderOptions(packageDirectory: try Golden.packageDir())
         let frames = try Decoder.open(Golden.dir.appendingPathComponent(s.stream), options: opts,
                                       network: runner).decodeAll()
         XCTAssertEqual(frames.count, s.frames.count)

@@ -102,7 +102,42 @@ enum Golden {
     }
 
     static func package() throws -> ModelPackage {
-        try ModelPackage.load(directory: dir)
+        try ModelPackage.load(directory: try packageDir())
+    }
+
+    /// The Python package manifest the golden package was exported from: `dir/manifest.json`
+    /// when golden.py writes one, else the bundled package's (`sdk/mlvc/data/model/manifest.json`;
+    /// golden.py exports the bundled package unless given `--package`).
+    static var manifestURL: URL {
+        let own = dir.appendingPathComponent("manifest.json")
+        if FileManager.default.fileExists(atPath: own.path) { return own }
+        return dir.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("sdk/mlvc/data/model/manifest.json")
+    }
+
+    /// The golden package manifest, parsed and verified.
+    static func manifest() throws -> PackageManifest { try PackageManifest.read(manifestURL) }
+
+    private static var cachedPackageDir: URL?
+
+    /// A package directory as `ModelPackage.load` wants it: the golden package.json and tables
+    /// with `manifestURL`'s manifest.json (copies, in a temporary directory made once), plus links
+    /// to the golden Core ML networks if there are any (Apple).
+    static func packageDir() throws -> URL {
+        if let d = cachedPackageDir { return d }
+        let fm = FileManager.default
+        let d = fm.temporaryDirectory.appendingPathComponent("mlvc-golden-pkg-\(UUID().uuidString)", isDirectory: true)
+        try fm.createDirectory(at: d, withIntermediateDirectories: true)
+        for f in ["package.json", "tables.radius.i32", "tables.cdf.u32"] {
+            try fm.copyItem(at: dir.appendingPathComponent(f), to: d.appendingPathComponent(f))
+        }
+        try fm.copyItem(at: manifestURL, to: d.appendingPathComponent("manifest.json"))
+        for name in try fm.contentsOfDirectory(atPath: dir.path)
+        where name.hasSuffix(".mlmodelc") || name.hasSuffix(".mlpackage") {
+            try fm.createSymbolicLink(at: d.appendingPathComponent(name), withDestinationURL: dir.appendingPathComponent(name))
+        }
+        cachedPackageDir = d
+        return d
     }
 
     /// package.json's network-set keys, read here independently of `ModelPackage`.
@@ -196,11 +231,18 @@ enum Golden {
     /// same lane count) with per-channel tables `intra` (I-frames) and `residual` (P-frame
     /// residuals); record lengths and CRCs fixed. Same z, y substreams and pictures, so the
     /// recorded network calls and hashes still hold for a decoder that picks those z tables.
+    /// `modelHash`: the 16 bytes the header names instead (header CRC recomputed), for packages
+    /// whose manifest, and so whose content hash, differs from the golden one.
     static func recodingZ(_ stream: StreamEntry, frames: [Frame], tables: CdfTables, intra: [Int32],
-                          residual: [Int32]) throws -> [UInt8] {
+                          residual: [Int32], modelHash: [UInt8]? = nil) throws -> [UInt8] {
         let b = try bytes(stream.stream)
         precondition(recordOffset(stream, stream.frames.count) == b.count, "\(stream.name): trailing bytes")
         var out = Array(b[0..<stream.header_bytes])
+        if let h = modelHash {
+            precondition(h.count == 16)
+            out.replaceSubrange(24..<40, with: h)
+            out.replaceSubrange(60..<64, with: le32(CRC32.checksum(out[0..<60])))
+        }
         for (k, f) in frames.enumerated() {
             let off = recordOffset(stream, k), start = off + Container.recordHeaderSize
             var payload = Array(b[start..<(start + f.entry.payload_bytes)])

@@ -36,8 +36,8 @@ final class InvalidStreamTests: XCTestCase {
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: tmp) }
         assertThrowsKind("model", "empty dir") { try ModelPackage.load(directory: tmp) }
-        for f in ["package.json", "tables.radius.i32", "tables.cdf.u32"] {
-            try FileManager.default.copyItem(at: Golden.dir.appendingPathComponent(f), to: tmp.appendingPathComponent(f))
+        for f in ["manifest.json", "package.json", "tables.radius.i32", "tables.cdf.u32"] {
+            try FileManager.default.copyItem(at: try Golden.packageDir().appendingPathComponent(f), to: tmp.appendingPathComponent(f))
         }
         XCTAssertNoThrow(try ModelPackage.load(directory: tmp))
         var cdf = try Golden.bytes("tables.cdf.u32")

@@ -56,7 +56,8 @@ final class ResidualNetworkTests: XCTestCase {
         for s in try Golden.streams() {
             guard let first = s.frames.firstIndex(where: { $0.type == "P" && $0.hasIntraPayload }) else { continue }
             let frames = try Golden.frames(of: s, alignment: package.alignment)
-            let bytes = try Golden.recodingZ(s, frames: frames, tables: package.tables, intra: intra, residual: intra)
+            let bytes = try Golden.recodingZ(s, frames: frames, tables: package.tables, intra: intra, residual: intra,
+                                             modelHash: package.modelHash)
             let decoder = try Decoder(data: Data(bytes), package: package, network: GoldenNetworkRunner(frames: frames))
             var decoded = 0
             assertThrowsKind("backend", "\(what): \(s.name)", line: line) {
@@ -98,7 +99,7 @@ final class ResidualNetworkTests: XCTestCase {
         for s in try Golden.streams() {
             let frames = try Golden.frames(of: s, alignment: package.alignment)
             let bytes = try Golden.recodingZ(s, frames: frames, tables: package.tables, intra: intra,
-                                             residual: residual)
+                                             residual: residual, modelHash: package.modelHash)
             let runner = GoldenNetworkRunner(frames: frames)
             let decoded = try Decoder(data: Data(bytes), package: package, network: runner).decodeAll()
             XCTAssertEqual(decoded.map { Hex.encode($0.md5) }, s.frames.map(\.md5), "\(what): \(s.name)", line: line)
@@ -154,7 +155,10 @@ final class ResidualNetworkTests: XCTestCase {
         }
     }
 
-    /// A package directory: the golden tables and the golden package.json after `edit`.
+    /// A package directory: the golden tables and the golden package.json after `edit`, with a
+    /// manifest.json that says what the edited package.json says (network sets, residual z tables,
+    /// residual latent channels, where those are valid) and package.json's model_hash set to that
+    /// manifest's recomputed content hash: these packages exercise package.json's own checks.
     func packageDirectory(_ edit: (inout [String: Any]) -> Void) throws -> URL {
         let dir = tmp.appendingPathComponent(UUID().uuidString)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -163,6 +167,15 @@ final class ResidualNetworkTests: XCTestCase {
         }
         var json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Golden.data("package.json")) as? [String: Any])
         edit(&json)
+        var m = try Golden.manifest()
+        let residual = json["residual_networks"] as? Bool ?? false
+        for (r, i) in zip(PackageManifest.residualRoles, PackageManifest.roles) {
+            m.networks[r] = residual ? (m.networks[r] ?? m.networks[i]) : nil
+        }
+        m.resZTableIndex = json["res_z_table_index"] as? [Int]
+        m.resLatentChannels = json["res_latent_channels"] as? Int
+        try Data(m.jsonWithContentHash()).write(to: dir.appendingPathComponent("manifest.json"))
+        json["model_hash"] = String(m.computeContentHash().prefix(32))
         try JSONSerialization.data(withJSONObject: json).write(to: dir.appendingPathComponent("package.json"))
         return dir
     }
@@ -196,7 +209,7 @@ final class ResidualNetworkTests: XCTestCase {
             let frames = try Golden.frames(of: s, alignment: g.alignment)
             let runner = GoldenNetworkRunner(frames: frames)
             let bytes = try Golden.recodingZ(s, frames: frames, tables: g.tables, intra: g.zTableIndex,
-                                             residual: g.zTableIndex)
+                                             residual: g.zTableIndex, modelHash: p.modelHash)
             let decoded = try Decoder(data: Data(bytes), options: try DecoderOptions(packageDirectory: dir),
                                       network: runner).decodeAll()
             XCTAssertTrue(decoded.allSatisfy(\.verified), what)

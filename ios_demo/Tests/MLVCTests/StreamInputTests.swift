@@ -92,7 +92,7 @@ final class StreamInputTests: XCTestCase {
                                                      network: GoldenNetworkRunner(frames: frames)) }),
                 ("InputStream(url:)", { try Decoder(stream: inputStream, package: package,
                                                     network: GoldenNetworkRunner(frames: frames)) }),
-                ("options path", { try Decoder(options: try DecoderOptions(packageDirectory: Golden.dir),
+                ("options path", { try Decoder(options: try DecoderOptions(packageDirectory: try Golden.packageDir()),
                                                network: GoldenNetworkRunner(frames: frames),
                                                read: CountingSource(bytes, perRead: 100).read) }),
             ]
@@ -244,7 +244,7 @@ final class StreamInputTests: XCTestCase {
             }
             XCTAssertEqual(viaInputStream.code, c.error, "\(c.file) (InputStream)")
             let viaOptions = outcome(c.file) {
-                try Decoder(options: try DecoderOptions(packageDirectory: Golden.dir), network: runner,
+                try Decoder(options: try DecoderOptions(packageDirectory: try Golden.packageDir()), network: runner,
                             read: CountingSource(bytes, perRead: 64).read).decodeAll()
             }
             XCTAssertEqual(viaOptions.code, c.error, "\(c.file) (stream, options path)")
