@@ -2,12 +2,17 @@ package ai.mlvc
 
 /**
  * A minimal JSON reader (RFC 8259) so that the core needs nothing beyond the JDK / Android
- * runtime. Objects → Map<String, Any?>, arrays → List<Any?>, numbers → Long or Double.
+ * runtime. Objects → Map<String, Any?>, arrays → List<Any?>, numbers → Long or Double; nesting
+ * deeper than [MAX_DEPTH] is an IllegalArgumentException like any other malformed input.
  */
 internal class Json private constructor(private val s: String) {
     private var i = 0
+    private var depth = 0
 
     companion object {
+        const val MAX_DEPTH = 512
+        private val NUMBER = Regex("-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
         fun parse(text: String): Any? {
             val p = Json(text)
             p.ws()
@@ -27,8 +32,11 @@ internal class Json private constructor(private val s: String) {
     private fun value(): Any? {
         if (i >= s.length) fail("unexpected end")
         return when (s[i]) {
-            '{' -> obj()
-            '[' -> arr()
+            '{', '[' -> {
+                // Hostile input cannot exhaust the stack: nesting deeper than MAX_DEPTH is an error.
+                if (++depth > MAX_DEPTH) fail("nested deeper than $MAX_DEPTH")
+                (if (s[i] == '{') obj() else arr()).also { depth-- }
+            }
             '"' -> str()
             't' -> lit("true", true)
             'f' -> lit("false", false)
@@ -100,7 +108,7 @@ internal class Json private constructor(private val s: String) {
                         'r' -> b.append('\r')
                         't' -> b.append('\t')
                         'u' -> {
-                            if (i + 4 > s.length) fail("bad \\u escape")
+                            if (i + 4 > s.length || !(i until i + 4).all { s[it] in '0'..'9' || s[it] in 'a'..'f' || s[it] in 'A'..'F' }) fail("bad \\u escape")
                             b.append(s.substring(i, i + 4).toInt(16).toChar()); i += 4
                         }
                         else -> fail("bad escape")
@@ -118,6 +126,7 @@ internal class Json private constructor(private val s: String) {
         while (i < s.length && (s[i].isDigit() || s[i] in ".eE+-")) i++
         val t = s.substring(st, i)
         if (t.isEmpty() || t == "-") fail("bad value")
+        if (!NUMBER.matches(t)) fail("bad number")   // RFC 8259 (no '+1', '01', '1.', '.5')
         return if (t.any { it in ".eE" }) t.toDoubleOrNull() ?: fail("bad number") else t.toLongOrNull() ?: fail("bad number")
     }
 }

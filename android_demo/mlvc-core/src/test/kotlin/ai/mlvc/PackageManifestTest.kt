@@ -215,6 +215,21 @@ class PackageManifestTest {
         assertEquals(python, PyJson.dumps(Json.parse(python)))
     }
 
+    @Test
+    fun jsonReaderIsStrict() {
+        // What Python's json / pydantic refuse, the port's reader refuses (IllegalArgumentException).
+        for (bad in listOf("+1", "01", "1.", ".5", "-", "1e", "\"\\u+06d\"", "\"\\u00g0\"", "[1,]", "{\"a\":1,}", "NaN",
+                "[".repeat(Json.MAX_DEPTH + 1) + "]".repeat(Json.MAX_DEPTH + 1))) {
+            try {
+                Json.parse(bad)
+                fail("accepted $bad")
+            } catch (e: IllegalArgumentException) {
+            }
+        }
+        assertEquals(listOf(0L, -0.0, 1.5e-7, 10L, "m"), Json.parse("[0,-0.0,1.5E-7,10,\"\\u006d\"]"))
+        assertEquals(1, (Json.parse("[".repeat(Json.MAX_DEPTH) + "]".repeat(Json.MAX_DEPTH)) as List<*>).size.coerceAtMost(1))
+    }
+
     // --- the bundled package verifies ------------------------------------------------------
 
     @Test
@@ -314,6 +329,12 @@ class PackageManifestTest {
             t.substring(0, t.length / 2),
             "",
             "[]",
+            // not JSON to Python either: a leading zero, a plus sign, a short \u escape, deep nesting
+            t.replace("\"alignment\": ${raw["alignment"]}", "\"alignment\": 0${raw["alignment"]}"),
+            t.replace("\"max_width\": ${raw["max_width"]}", "\"max_width\": +${raw["max_width"]}"),
+            (raw["model_id"] as String).let { id -> t.replace("\"model_id\": \"$id\"", "\"model_id\": \"\\u+${"%03x".format(id[0].code)}${id.substring(1)}\"") },
+            "[".repeat(100_000) + "]".repeat(100_000),
+            t.replaceFirst("\"training\": {", "\"training\": {\"deep\": " + "[".repeat(100_000) + "]".repeat(100_000) + ", "),
         )
         for ((n, s) in tampered.withIndex()) {
             assertNotEquals("tamper $n did not change the manifest", t, s)
