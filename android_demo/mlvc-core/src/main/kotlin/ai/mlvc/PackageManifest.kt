@@ -130,7 +130,11 @@ class PackageManifest private constructor(
 
         private val HEX64 = Regex("[0-9a-f]{64}")
         private val MODEL_ID = Regex("[A-Za-z0-9._-]+")
-        private val INT_TEXT = Regex("\\s*[-+]?[0-9]+(_[0-9]+)*\\s*")
+        // pydantic's str -> int / float (checked against pydantic 2.14): surrounding whitespace,
+        // a sign, '_' between digits; "2.0" is an integer; floats also take ".5", "1e-3", "inf".
+        private val INT_TEXT = Regex("\\s*[-+]?[0-9]+(_[0-9]+)*(\\.0*)?\\s*")
+        private val FLOAT_TEXT = Regex("[-+]?(([0-9]+(_[0-9]+)*)(\\.([0-9]+(_[0-9]+)*)?)?|\\.[0-9]+(_[0-9]+)*)([eE][-+]?[0-9]+)?")
+        private val INF_TEXT = Regex("[-+]?(inf|infinity)", RegexOption.IGNORE_CASE)
 
         /** pydantic lax `int` (JSON input): integers, integral floats, booleans, integer strings. */
         private fun pyInt(where: String, v: Any?, lo: Long? = null, hi: Long? = null): Long {
@@ -139,7 +143,7 @@ class PackageManifest private constructor(
                 is Boolean -> if (v) 1L else 0L
                 is Double -> if (v.isFinite() && v == Math.rint(v) && Math.abs(v) < 9.0e18) v.toLong()
                              else bad(where, "not a valid integer")
-                is String -> if (INT_TEXT.matches(v)) v.trim().replace("_", "").toLongOrNull() ?: bad(where, "integer out of range")
+                is String -> if (INT_TEXT.matches(v)) v.trim().replace("_", "").substringBefore('.').toLongOrNull() ?: bad(where, "integer out of range")
                              else bad(where, "not a valid integer")
                 else -> bad(where, "not a valid integer")
             }
@@ -153,8 +157,13 @@ class PackageManifest private constructor(
             is Double -> v
             is Long -> v.toDouble()
             is Boolean -> if (v) 1.0 else 0.0
-            is String -> v.trim().toDoubleOrNull()?.takeIf { v.trim().none { c -> c.isLetter() && c !in "eE" } }
-                ?: bad(where, "not a valid number")
+            is String -> v.trim().let { t ->
+                when {
+                    INF_TEXT.matches(t) -> if (t.startsWith("-")) Double.NEGATIVE_INFINITY else Double.POSITIVE_INFINITY
+                    FLOAT_TEXT.matches(t) -> t.replace("_", "").toDouble()
+                    else -> bad(where, "not a valid number")
+                }
+            }
             else -> bad(where, "not a valid number")
         }
 

@@ -506,11 +506,17 @@ class PackageManifestTest {
         val t = manifestText
         val raw = Json.parse(t) as Map<*, *>
         val y = raw["y_exp"] as Long
-        for (form in listOf("$y.0", "\"$y\"")) {
+        for (form in listOf("$y.0", "\"$y\"", "\" $y \"", "\"$y.0\"")) {
             assertEquals(raw["content_hash"], load(manifestWith(t.replace("\"y_exp\": $y", "\"y_exp\": $form"))).manifest.contentHash)
         }
         expectKind(ErrorKind.MODEL) { load(manifestWith(rehash(t.replace("\"y_exp\": $y", "\"y_exp\": $y.5")))) }
         val intSigma = rehash(t.replace(Regex("\"sigma_min\": [0-9.e-]+"), "\"sigma_min\": 1"))
         assertTrue(String(PackageManifest.parseUnchecked(intSigma.toByteArray()).canonicalJson()).contains("\"sigma_min\":1.0"))
+        // pydantic (checked once): "1_0.5" -> 10.5, ".5" -> 0.5, "inf" -> inf (json.dumps: Infinity); "1e0" is no integer.
+        for ((form, dumped) in listOf("\"1_0.5\"" to "10.5", "\".5\"" to "0.5", "\"inf\"" to "Infinity", "\"1e-3\"" to "0.001")) {
+            val v = rehash(t.replace(Regex("\"sigma_min\": [0-9.e-]+"), "\"sigma_min\": $form"))
+            assertTrue(form, String(load(manifestWith(v)).manifest.canonicalJson()).contains("\"sigma_min\":$dumped"))
+        }
+        expectKind(ErrorKind.MODEL) { load(manifestWith(rehash(t.replace("\"y_exp\": $y", "\"y_exp\": \"1e0\"")))) }
     }
 }
