@@ -209,13 +209,27 @@ BORDER = 8                   # phase planes: border around the picture (>= 4: ex
 MV_SAD_COST = 1              # integer search: SAD units per quarter pixel of |mv| (tie breaks)
 
 
-_MV_BITS = np.array([1 + 2 * ((n + 1).bit_length() - 1) for n in range(8192)], np.int64)
+def _log2_fixed(n: int, frac: int = 10) -> int:
+    """log2(n) * 2**frac for n >= 1, by integer squaring only (no libm: the same table on
+    every machine)."""
+    e = n.bit_length() - 1
+    z = (n << 32) >> e                  # n / 2**e in [1, 2), 32 fractional bits
+    out = e
+    for _ in range(frac):
+        z = (z * z) >> 32
+        bit = int(z >= 1 << 33)
+        z >>= bit
+        out = (out << 1) | bit
+    return out
+
+
+_MV_BITS = np.array([1.0 + 2.0 * _log2_fixed(n + 1) / 1024.0 for n in range(8192)])
 
 
 def mv_bits(d: np.ndarray) -> np.ndarray:
-    """Encoder estimate of a vector difference's bits (per component, quarter pixels): an
-    Exp-Golomb length, 1 + 2 floor(log2(1 + |d|)), from integers only (no libm: the same
-    decisions on every machine)."""
+    """Encoder estimate of a vector difference's bits (per component, quarter pixels):
+    1 + 2 log2(1 + |d|), from an integer-computed table (the same decisions on every
+    machine)."""
     return _MV_BITS[np.minimum(np.abs(np.asarray(d)).astype(np.int64), 8191)]
 
 
