@@ -27,6 +27,7 @@ from .sad import block_sads, mv_block_sads
 BLOCK = syn.GRID_BLOCK
 PAD = BLOCK + 2        # compensate(): border of the padded reference (>= BLOCK)
 TOOLS = ("tree", "grid")
+NOMINAL_LAMBDA = 0.04    # block tree, package without training lambdas: lambda of level 3
 
 
 block_grid = syn.grid_shape
@@ -357,6 +358,13 @@ class InterCodec:
             options.append(opt)
         if self.mode_policy == "residual":
             return options[0]
+        if self.lambdas.get(level) is None:
+            # no training lambda: per-PB skip makes the residual option never worse in SSE,
+            # so "lowest error" would always pay for it; a nominal lambda (the bundled
+            # package's spacing, x3 a level around 0.04 at level 3) weighs its bits instead
+            lam = NOMINAL_LAMBDA * 3.0 ** (level - 3)
+            return min(options + [skip], key=lambda c: 8 * len(c.payload)
+                       + lam / 3.0 * sse(c.reconstruction, rgb))
         return self._pick(options + [skip], rgb, level)
 
     def decode(self, payload: bytes, ref: np.ndarray, h: int, w: int, level: int) -> np.ndarray:
