@@ -67,19 +67,28 @@ def test_a_broken_package_on_the_path_is_passed_over(two_packages, tmp_path, mon
     assert find_package(m.model_id, m.stream_hash).model_id == "test-beta"
 
 
-def test_streams_of_the_first_bundled_model(monkeypatch, tmp_path):
-    """Streams of the first bundled model (mlvc-intra-v1) never decode to wrong pixels with a
-    later package: the decoder refuses them with a ModelError that names their model."""
+# streams of earlier bundled models (vectors of theirs): model id and the hash the stream names
+EARLIER_STREAMS = (
+    (V1_STREAM, "mlvc-intra-v1", "ca6607a269da55157b815b720c169115"),
+    (DATA / "mlvc-lp-v2_q1_96x80_gop8.mlvc", "mlvc-lp-v2", "c855b70d8e83999e53f9d0ea7e425d71"),
+)
+
+
+@pytest.mark.parametrize("stream,model_id,stream_hash", EARLIER_STREAMS,
+                         ids=[m for _, m, _ in EARLIER_STREAMS])
+def test_streams_of_earlier_bundled_models(stream, model_id, stream_hash, monkeypatch, tmp_path):
+    """Streams of earlier bundled models never decode to wrong pixels with a later package: the
+    decoder refuses them with a ModelError that names their model and hash."""
     monkeypatch.delenv("MLVC_MODEL_PATH", raising=False)
-    data = V1_STREAM.read_bytes()
-    assert load_package().manifest.model_id != "mlvc-intra-v1"
+    data = stream.read_bytes()
+    assert load_package().manifest.model_id != model_id
     with pytest.raises(ModelError) as e:
         mlvc.Decoder(data)
-    assert "mlvc-intra-v1" in str(e.value) and "ca6607a269da55157b815b720c169115" in str(e.value)
-    out = subprocess.run([sys.executable, "-m", "mlvc.cli", "decode", str(V1_STREAM), "-o",
+    assert model_id in str(e.value) and stream_hash in str(e.value)
+    out = subprocess.run([sys.executable, "-m", "mlvc.cli", "decode", str(stream), "-o",
                           str(tmp_path / "out.y4m")], capture_output=True, text=True)
     assert out.returncode == ModelError.exit_status
-    assert "mlvc-intra-v1" in out.stderr and "Traceback" not in out.stderr
+    assert model_id in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "out.y4m").exists()
 
 
