@@ -114,3 +114,19 @@ def test_identity_covers_what_decoding_needs_not_bookkeeping(two_packages, tmp_p
         (pkg / "manifest.json").write_text(json.dumps(bad))
         with pytest.raises(ModelError, match="content hash"):
             ModelPackage.load(pkg)
+
+
+def test_package_records_no_machine_paths(tmp_path):
+    """Training bookkeeping keeps only the last two components of an absolute path, and the
+    package's identity does not depend on it."""
+    from mlvc_convert.package_builder import build_package
+    from mlvc_convert.random_model import random_codec
+    graphs, codec = random_codec(n=8, m=16, nz=8, seed=3)
+    hashes = []
+    for root in ("/home/a", "/srv/b/c"):
+        codec["train"] = {"args": {"out": f"{root}/build/run", "init": None,
+                                   "images": [f"{root}/pics/x"]}}
+        m = build_package(graphs, codec, tmp_path / root.replace("/", "_"), "test-paths")
+        assert m.training["args"] == {"out": "build/run", "init": None, "images": ["pics/x"]}
+        hashes.append(m.content_hash)
+    assert hashes[0] == hashes[1]

@@ -50,7 +50,7 @@ def build_package(graphs: dict[str, Graph], codec: dict, out_dir: Path, model_id
     out_dir = Path(out_dir)
     (out_dir / "networks").mkdir(parents=True, exist_ok=True)
     networks = _write_networks(graphs, out_dir)
-    training = dict(codec.get("train", {}))
+    training = portable(codec.get("train", {}))
     res_zt = res_latent = None
     if residual is not None:
         r_graphs, r_codec = residual
@@ -62,7 +62,7 @@ def build_package(graphs: dict[str, Graph], codec: dict, out_dir: Path, model_id
         res_latent = _latent_channels(r_graphs)
         # export_intra.py's held-out numbers code pictures, not residuals (eval_residual.py
         # measures those), so they are left out here
-        training["residual"] = {k: v for k, v in r_codec.get("train", {}).items()
+        training["residual"] = {k: v for k, v in portable(r_codec.get("train", {})).items()
                                 if k != "heldout"}
     tables = build_tables(codec["num_tables"], codec["sigma_min"], codec["tables_per_octave"])
     buf = io.BytesIO()
@@ -84,6 +84,19 @@ def build_package(graphs: dict[str, Graph], codec: dict, out_dir: Path, model_id
     m.content_hash = m.compute_content_hash()
     (out_dir / "manifest.json").write_text(m.model_dump_json(indent=2) + "\n")
     return m
+
+
+def portable(value):
+    """Training bookkeeping without machine paths: an absolute path keeps its last two
+    components (`/home/me/build/train_hp` -> `build/train_hp`), so a package does not record
+    where it was built (the bookkeeping is outside content_hash; this is for the reader)."""
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v) for v in value]
+    if isinstance(value, str) and value.startswith("/"):
+        return "/".join(Path(value).parts[-2:])
+    return value
 
 
 def _latent_channels(graphs: dict[str, Graph]) -> int:
