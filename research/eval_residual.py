@@ -29,14 +29,14 @@ def main():
     a = ap.parse_args()
     from mlvc.backends.registry import resolve
     from mlvc.bench.rd import bd_rate
-    from mlvc.codec.intra import IntraCodec
+    from mlvc.codec.hyperprior import HyperpriorCodec
     from mlvc.package.loader import load_package
 
     pkg = load_package(a.package)
     be = resolve(None)
-    sets = {"intra": IntraCodec(pkg, be, be)}
+    sets = {"intra": HyperpriorCodec(pkg, be, be)}
     if pkg.has_residual:
-        sets["residual"] = IntraCodec(pkg, be, be, networks="residual")
+        sets["residual"] = HyperpriorCodec(pkg, be, be, networks="residual")
     with np.load(a.pairs) as z:
         pairs = [(c, p) for n in a.groups.split(",")
                  for c, p in list(zip(z[f"{n}_cur"], z[f"{n}_pred"]))[:a.limit or None]]

@@ -5,7 +5,7 @@ import pytest
 
 import mlvc
 from mlvc.codec import bands
-from mlvc.codec.intra import to_signed
+from mlvc.codec.hyperprior import to_signed
 from mlvc.intops.graph import Conv2D, DepthToSpace, Graph, QParams
 
 

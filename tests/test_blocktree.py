@@ -338,7 +338,7 @@ def test_vector_out_of_range_is_corrupt(tables):
         sym.values.extend([0, r, 0])
         top.append(py + r)
         bmap.add(syn.PredictionBlock(y0, x0, size, (py + r, px)))
-    syn._walk(h, w, split_of, leaf)
+    syn.walk_tree(h, w, split_of, leaf)
     assert max(top) >= 2048
     payload = syn.write_block_tree(sym, 4, 0, tables, mv_table=t)
     with pytest.raises(CorruptStreamError, match="outside"):

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import litert_available
 from mlvc.api import Decoder, Encoder
-from mlvc.codec.intra import IntraCodec, rd_cost, round_shift, to_signed
+from mlvc.codec.hyperprior import HyperpriorCodec, rd_cost, round_shift, to_signed
 from mlvc.codec.refine import (COST_FRAC, LatentRefiner, SymbolCosts, SynthesisGradient,
                                _conv_input_grad, log2_fixed)
 from mlvc.backends.registry import resolve
@@ -137,8 +137,8 @@ def test_refinement_lowers_the_real_rd_cost(bundled):
     x = to_signed(pic)
     gains = []
     for level in bundled.levels:
-        fast = IntraCodec(bundled, be, be).encode_signed(x, level)
-        codec = IntraCodec(bundled, be, be, refine=8)
+        fast = HyperpriorCodec(bundled, be, be).encode_signed(x, level)
+        codec = HyperpriorCodec(bundled, be, be, refine=8)
         lam = codec.lambdas[level]
         ref = codec.encode_signed(x, level)
         assert rd_cost(ref, x, lam) <= rd_cost(fast, x, lam)
@@ -154,10 +154,10 @@ def test_refinement_lowers_the_real_rd_cost(bundled):
 def test_refiner_never_returns_a_worse_iterate(bundled):
     """refine() keeps the best iterate by its own J: with 0 iterations it returns g_a's symbols."""
     be = resolve("numpy")
-    codec = IntraCodec(bundled, be, be)
+    codec = HyperpriorCodec(bundled, be, be)
     x = to_signed(np.ascontiguousarray(sample_frames()[1][:64, :64]))
     y = codec.analyse(x)
-    exp, d = codec._shift(3)
+    exp, d = codec.level_shift(3)
     (_, _, _, _), mu, t = codec._code(x, round_shift(y, d), 3)
     refiner = LatentRefiner(bundled.graphs["g_s"], bundled.tables)
     r = bundled.tables.radius[t]

@@ -24,7 +24,7 @@ from .bitstream.container import (HEADER_SIZE, UNKNOWN_FRAME_COUNT, VERSION_MINO
                                   StreamWriter, iter_records, iter_stream_records, picture_md5,
                                   read_exactly)
 from .codec.inter import InterCodec
-from .codec.intra import IntraCodec
+from .codec.hyperprior import HyperpriorCodec
 from .errors import (CorruptStreamError, HashMismatchError, InvalidArgumentError, UnsupportedError)
 from .package.loader import ModelPackage, find_package, load_package
 
@@ -107,14 +107,6 @@ def _exact_parse_backend(chosen: BackendSpec) -> BackendSpec:
     return chosen if chosen.exact else fastest_exact()
 
 
-def _residual_codec(intra: IntraCodec) -> IntraCodec | None:
-    """The P-frame residual codec: the package's residual networks on the same backends."""
-    if not intra.package.has_residual:
-        return None
-    return IntraCodec(intra.package, intra.backend, intra.parse_backend, networks="residual",
-                      refine=intra.refine)
-
-
 class Encoder:
     """Encodes RGB pictures (H x W x 3 uint8) into an MLVC stream."""
 
@@ -131,9 +123,9 @@ class Encoder:
         levels = self.package.levels
         if self.options.quality not in levels:
             raise InvalidArgumentError(f"quality {self.options.quality} not in 1..{max(levels)}")
-        self.codec = IntraCodec(self.package, self.backend, _exact_parse_backend(self.backend),
-                                refine=self.options.refine)
-        self.inter = InterCodec(self.codec, _residual_codec(self.codec),
+        self.codec = HyperpriorCodec(self.package, self.backend, _exact_parse_backend(self.backend),
+                                     refine=self.options.refine)
+        self.inter = InterCodec(self.codec, self.codec.residual_codec(),
                                 rd_levels=self.options.inter_rd_levels,
                                 tools=self.options.inter_tools, preset=self.options.preset)
 
@@ -240,9 +232,9 @@ class Decoder:
                               "reason": reason})
         return fallback
 
-    def _codecs(self, spec: BackendSpec) -> tuple[IntraCodec, InterCodec]:
-        codec = IntraCodec(self.package, spec, _exact_parse_backend(spec))
-        return codec, InterCodec(codec, _residual_codec(codec))
+    def _codecs(self, spec: BackendSpec) -> tuple[HyperpriorCodec, InterCodec]:
+        codec = HyperpriorCodec(self.package, spec, _exact_parse_backend(spec))
+        return codec, InterCodec(codec, codec.residual_codec())
 
     @property
     def switched_at(self) -> int | None:

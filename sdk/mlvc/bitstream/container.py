@@ -31,6 +31,13 @@ _HEADER = struct.Struct("<4sBBH16s16sHHIIIBBH")   # 60 bytes, then CRC32
 _RECORD = struct.Struct("<BBHI16s")               # 24 bytes, then CRC32 (header + payload)
 
 
+# Byte offsets of the fields, named for the tools that edit streams (hostile streams, fuzzing);
+# they follow _HEADER and _RECORD above.
+HEADER_FIELDS = {"model_id": 8, "model_hash": 24, "width": 40, "height": 42, "fps_num": 44,
+                 "fps_den": 48, "frame_count": 52, "colour": 56, "flags": 57, "crc": 60}
+RECORD_FIELDS = {"type": 0, "quality": 1, "reserved": 2, "length": 4, "md5": 8, "crc": 24}
+
+
 @dataclass(frozen=True)
 class StreamHeader:
     model_id: str
@@ -125,6 +132,35 @@ def read_record(data: bytes | memoryview, offset: int, position: int | None = No
     if zlib.crc32(payload, zlib.crc32(head)) != crc:
         raise CorruptStreamError(f"frame at byte {at}: checksum mismatch")
     return FrameRecord(FRAME_TYPES[code], quality, md5, payload), start + length
+
+
+def reseal_header(data: bytearray) -> bytearray:
+    """Recompute the header checksum of an edited stream (in place)."""
+    struct.pack_into("<I", data, HEADER_FIELDS["crc"], zlib.crc32(bytes(data[:HEADER_SIZE - 4])))
+    return data
+
+
+def reseal_record(data: bytearray, offset: int = HEADER_SIZE) -> bytearray:
+    """Recompute the checksum of the edited record at `offset` (in place), over its declared
+    length."""
+    (length,) = struct.unpack_from("<I", data, offset + RECORD_FIELDS["length"])
+    body = bytes(data[offset + RECORD_HEADER_SIZE:offset + RECORD_HEADER_SIZE + length])
+    struct.pack_into("<I", data, offset + RECORD_FIELDS["crc"],
+                     zlib.crc32(body, zlib.crc32(bytes(data[offset:offset + 24]))))
+    return data
+
+
+def record_offsets(data: bytes | memoryview) -> list[int]:
+    """Offsets of the records wholly present after the header, by their declared lengths (no
+    other checks: for tools that edit streams, not for decoding)."""
+    out, off = [], HEADER_SIZE
+    while off + RECORD_HEADER_SIZE <= len(data):
+        (length,) = struct.unpack_from("<I", data, off + RECORD_FIELDS["length"])
+        if off + RECORD_HEADER_SIZE + length > len(data):
+            break
+        out.append(off)
+        off += RECORD_HEADER_SIZE + length
+    return out
 
 
 def iter_records(data: bytes | memoryview, header: StreamHeader) -> Iterator[FrameRecord]:

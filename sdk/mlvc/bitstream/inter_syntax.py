@@ -66,13 +66,18 @@ def write_grid_payload(mode: int, mv_table: int, mv: np.ndarray, tables,
     return GridHeader(mode, mv_table, len(motion)).pack() + motion + residual
 
 
+def read_grid_header(payload: bytes | memoryview) -> GridHeader:
+    """The §4b header fields, unchecked (read_grid_payload checks them)."""
+    if len(payload) < GridHeader.SIZE:
+        raise CorruptStreamError("inter payload truncated")
+    return GridHeader(*_GRID.unpack_from(payload, 0))
+
+
 def read_grid_payload(payload: bytes | memoryview, h: int, w: int, tables
                       ) -> tuple[GridHeader, np.ndarray, memoryview]:
     """(header, vectors [BY, BX, 2] in the mode's unit, the bytes after the motion substream)."""
     view = memoryview(payload)
-    if len(view) < GridHeader.SIZE:
-        raise CorruptStreamError("inter payload truncated")
-    hdr = GridHeader(*_GRID.unpack_from(view, 0))
+    hdr = read_grid_header(view)
     if hdr.mode not in GRID_MODES:
         raise CorruptStreamError(f"unknown inter mode {hdr.mode}")
     if hdr.mv_table >= tables.num_tables:
@@ -81,9 +86,11 @@ def read_grid_payload(payload: bytes | memoryview, h: int, w: int, tables
         raise CorruptStreamError("inter payload: motion substream longer than the payload")
     by, bx = grid_shape(h, w)
     n = by * bx * 2
-    k = rans.decode(view[6:6 + hdr.motion_len], np.full(n, hdr.mv_table, np.int64), tables)
+    start = GridHeader.SIZE
+    k = rans.decode(view[start:start + hdr.motion_len], np.full(n, hdr.mv_table, np.int64),
+                    tables)
     mv = grid_from_deltas((k - tables.radius[hdr.mv_table]).reshape(by, bx, 2).astype(np.int32))
-    return hdr, mv, view[6 + hdr.motion_len:]
+    return hdr, mv, view[start + hdr.motion_len:]
 
 
 # -- §4c: the block tree (modes 4-5) -----------------------------------------------------------
@@ -94,6 +101,9 @@ MIN_PB = 8
 MV_LIMIT = 2048            # vector components in -2048..2047 (quarter pixels)
 MAX_DEBLOCK = 31
 _TREE = struct.Struct("<BBHHHHHHBI")    # 19 bytes
+# its fields' byte offsets, named for the tools that edit payloads (hostile streams)
+TREE_FIELDS = {"mode": 0, "mv_table": 1, "f_split0": 2, "f_split1": 4, "f_split2": 6,
+               "f_merge": 8, "f_midx": 10, "f_skip": 12, "deblock": 14, "substream_len": 15}
 
 
 def payload_mode(payload: bytes | memoryview) -> int | None:
@@ -215,7 +225,7 @@ class BlockMap:
         self.blocks.append(pb)
 
 
-def _walk(h: int, w: int, split_of, leaf) -> None:
+def walk_tree(h: int, w: int, split_of, leaf) -> None:
     """The §4c traversal: CTUs in raster order, each quadtree depth first; `split_of(y0, x0,
     size, depth)` gives the split flag of a node larger than 8, `leaf(y0, x0, size)` handles a
     PB."""
@@ -310,7 +320,7 @@ def read_block_tree(reader: "rans.RansReader", hdr: TreeHeader, h: int, w: int
             raise CorruptStreamError(f"vector {mv} at ({y0}, {x0}) outside -2048..2047")
         bmap.add(PredictionBlock(y0, x0, size, mv, skip, merge, idx))
 
-    _walk(h, w, split_of, leaf)
+    walk_tree(h, w, split_of, leaf)
     return bmap
 
 
@@ -372,7 +382,7 @@ def block_tree_symbols(leaves: dict, mode: int, h: int, w: int) -> TreeSymbols:
             put(KIND_SKIP, int(skip))
         bmap.add(PredictionBlock(y0, x0, size, mv, int(skip) if mode == 5 else 1, merge, idx))
 
-    _walk(h, w, split_of, leaf)
+    walk_tree(h, w, split_of, leaf)
     out.blocks = bmap
     return out
 

@@ -393,5 +393,5 @@ class TreeSearch:
             leaves[(y0, x0, size)] = best_mv
             bmap.add(syn.PredictionBlock(y0, x0, size, best_mv))
 
-        syn._walk(self.h, self.w, split_of, leaf)
+        syn.walk_tree(self.h, self.w, split_of, leaf)
         return leaves

@@ -21,7 +21,7 @@ from ..bitstream.inter_syntax import (GRID_MODES as MODES, HALF_PEL_BIT,  # noqa
 from ..entropy.tables import CdfTables
 from ..errors import CorruptStreamError, InvalidArgumentError
 from . import blocktree as bt
-from .intra import IntraCodec
+from .hyperprior import HyperpriorCodec
 from .sad import block_sads, mv_block_sads
 
 BLOCK = syn.GRID_BLOCK
@@ -231,7 +231,7 @@ class InterCodec:
     skip, deblocking; `preset` fast / medium / slow trades speed for bits), "grid" the 16x16
     modes 0-3 (§4b; `half_pel`)."""
 
-    def __init__(self, intra: IntraCodec, residual: IntraCodec | None = None, search: int = 32,
+    def __init__(self, intra: HyperpriorCodec, residual: HyperpriorCodec | None = None, search: int = 32,
                  rd_levels: int = 2, half_pel: bool = True, tools: str = "tree",
                  preset: str = "medium"):
         self.intra = intra

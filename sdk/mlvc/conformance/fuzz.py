@@ -18,13 +18,12 @@ import signal
 import struct
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from ..bitstream.container import HEADER_SIZE, RECORD_HEADER_SIZE
+from ..bitstream.container import (HEADER_FIELDS, HEADER_SIZE, RECORD_FIELDS, RECORD_HEADER_SIZE,
+                                   record_offsets, reseal_header, reseal_record)
 from ..errors import MLVCError
-from .hostile import fix_header_crc, fix_record_crc
 
 
 class _Timeout(Exception):
@@ -33,14 +32,9 @@ class _Timeout(Exception):
 
 def _fix_crcs(d: bytearray) -> bytearray:
     if len(d) >= HEADER_SIZE:
-        fix_header_crc(d)
-    off = HEADER_SIZE
-    while off + RECORD_HEADER_SIZE <= len(d):
-        (length,) = struct.unpack_from("<I", d, off + 4)
-        if off + RECORD_HEADER_SIZE + length > len(d):
-            break
-        fix_record_crc(d, off)
-        off += RECORD_HEADER_SIZE + length
+        reseal_header(d)
+    for off in record_offsets(d):
+        reseal_record(d, off)
     return d
 
 
@@ -53,14 +47,16 @@ def mutate(seed_stream: bytes, rng: np.random.Generator, case: int) -> bytes:
         junk = rng.integers(0, 256, int(rng.integers(0, 400)), dtype=np.uint8).tobytes()
         return (b"MLVC\x01" + junk) if rng.random() < 0.5 else junk
     if kind == 2:                                   # absurd header fields, checksum fixed
-        offset, fmt = [(40, "<H"), (42, "<H"), (52, "<I"), (44, "<I"), (48, "<I")][
-            int(rng.integers(0, 5))]
+        field, fmt = [("width", "<H"), ("height", "<H"), ("frame_count", "<I"),
+                      ("fps_num", "<I"), ("fps_den", "<I")][int(rng.integers(0, 5))]
         value = int(rng.choice([0, 1, 0xFFFF, 0xFFFFFFFF, int(rng.integers(0, 70000))]))
-        struct.pack_into(fmt, d, offset, value & (0xFFFF if fmt == "<H" else 0xFFFFFFFF))
-        return bytes(fix_header_crc(d))
-    if kind == 3:                                   # absurd record / substream lengths
-        off = HEADER_SIZE + int(rng.choice([4, RECORD_HEADER_SIZE, RECORD_HEADER_SIZE + 4,
-                                            RECORD_HEADER_SIZE + 6]))
+        struct.pack_into(fmt, d, HEADER_FIELDS[field],
+                         value & (0xFFFF if fmt == "<H" else 0xFFFFFFFF))
+        return bytes(reseal_header(d))
+    if kind == 3:     # absurd record / substream lengths (the record's, the z substream's,
+        #               the first rANS lane count and word count of a payload)
+        off = HEADER_SIZE + int(rng.choice([RECORD_FIELDS["length"], RECORD_HEADER_SIZE,
+                                            RECORD_HEADER_SIZE + 4, RECORD_HEADER_SIZE + 6]))
         if off + 4 <= len(d):
             struct.pack_into("<I", d, off, int(rng.choice([0, 1, 0xFFFFFFFF, 1 << 31,
                                                           int(rng.integers(0, 5000))])))
@@ -90,13 +86,12 @@ class Recoder:
     outside the picture.  Such a stream is valid: it must decode (with hashes unchecked)."""
 
     def __init__(self, backend: str | None):
-        from ..api import _residual_codec
         from ..backends.registry import resolve
-        from ..codec.intra import IntraCodec
+        from ..codec.hyperprior import HyperpriorCodec
         from ..package.loader import load_package
         spec = resolve(backend)
-        self.intra = IntraCodec(load_package(None), spec, spec)
-        self.residual = _residual_codec(self.intra) or self.intra
+        self.intra = HyperpriorCodec(load_package(None), spec, spec)
+        self.residual = self.intra.residual_codec() or self.intra
         self.tables = self.intra.package.tables
 
     def _symbols(self, radius: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -110,18 +105,15 @@ class Recoder:
         return np.floor(rng.random(radius.shape) * (2 * radius + 1)).astype(np.int64) - radius
 
     def _latents(self, codec, h: int, w: int, level: int, rng) -> bytes:
-        from ..entropy import rans
+        from ..bitstream.intra_syntax import write_intra_payload
         y_shape, z_shape = codec.latent_shapes(h, w)
-        zt = codec._z_tables(z_shape)
+        zt = codec.z_tables(z_shape)
         sz = self._symbols(self.tables.radius[zt].astype(np.int64), rng)
         z_hat = sz.reshape(z_shape).astype(np.int8)     # wraps as every decoder does
         mu, t = codec.entropy_parameters(z_hat, level)
         tf = t.reshape(-1).astype(np.int64)
-        r = self.tables.radius[tf].astype(np.int64)
-        sy = self._symbols(r, rng)
-        z_bytes = rans.encode(sz + self.tables.radius[zt], zt, self.tables)
-        y_bytes = rans.encode(sy + r, tf, self.tables)
-        return struct.pack("<I", len(z_bytes)) + z_bytes + y_bytes
+        sy = self._symbols(self.tables.radius[tf].astype(np.int64), rng)
+        return write_intra_payload(sz, zt, sy, tf, self.tables)
 
     def _inter(self, h: int, w: int, level: int, rng) -> bytes:
         from ..bitstream import inter_syntax as syn
@@ -177,7 +169,7 @@ class Recoder:
             if mode == 5:
                 put(syn.KIND_SKIP, skip)
             bmap.add(syn.PredictionBlock(y0, x0, size, mv, skip))
-        syn._walk(h, w, split_of, leaf)
+        syn.walk_tree(h, w, split_of, leaf)
         res = self._latents(self.residual, h, w, level, rng) if mode == 5 else b""
         return syn.write_block_tree(sym, mode, int(rng.integers(0, 32)), self.tables,
                                     mv_table=t, residual=res)

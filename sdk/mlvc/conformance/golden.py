@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +36,10 @@ import numpy as np
 from ..api import Encoder
 from ..bitstream.container import HEADER_SIZE, StreamHeader, iter_records
 from ..bitstream import inter_syntax as syn
+from ..bitstream import intra_syntax
 from ..codec import blocktree as bt
 from ..codec.inter import HALF_PEL_BIT, RESIDUAL_BIT, compensate
-from ..codec.intra import rebuild_latent
-from ..entropy import rans
+from ..codec.hyperprior import rebuild_latent
 from ..package.loader import load_package
 
 CLIPS = (  # name, width, height, frames, quality, GOP; inter clips in half pixels but one
@@ -124,7 +123,8 @@ def _tensor(out: Path, sub: str, stem: str, name: str, arr: np.ndarray) -> dict:
 
 
 def _roles(package_dir: str | None):
-    """(role, IntraCodec) for every decoder network of the package: h_s, g_s, res_h_s, res_g_s."""
+    """(role, HyperpriorCodec) for every decoder network of the package: h_s, g_s, res_h_s,
+    res_g_s."""
     enc = Encoder(package=package_dir, backend="numpy")
     yield from (("h_s", enc.codec), ("g_s", enc.codec))
     if enc.codec.package.manifest.has_residual:
@@ -145,7 +145,7 @@ def write_probe(out: Path, package_dir: str | None = None) -> None:
                   np.clip(np.rint(rng.normal(0, 6, shape)), -128, 127))
         for k, x in enumerate(inputs):
             x = x.astype(np.int8)
-            outs = codec._net(role.removeprefix("res_")).run({name: x})
+            outs = codec.network(role.removeprefix("res_")).run({name: x})
             stem = f"{role}.{k}"
             entries.append({"role": role, "input": _tensor(out, "probe", stem, name, x),
                             "outputs": [_tensor(out, "probe", stem, o, outs[o])
@@ -179,9 +179,7 @@ class _Recorder:
 
 
 def _record(codec, out: Path, calls: dict) -> None:
-    orig = codec._net
-    prefix = codec._prefix
-    codec._net = lambda role: _Recorder(orig(role), prefix + role, out, calls)
+    codec.wrap_networks(lambda key, net: _Recorder(net, key, out, calls))
 
 
 def write_calls(out: Path, vectors: Path, package_dir: str | None = None) -> None:
@@ -236,83 +234,78 @@ def write_golden(out: Path, package_dir: str | None = None, vectors: Path | None
         enc.inter.mode_policy = "residual"      # exercise the residual path in every P-frame
         enc.inter.tools = "grid"
         enc.inter.half_pel = "wholepel" not in name
-        stream = enc.encode(synthetic_frames(w, h, n, k))
-        (out / f"{name}.mlvc").write_bytes(stream)
-        header = StreamHeader.unpack(stream)
-        frames = []
-        ref = None
-        for i, rec in enumerate(iter_records(stream, header)):
-            pre = f"{name}.f{i}"
-            entry = {"type": rec.frame_type, "quality": rec.quality,
-                     "md5": rec.picture_md5.hex(), "payload_bytes": len(rec.payload)}
-            if rec.frame_type == "I":
-                signed = _intra_files(enc.codec, rec.payload, w, h, rec.quality, out, pre, entry)
-                picture = (signed.astype(np.int16) + 128).astype(np.uint8)
-            else:
-                g, mv, rest = syn.read_grid_payload(rec.payload, h, w, pkg.tables)
-                mode, table = g.mode, g.mv_table
-                _raw(out / f"{pre}.mv.i32", mv.astype(np.int32))
-                entry.update(mode=mode, mv_table=table, mv_shape=list(mv.shape))
-                picture = compensate(ref, mv, bool(mode & HALF_PEL_BIT))
-                if mode & RESIDUAL_BIT:
-                    r = _intra_files(enc.inter.residual, bytes(rest), w, h,
-                                     rec.quality, out, pre, entry)
-                    picture = np.clip(picture.astype(np.int16) + r, 0, 255).astype(np.uint8)
-            assert hashlib.md5(picture.tobytes()).digest() == rec.picture_md5
-            ref = picture
-            frames.append(entry)
-        index.append({"name": name, "stream": f"{name}.mlvc", "width": w, "height": h,
-                      "gop": gop, "header_bytes": HEADER_SIZE, "frames": frames})
+        index.append(_write_clip(out, name, enc, synthetic_frames(w, h, n, k), gop,
+                                 _grid_p_frame))
     (out / "index.json").write_text(json.dumps(index, indent=1))
-    _write_tree_clips(out, package_dir)
+    tree_index = []
+    for k, (name, w, h, n, q, gop, policy, preset) in enumerate(TREE_CLIPS):
+        enc = Encoder(package=package_dir, quality=q, backend="numpy", gop=gop, preset=preset)
+        enc.inter.mode_policy = policy
+        tree_index.append(_write_clip(out, name, enc, moving_frames(w, h, n, 50 + k), gop,
+                                      _tree_p_frame))
+    (out / "blocktree.json").write_text(json.dumps(tree_index, indent=1))
     write_probe(out, package_dir)
     write_calls(out, Path(vectors) if vectors else bundled_vectors_path(), package_dir)
 
 
-def _write_tree_clips(out: Path, package_dir: str | None) -> None:
-    """The block-tree clips (TREE_CLIPS) and blocktree.json."""
-    pkg = load_package(package_dir)
-    index = []
-    for k, (name, w, h, n, q, gop, policy, preset) in enumerate(TREE_CLIPS):
-        enc = Encoder(package=package_dir, quality=q, backend="numpy", gop=gop, preset=preset)
-        enc.inter.mode_policy = policy
-        stream = enc.encode(moving_frames(w, h, n, 50 + k))
-        (out / f"{name}.mlvc").write_bytes(stream)
-        header = StreamHeader.unpack(stream)
-        frames = []
-        ref = None
-        for i, rec in enumerate(iter_records(stream, header)):
-            pre = f"{name}.f{i}"
-            entry = {"type": rec.frame_type, "quality": rec.quality,
-                     "md5": rec.picture_md5.hex(), "payload_bytes": len(rec.payload)}
-            if rec.frame_type == "I":
-                signed = _intra_files(enc.codec, rec.payload, w, h, rec.quality, out, pre, entry)
-                picture = (signed.astype(np.int16) + 128).astype(np.uint8)
-            else:
-                hdr, bmap, rest = syn.read_tree_payload(rec.payload, h, w, pkg.tables)
-                rows = np.array([(b.y0, b.x0, b.size, b.mv[0], b.mv[1], b.skip, b.merge,
-                                  b.merge_idx) for b in bmap.blocks], np.int32)
-                _raw(out / f"{pre}.pbs.i32", rows)
-                entry.update(mode=hdr.mode, mv_table=hdr.mv_table, f_split=list(hdr.f_split),
-                             f_merge=hdr.f_merge, f_midx=hdr.f_midx, f_skip=hdr.f_skip,
-                             deblock=hdr.deblock, substream_bytes=hdr.substream_len,
-                             pbs_shape=list(rows.shape))
-                f = bt.unit_fields(bmap)
-                pred = bt.predict(ref, f.mv)
-                _raw(out / f"{pre}.pred.u8", pred)
-                r = None
-                if hdr.mode == syn.TREE_RESIDUAL_MODE:
-                    r = _intra_files(enc.inter.residual, bytes(rest), w, h, rec.quality, out,
-                                     pre, entry)
-                pre_filter = bt.reconstruct(pred, r, f, h, w)
-                _raw(out / f"{pre}.prefilter.u8", pre_filter)
-                picture = bt.deblock(pre_filter, f, hdr.deblock)
-            assert hashlib.md5(picture.tobytes()).digest() == rec.picture_md5
-            ref = picture
-            frames.append(entry)
-        index.append({"name": name, "stream": f"{name}.mlvc", "width": w, "height": h,
-                      "gop": gop, "header_bytes": HEADER_SIZE, "frames": frames})
-    (out / "blocktree.json").write_text(json.dumps(index, indent=1))
+def _write_clip(out: Path, name: str, enc: Encoder, pictures: list, gop: int,
+                p_frame) -> dict:
+    """Encode one clip, write its stream and every frame's intermediates; its index entry.
+    `p_frame(enc, payload, ref, w, h, quality, out, prefix, entry)` decodes a P-frame (writing
+    its files) and returns its picture; every picture is checked against the stream's hash."""
+    stream = enc.encode(pictures)
+    (out / f"{name}.mlvc").write_bytes(stream)
+    header = StreamHeader.unpack(stream)
+    w, h = header.width, header.height
+    frames = []
+    ref = None
+    for i, rec in enumerate(iter_records(stream, header)):
+        pre = f"{name}.f{i}"
+        entry = {"type": rec.frame_type, "quality": rec.quality,
+                 "md5": rec.picture_md5.hex(), "payload_bytes": len(rec.payload)}
+        if rec.frame_type == "I":
+            signed = _intra_files(enc.codec, rec.payload, w, h, rec.quality, out, pre, entry)
+            picture = (signed.astype(np.int16) + 128).astype(np.uint8)
+        else:
+            picture = p_frame(enc, rec.payload, ref, w, h, rec.quality, out, pre, entry)
+        assert hashlib.md5(picture.tobytes()).digest() == rec.picture_md5
+        ref = picture
+        frames.append(entry)
+    return {"name": name, "stream": f"{name}.mlvc", "width": w, "height": h,
+            "gop": gop, "header_bytes": HEADER_SIZE, "frames": frames}
+
+
+def _grid_p_frame(enc, payload, ref, w, h, quality, out, pre, entry) -> np.ndarray:
+    """A §4b P-frame: the motion field, then the residual's parse-path files."""
+    g, mv, rest = syn.read_grid_payload(payload, h, w, enc.codec.package.tables)
+    _raw(out / f"{pre}.mv.i32", mv.astype(np.int32))
+    entry.update(mode=g.mode, mv_table=g.mv_table, mv_shape=list(mv.shape))
+    picture = compensate(ref, mv, bool(g.mode & HALF_PEL_BIT))
+    if g.mode & RESIDUAL_BIT:
+        r = _intra_files(enc.inter.residual, bytes(rest), w, h, quality, out, pre, entry)
+        picture = np.clip(picture.astype(np.int16) + r, 0, 255).astype(np.uint8)
+    return picture
+
+
+def _tree_p_frame(enc, payload, ref, w, h, quality, out, pre, entry) -> np.ndarray:
+    """A §4c P-frame: header fields, decoded blocks, prediction, pre-deblocking picture."""
+    hdr, bmap, rest = syn.read_tree_payload(payload, h, w, enc.codec.package.tables)
+    rows = np.array([(b.y0, b.x0, b.size, b.mv[0], b.mv[1], b.skip, b.merge,
+                      b.merge_idx) for b in bmap.blocks], np.int32)
+    _raw(out / f"{pre}.pbs.i32", rows)
+    entry.update(mode=hdr.mode, mv_table=hdr.mv_table, f_split=list(hdr.f_split),
+                 f_merge=hdr.f_merge, f_midx=hdr.f_midx, f_skip=hdr.f_skip,
+                 deblock=hdr.deblock, substream_bytes=hdr.substream_len,
+                 pbs_shape=list(rows.shape))
+    f = bt.unit_fields(bmap)
+    pred = bt.predict(ref, f.mv)
+    _raw(out / f"{pre}.pred.u8", pred)
+    r = None
+    if hdr.mode == syn.TREE_RESIDUAL_MODE:
+        r = _intra_files(enc.inter.residual, bytes(rest), w, h, quality, out, pre, entry)
+    pre_filter = bt.reconstruct(pred, r, f, h, w)
+    _raw(out / f"{pre}.prefilter.u8", pre_filter)
+    return bt.deblock(pre_filter, f, hdr.deblock)
 
 
 def _intra_files(codec, payload: bytes, w: int, h: int, quality: int, out: Path, pre: str,
@@ -320,17 +313,14 @@ def _intra_files(codec, payload: bytes, w: int, h: int, quality: int, out: Path,
     """Write the parse-path intermediates of one intra payload; returns its int8 signal."""
     pkg = codec.package
     y_shape, z_shape = codec.latent_shapes(h, w)
-    exp, d = codec._shift(quality)
-    (zlen,) = struct.unpack_from("<I", payload, 0)
-    zt = codec._z_tables(z_shape)
-    kz = rans.decode(payload[4:4 + zlen], zt, pkg.tables)
-    z_hat = (kz - pkg.tables.radius[zt]).reshape(z_shape).astype(np.int8)
-    hs = codec._net("h_s").run({"z": z_hat})
+    exp, d = codec.level_shift(quality)
+    sz, y_bytes = intra_syntax.read_z_symbols(payload, codec.z_tables(z_shape), pkg.tables)
+    z_hat = sz.reshape(z_shape).astype(np.int8)
+    hs = codec.network("h_s").run({"z": z_hat})
     mu, t = codec.entropy_parameters(z_hat, quality)
-    ky = rans.decode(payload[4 + zlen:], t.reshape(-1), pkg.tables)
-    s = ky - pkg.tables.radius[t.reshape(-1)]
+    s = intra_syntax.read_y_symbols(y_bytes, t, pkg.tables)
     y_hat = rebuild_latent(mu + s.reshape(y_shape), d)
-    img = codec._net("g_s").run({"y_hat": y_hat})["image"]
+    img = codec.network("g_s").run({"y_hat": y_hat})["image"]
     _raw(out / f"{pre}.z.i8", z_hat)
     _raw(out / f"{pre}.hs_mu.i8", hs["mu"])
     _raw(out / f"{pre}.hs_sigma_index.i8", hs["sigma_index"])

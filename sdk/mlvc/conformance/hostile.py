@@ -16,32 +16,20 @@ from pathlib import Path
 import numpy as np
 
 from ..bitstream import inter_syntax as syn
-from ..bitstream.container import HEADER_SIZE, RECORD_HEADER_SIZE
+from ..bitstream.container import (HEADER_FIELDS, HEADER_SIZE, RECORD_FIELDS, RECORD_HEADER_SIZE,
+                                   record_offsets, reseal_header, reseal_record)
 
 
-def fix_header_crc(data: bytearray) -> bytearray:
-    struct.pack_into("<I", data, HEADER_SIZE - 4, zlib.crc32(bytes(data[:HEADER_SIZE - 4])))
-    return data
-
-
-def fix_record_crc(data: bytearray, offset: int = HEADER_SIZE) -> bytearray:
-    (length,) = struct.unpack_from("<I", data, offset + 4)
-    body = bytes(data[offset + RECORD_HEADER_SIZE:offset + RECORD_HEADER_SIZE + length])
-    struct.pack_into("<I", data, offset + 24, zlib.crc32(body, zlib.crc32(bytes(
-        data[offset:offset + 24]))))
-    return data
-
-
-def _edit_header(good: bytes, offset: int, fmt: str, *values) -> bytes:
+def _edit_header(good: bytes, field: str, fmt: str, *values) -> bytes:
     d = bytearray(good)
-    struct.pack_into(fmt, d, offset, *values)
-    return bytes(fix_header_crc(d))
+    struct.pack_into(fmt, d, HEADER_FIELDS[field], *values)
+    return bytes(reseal_header(d))
 
 
 def _edit_record(good: bytes, rel: int, fmt: str, value) -> bytes:
     d = bytearray(good)
     struct.pack_into(fmt, d, HEADER_SIZE + rel, value)
-    return bytes(fix_record_crc(d))
+    return bytes(reseal_record(d))
 
 
 def invalid_streams(good: bytes) -> list[tuple[str, bytes, str]]:
@@ -55,26 +43,29 @@ def invalid_streams(good: bytes) -> list[tuple[str, bytes, str]]:
         ("bad_magic", b"MLVX" + good[4:], "corrupt_stream"),
         ("version_2", good[:4] + b"\x02" + good[5:], "unsupported"),
         ("header_crc", good[:30] + bytes([good[30] ^ 1]) + good[31:], "corrupt_stream"),
-        ("wrong_model_hash", _edit_header(good, 24, "<I", 0xDEADBEEF), "model"),
-        ("colour_format_1", _edit_header(good, 56, "<B", 1), "unsupported"),
-        ("zero_width", _edit_header(good, 40, "<H", 0), "corrupt_stream"),
-        ("huge_size", _edit_header(good, 40, "<HH", 16384, 16384), "unsupported"),
-        ("frame_count_too_high", _edit_header(good, 52, "<I", 1000), "corrupt_stream"),
-        ("frame_count_too_low", _edit_header(good, 52, "<I", 1), "corrupt_stream"),
+        ("wrong_model_hash", _edit_header(good, "model_hash", "<I", 0xDEADBEEF), "model"),
+        ("colour_format_1", _edit_header(good, "colour", "<B", 1), "unsupported"),
+        ("zero_width", _edit_header(good, "width", "<H", 0), "corrupt_stream"),
+        ("huge_size", _edit_header(good, "width", "<HH", 16384, 16384), "unsupported"),
+        ("frame_count_too_high", _edit_header(good, "frame_count", "<I", 1000), "corrupt_stream"),
+        ("frame_count_too_low", _edit_header(good, "frame_count", "<I", 1), "corrupt_stream"),
         ("payload_truncated", good[:first_payload + 7], "corrupt_stream"),
         ("record_truncated", good[:HEADER_SIZE + 10], "corrupt_stream"),
         ("payload_bit_flip", bytes(flipped), "corrupt_stream"),
-        ("payload_length_huge", _edit_record(good, 4, "<I", 0x7FFFFFFF), "corrupt_stream"),
-        ("p_frame_first", _edit_record(good, 0, "<B", 0x50), "corrupt_stream"),
-        ("unknown_frame_type", _edit_record(good, 0, "<B", 0x51), "corrupt_stream"),
-        ("quality_99", _edit_record(good, 1, "<B", 99), "corrupt_stream"),
+        ("payload_length_huge", _edit_record(good, RECORD_FIELDS["length"], "<I", 0x7FFFFFFF),
+         "corrupt_stream"),
+        ("p_frame_first", _edit_record(good, RECORD_FIELDS["type"], "<B", 0x50), "corrupt_stream"),
+        ("unknown_frame_type", _edit_record(good, RECORD_FIELDS["type"], "<B", 0x51),
+         "corrupt_stream"),
+        ("quality_99", _edit_record(good, RECORD_FIELDS["quality"], "<B", 99), "corrupt_stream"),
         ("z_length_huge", _edit_record(good, RECORD_HEADER_SIZE, "<I", 0xFFFFFF),
          "corrupt_stream"),
         ("rans_zero_lanes", _edit_record(good, RECORD_HEADER_SIZE + 4, "<H", 0),
          "corrupt_stream"),
         ("rans_state_zero", _edit_record(good, RECORD_HEADER_SIZE + 10, "<I", 0),
          "corrupt_stream"),
-        ("picture_hash_wrong", _edit_record(good, 8, "<I", 0x01234567), "hash_mismatch"),
+        ("picture_hash_wrong", _edit_record(good, RECORD_FIELDS["md5"], "<I", 0x01234567),
+         "hash_mismatch"),
         ("trailing_garbage", good + b"\x00" * 5, "corrupt_stream"),
     ]
     return cases
@@ -101,7 +92,7 @@ class _Records:
             o = p + length
 
     def bytes(self) -> bytes:
-        out = bytearray(fix_header_crc(bytearray(self.header)))
+        out = bytearray(reseal_header(bytearray(self.header)))
         for t, q, flags, md5, payload in self.records:
             head = bytes([t, q]) + bytes(flags) + struct.pack("<I", len(payload)) + bytes(md5)
             out += head + struct.pack("<I", zlib.crc32(bytes(payload), zlib.crc32(head)))
@@ -110,11 +101,7 @@ class _Records:
 
 
 def _record_offset(stream: bytes, index: int) -> int:
-    o = HEADER_SIZE
-    for _ in range(index):
-        (length,) = struct.unpack_from("<I", stream, o + 4)
-        o += RECORD_HEADER_SIZE + length
-    return o
+    return record_offsets(stream)[index]
 
 
 def p_frame_cases(stream: bytes, index: int, num_tables: int,
@@ -124,7 +111,8 @@ def p_frame_cases(stream: bytes, index: int, num_tables: int,
     base = _Records(stream)
     mode = base.records[index][4][0]
     assert base.records[index][0] == ord("P") and mode in (1, 3), "needs a residual P-frame"
-    mvlen = syn.GridHeader(*struct.unpack_from("<BBI", base.records[index][4], 0)).motion_len
+    mvlen = syn.read_grid_header(base.records[index][4]).motion_len
+    G = syn.GridHeader.SIZE     # the motion length field is at 2, its substream at G
 
     def edit(fn) -> bytes:
         r = _Records(stream)
@@ -148,19 +136,19 @@ def p_frame_cases(stream: bytes, index: int, num_tables: int,
 
     def skip_plus_one(rec):
         rec[4][0] = mode & ~1
-        rec[4] = rec[4][:6 + mvlen + 1]
+        rec[4] = rec[4][:G + mvlen + 1]
 
     cut = _record_offset(stream, index) + RECORD_HEADER_SIZE + len(base.records[index][4]) // 2
     cases = [(f"mode_{m}", edit(byte(0, m)), "corrupt_stream") for m in (6, 7, 8, 255)]
     cases += [(f"mv_table_{t}", edit(byte(1, t)), "corrupt_stream")
               for t in sorted({num_tables, 250, 255}) if num_tables <= t <= 255]
     cases += [
-        ("mv_length_past_payload", edit(u32(2, len(base.records[index][4]) - 6 + 1)),
+        ("mv_length_past_payload", edit(u32(2, len(base.records[index][4]) - G + 1)),
          "corrupt_stream"),
         ("mv_length_huge", edit(u32(2, 0xFFFFFFFF)), "corrupt_stream"),
         ("mv_length_7ffffff0", edit(u32(2, 0x7FFFFFF0)), "corrupt_stream"),
         ("mv_length_short", edit(u32(2, mvlen - 2)), "corrupt_stream"),
-        ("mv_rans_state_zero", edit(u32(6 + 6, 0)), "corrupt_stream"),
+        ("mv_rans_state_zero", edit(u32(G + 6, 0)), "corrupt_stream"),  # first lane state
         ("residual_bit_cleared", edit(byte(0, mode & ~1)), "corrupt_stream"),
         ("whole_pel_skip_with_residual", edit(byte(0, 0)), "corrupt_stream"),
         ("half_pel_skip_with_residual", edit(byte(0, 2)), "corrupt_stream"),
@@ -250,7 +238,7 @@ def _diagonal_tree(h: int, w: int, tables) -> bytes | None:
         sym.values.extend([0, r, 0])
         top[0] = max(top[0], py + r)
         bmap.add(syn.PredictionBlock(y0, x0, size, (py + r, px)))
-    syn._walk(h, w, split_of, leaf)
+    syn.walk_tree(h, w, split_of, leaf)
     if top[0] < syn.MV_LIMIT:
         return None
     return syn.write_block_tree(sym, 4, 0, tables, mv_table=t)
@@ -286,19 +274,20 @@ def tree_frame_cases(stream: bytes, index: int, tables, package: str | None = No
             return bytes(d)
         return fn
 
-    cases = [(f"mode_{m}", edit(put(0, "<B", m)), "corrupt_stream") for m in (6, 7, 255)]
-    cases += [(f"mv_table_{t}", edit(put(1, "<B", t)), "corrupt_stream")
+    F = syn.TREE_FIELDS
+    cases = [(f"mode_{m}", edit(put(F["mode"], "<B", m)), "corrupt_stream") for m in (6, 7, 255)]
+    cases += [(f"mv_table_{t}", edit(put(F["mv_table"], "<B", t)), "corrupt_stream")
               for t in sorted({tables.num_tables, 255}) if t <= 255]
-    for name, off in (("f_split0", 2), ("f_split1", 4), ("f_split2", 6), ("f_merge", 8),
-                      ("f_midx", 10), ("f_skip", 12)):
-        cases.append((f"{name}_zero", edit(put(off, "<H", 0)), "corrupt_stream"))
+    for name in ("f_split0", "f_split1", "f_split2", "f_merge", "f_midx", "f_skip"):
+        cases.append((f"{name}_zero", edit(put(F[name], "<H", 0)), "corrupt_stream"))
     cases += [
-        ("deblock_32", edit(put(14, "<B", 32)), "corrupt_stream"),
-        ("deblock_255", edit(put(14, "<B", 255)), "corrupt_stream"),
-        ("substream_length_huge", edit(put(15, "<I", 0xFFFFFFFF)), "corrupt_stream"),
-        ("substream_length_past_payload", edit(put(15, "<I", len(pay) - H + 1)),
+        ("deblock_32", edit(put(F["deblock"], "<B", 32)), "corrupt_stream"),
+        ("deblock_255", edit(put(F["deblock"], "<B", 255)), "corrupt_stream"),
+        ("substream_length_huge", edit(put(F["substream_len"], "<I", 0xFFFFFFFF)),
          "corrupt_stream"),
-        ("substream_length_short", edit(put(15, "<I", S - 2)), "corrupt_stream"),
+        ("substream_length_past_payload", edit(put(F["substream_len"], "<I", len(pay) - H + 1)),
+         "corrupt_stream"),
+        ("substream_length_short", edit(put(F["substream_len"], "<I", S - 2)), "corrupt_stream"),
         ("substream_truncated", edit(lambda p: p[:H + S // 2]), "corrupt_stream"),
         ("substream_lanes_zero", edit(put(H, "<H", 0)), "corrupt_stream"),
         ("substream_state_zero", edit(put(H + 6, "<I", 0)), "corrupt_stream"),
@@ -316,9 +305,11 @@ def tree_frame_cases(stream: bytes, index: int, tables, package: str | None = No
     if mode == 4:
         cases.append(("prediction_only_one_extra_byte", edit(lambda p: p + b"\0"),
                       "corrupt_stream"))
-        cases.append(("mode_5_without_residual", edit(put(0, "<B", 5)), "corrupt_stream"))
+        cases.append(("mode_5_without_residual", edit(put(F["mode"], "<B", 5)),
+                      "corrupt_stream"))
     else:
-        cases.append(("mode_4_with_residual_bytes", edit(put(0, "<B", 4)), "corrupt_stream"))
+        cases.append(("mode_4_with_residual_bytes", edit(put(F["mode"], "<B", 4)),
+                      "corrupt_stream"))
         cases.append(("residual_truncated", edit(lambda p: p[:-1]), "corrupt_stream"))
         cases.append(("residual_missing", edit(lambda p: p[:H + S]), "corrupt_stream"))
     # valid syntax, another picture: the deblocking strength changed
@@ -326,7 +317,7 @@ def tree_frame_cases(stream: bytes, index: int, tables, package: str | None = No
     from ..api import Decoder
     from ..errors import HashMismatchError, MLVCError
     other = 31 if hdr.deblock != 31 else 1
-    data = edit(put(14, "<B", other))
+    data = edit(put(F["deblock"], "<B", other))
     try:
         Decoder(data, package=package, backend="numpy").decode_all()
     except HashMismatchError:

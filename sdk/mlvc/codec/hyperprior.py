@@ -1,4 +1,5 @@
-"""Intra frame coding: the mean-scale hyperprior in the integer profile (docs/bitstream.md §4).
+"""The mean-scale hyperprior in the integer profile (docs/bitstream.md §4): codes a signed
+picture, an I-frame (pixel - 128) or a P-frame's residual, with one network set.
 
 Everything that decides symbols (h_s, the integer mean and table index, the rANS tables) runs
 on an exact backend, `parse`.  g_s may run on any backend when decoding; an approximate one still
@@ -6,15 +7,14 @@ parses exactly, and its pictures are reported when they do not match the stream'
 """
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..backends.registry import BackendSpec, Network
+from ..bitstream import intra_syntax as syn
 from ..bitstream.container import picture_md5
-from ..entropy import rans
-from ..errors import CorruptStreamError, InvalidArgumentError
+from ..errors import InvalidArgumentError
 from ..package.loader import ModelPackage
 from .bands import halo_units, run_in_bands
 from .refine import LatentRefiner
@@ -63,11 +63,13 @@ class CodedFrame:
     symbols_y: np.ndarray
 
 
-class IntraCodec:
-    """Encodes and decodes single pictures with one package and one pair of backends.
+class HyperpriorCodec:
+    """Encodes and decodes signed pictures with one package, one network set and one pair of
+    backends.
 
-    `networks="residual"` codes P-frame residuals with the package's residual networks (res_*)
-    and their z tables: the same hyperprior and the same parse path, other weights.
+    `networks="intra"` codes I-frames; `networks="residual"` codes P-frame residuals with the
+    package's residual networks (res_*) and their z tables: the same hyperprior and the same
+    parse path, other weights.
     `refine` > 0: the encoder refines each picture's symbols for that many iterations
     (refine.py; needs the package's training lambdas, else it is a no-op)."""
 
@@ -84,6 +86,7 @@ class IntraCodec:
         self.backend = backend            # g_a, h_a (encoder) and g_s
         self.parse_backend = parse        # h_s: decides symbols, always exact
         self._nets: dict[str, Network] = {}
+        self._wrap = None
         self._halos: dict[str, int] = {}
         self._prefix = "res_" if networks == "residual" else ""
         self._ztab = np.asarray(self.m.res_z_table_index if self._prefix else
@@ -98,16 +101,36 @@ class IntraCodec:
                         if len(lambdas) == len(package.levels) else {})
         self._refiner: LatentRefiner | None = None
 
-    def _net(self, role: str) -> Network:
+    def residual_codec(self) -> "HyperpriorCodec | None":
+        """The P-frame residual codec: the package's residual networks on the same backends
+        (None when the package has none)."""
+        if not self.package.has_residual:
+            return None
+        return HyperpriorCodec(self.package, self.backend, self.parse_backend,
+                               networks="residual", refine=self.refine)
+
+    def role_key(self, role: str) -> str:
+        """The package's name of this set's network `role` (g_s -> g_s or res_g_s)."""
+        return self._prefix + role
+
+    def network(self, role: str) -> Network:
         """The network of `role` (g_a, h_a, h_s, g_s) in this codec's set."""
         if role not in self._nets:
             spec = self.parse_backend if role == "h_s" else self.backend
-            key = self._prefix + role
-            self._nets[role] = spec.load(self.package.graphs[key], self.package.tflite[key])
+            key = self.role_key(role)
+            net = spec.load(self.package.graphs[key], self.package.tflite[key])
+            self._nets[role] = self._wrap(key, net) if self._wrap else net
         return self._nets[role]
 
+    def wrap_networks(self, wrap) -> None:
+        """Route every later network call through `wrap(role_key, network)`, which returns an
+        object with the network's `run` (the golden-file writer records calls with it)."""
+        self._wrap = wrap
+        self._nets.clear()
+
     # -- shared parse-path arithmetic --------------------------------------------------------
-    def _shift(self, level: int) -> tuple[int, int]:
+    def level_shift(self, level: int) -> tuple[int, int]:
+        """(exp, d) of a level: its exponent and the latent shift d = exp - y_exp (§4 step 2)."""
         try:
             exp = self.m.level(level).exp
         except KeyError:
@@ -117,14 +140,15 @@ class IntraCodec:
 
     def entropy_parameters(self, z_hat: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
         """Integer mean (in coded units) and table index of every latent element."""
-        exp, d = self._shift(level)
-        out = self._net("h_s").run({"z": z_hat})
+        exp, d = self.level_shift(level)
+        out = self.network("h_s").run({"z": z_hat})
         mu = round_shift(out["mu"], d)
         t = np.clip(out["sigma_index"].astype(np.int32) - self.m.tables.tables_per_octave * exp,
                     0, self.m.tables.num_tables - 1)
         return mu, t
 
-    def _z_tables(self, shape: tuple) -> np.ndarray:
+    def z_tables(self, shape: tuple) -> np.ndarray:
+        """The table of every hyper-latent symbol of a z grid of `shape` (flattened)."""
         return np.broadcast_to(self._ztab, shape).reshape(-1)
 
     # -- encoder ------------------------------------------------------------------------------
@@ -138,7 +162,7 @@ class IntraCodec:
         """g_a of an H x W x 3 int8 signal: the latent y, the same for every level (in row
         bands for large pictures: bands.py, bit-identical)."""
         image = pad_to(x, self.m.alignment)[None]
-        net = self._net("g_a")
+        net = self.network("g_a")
         return run_in_bands(lambda a: net.run({"image": a})["y"], image, image.shape[1] // 16,
                             16, 1, image.shape[2], self._halo("g_a", 16))
 
@@ -147,14 +171,14 @@ class IntraCodec:
         analyse() output when the caller already has it (coding one signal at several levels).
 
         Returns the payload, the int8 signal every decoder rebuilds, and the symbols."""
-        exp, d = self._shift(level)
+        exp, d = self.level_shift(level)
         if y is None:
             y = self.analyse(x)
         coded, mu, t = self._code(x, round_shift(y, d), level)
         lam = self.lambdas.get(level)
         if self.refine and lam is not None:
             if self._refiner is None:
-                self._refiner = LatentRefiner(self.package.graphs[self._prefix + "g_s"],
+                self._refiner = LatentRefiner(self.package.graphs[self.role_key("g_s")],
                                               self.package.tables)
             q = self._refiner.refine(x, y, d, mu, t, lam, self.refine)
             # the refined symbols get their own hyperprior; kept only if the real stream's
@@ -167,10 +191,10 @@ class IntraCodec:
     def _code(self, x: np.ndarray, q: np.ndarray, level: int):
         """(payload, rebuilt signal, z symbols, y symbols), and the entropy parameters."""
         h, w = x.shape[:2]
-        exp, d = self._shift(level)
-        z = self._net("h_a").run({"y": rebuild_latent(q, d)})["z"]
+        exp, d = self.level_shift(level)
+        z = self.network("h_a").run({"y": rebuild_latent(q, d)})["z"]
         tables = self.package.tables
-        zt = self._z_tables(z.shape)
+        zt = self.z_tables(z.shape)
         zr = tables.radius[zt].reshape(z.shape)
         z_hat = np.clip(z.astype(np.int32), -zr, zr).astype(np.int8)
         mu, t = self.entropy_parameters(z_hat, level)
@@ -179,13 +203,11 @@ class IntraCodec:
         rec = self._synthesise(rebuild_latent(mu + s, d), h, w)
         sz = z_hat.reshape(-1).astype(np.int64)
         sy = s.reshape(-1).astype(np.int64)
-        z_bytes = rans.encode(sz + tables.radius[zt], zt, tables)
-        y_bytes = rans.encode(sy + r.reshape(-1), t.reshape(-1), tables)
-        payload = struct.pack("<I", len(z_bytes)) + z_bytes + y_bytes
+        payload = syn.write_intra_payload(sz, zt, sy, t, tables)
         return (payload, rec, sz, sy), mu, t
 
     def _synthesise(self, y_hat: np.ndarray, h: int, w: int) -> np.ndarray:
-        net = self._net("g_s")
+        net = self.network("g_s")
         image = run_in_bands(lambda a: net.run({"y_hat": a})["image"], y_hat, y_hat.shape[1],
                              1, 16, 16 * y_hat.shape[2], self._halo("g_s", 1))
         return image[0, :h, :w, :]
@@ -193,7 +215,7 @@ class IntraCodec:
     def _halo(self, role: str, in_rows_per_unit: int) -> int:
         """Row-band halo (latent rows) of a network, from its graph's receptive field."""
         if role not in self._halos:
-            self._halos[role] = halo_units(self.package.graphs[self._prefix + role],
+            self._halos[role] = halo_units(self.package.graphs[self.role_key(role)],
                                            in_rows_per_unit)
         return self._halos[role]
 
@@ -209,19 +231,12 @@ class IntraCodec:
         return to_pixels(self.decode_signed(payload, h, w, level))
 
     def decode_signed(self, payload: bytes, h: int, w: int, level: int) -> np.ndarray:
-        exp, d = self._shift(level)
+        exp, d = self.level_shift(level)
         y_shape, z_shape = self.latent_shapes(h, w)
-        if len(payload) < 4:
-            raise CorruptStreamError("intra payload truncated")
-        (zlen,) = struct.unpack_from("<I", payload, 0)
-        if zlen > len(payload) - 4:
-            raise CorruptStreamError("intra payload: z substream longer than the payload")
         tables = self.package.tables
-        zt = self._z_tables(z_shape)
-        sz = rans.decode(memoryview(payload)[4:4 + zlen], zt, tables) - tables.radius[zt]
+        sz, y_bytes = syn.read_z_symbols(payload, self.z_tables(z_shape), tables)
         z_hat = sz.reshape(z_shape).astype(np.int8)
         mu, t = self.entropy_parameters(z_hat, level)
-        tf = t.reshape(-1)
-        sy = rans.decode(memoryview(payload)[4 + zlen:], tf, tables) - tables.radius[tf]
+        sy = syn.read_y_symbols(y_bytes, t, tables)
         y_hat = rebuild_latent(mu + sy.reshape(y_shape), d)
         return self._synthesise(y_hat, h, w)
