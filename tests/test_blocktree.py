@@ -90,6 +90,24 @@ def test_qpel_sad_kernel_matches_numpy(monkeypatch):
     assert a1 == b1 and min(a1) > 0
 
 
+@pytest.mark.parametrize("h,w,c", [(37, 53, 3), (9, 17, 1), (8, 8, 3), (1, 1, 3), (70, 130, 3),
+                                   (2, 300, 1)])
+def test_prediction_kernel_matches_numpy(h, w, c):
+    """blocktree_kernel.c against the NumPy definitions: the prediction (vectors far outside
+    the picture, every phase, partial units at the right and bottom edges) and the phase
+    planes."""
+    assert bt._kernel() is not None, "no C compiler?"     # CI has one (scripts/test.sh)
+    rng = np.random.default_rng(h * 1000 + w)
+    ref = rng.integers(0, 256, (h, w, c) if c > 1 else (h, w), dtype=np.uint8)
+    for scale in (3, 40, 9000):
+        mv = rng.integers(-scale, scale + 1, (-(-h // 8), -(-w // 8), 2)).astype(np.int32)
+        assert np.array_equal(bt.predict(ref, mv), bt.predict_numpy(ref, mv))
+    plane = ref if c == 1 else ref[..., 1]
+    for border in (4, bt.BORDER):
+        assert np.array_equal(bt.phase_planes(plane, border),
+                              bt.phase_planes_numpy(plane, border))
+
+
 def random_tree(h, w, rng, mode=5):
     """Leaves {(y0, x0, size): (mv, skip)} of a random quadtree covering h x w."""
     leaves = {}

@@ -104,3 +104,15 @@ def test_package_without_lambdas_keeps_the_requested_level(sample):
 def test_rd_levels_option_is_validated():
     with pytest.raises(mlvc.InvalidArgumentError):
         mlvc.Encoder(inter_rd_levels=0)
+
+
+def test_rd_levels_default_to_the_presets(sample):
+    """No inter_rd_levels: fast tries the requested level only, medium two; an explicit value
+    overrides the preset."""
+    levels = {}
+    for preset, rd in (("fast", None), ("medium", None), ("fast", 3)):
+        enc = mlvc.Encoder(quality=4, backend="numpy", preset=preset, inter_rd_levels=rd)
+        levels[(preset, rd)] = enc.inter._levels(4)
+    assert levels[("fast", None)] == [4]
+    assert levels[("medium", None)] == [4, 3]
+    assert levels[("fast", 3)] == [4, 3, 2]

@@ -45,15 +45,16 @@ class EncoderOptions(BaseModel):
     fps_num: int = Field(30, ge=1, le=1_000_000)
     fps_den: int = Field(1, ge=1, le=1_000_000)
     gop: int = Field(16, ge=1, le=10_000, description="an I-frame every `gop` frames (1: intra)")
-    inter_rd_levels: int = Field(2, ge=1, le=32, description=(
+    inter_rd_levels: Optional[int] = Field(None, ge=1, le=32, description=(
         "P-frames: residual levels tried (the requested one and the next coarser ones), the "
-        "frame's level chosen by rate-distortion cost; 1: always the requested level"))
+        "frame's level chosen by rate-distortion cost; 1: always the requested level; None: "
+        "the preset's (fast 1, medium and slow 2)"))
     refine: int = Field(0, ge=0, le=256, description=(
         "encoder latent refinement iterations per picture (codec/refine.py): better pictures "
         "at about the same rate for ~0.75 s per iteration at 640x272; 0: off (real-time)"))
     preset: Literal["fast", "medium", "slow"] = Field("medium", description=(
         "P-frame encoder speed / bits trade-off (block-tree tools): fast (camera speed: no 8x8 "
-        "blocks, two deblocking strengths tried), medium, slow (more strengths, the residual "
+        "blocks, two deblocking strengths, one residual level tried), medium, slow (more strengths, the residual "
         "re-coded with skipped blocks zeroed)"))
     inter_tools: Literal["tree", "grid"] = Field("tree", description=(
         "P-frame tools: 'tree' = block tree, quarter pixels, merge, per-block skip, deblocking "

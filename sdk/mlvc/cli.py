@@ -515,9 +515,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--frames", type=int, default=None, help="encode at most N frames")
     e.add_argument("--gop", type=int, default=16,
                    help="an I-frame every N frames, P-frames between (1: all intra)")
-    e.add_argument("--rd-levels", type=int, default=2,
+    e.add_argument("--rd-levels", type=int, default=None,
                    help="P-frames: residual levels tried, the requested and coarser ones, chosen "
-                        "by rate-distortion cost (1: always --quality)")
+                        "by rate-distortion cost (1: always --quality; default: the preset's, "
+                        "fast 1, medium and slow 2)")
     e.add_argument("--refine", type=int, default=0, metavar="N",
                    help="refine each picture's latent for N iterations (16: +0.8-1.4 dB "
                         "at about the same rate, ~0.75 s per iteration at 640x272; 0: off)")

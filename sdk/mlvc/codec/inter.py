@@ -224,7 +224,7 @@ class InterCodec:
     """P-frame coding.  The encoder decides per frame, by rate-distortion cost
     J = bits + lambda / 3 * SSE (the training objective bpp + lambda * MSE, summed over the
     picture; lambda of the requested level), between prediction only and the residual coded at
-    the requested level or up to `rd_levels - 1` coarser ones.  The frame record carries the
+    the requested level or up to `rd_levels - 1` coarser ones (None: the preset's).  The frame record carries the
     chosen level, so every decoder already follows the choice: it is the encoder's alone.
 
     `tools`: "tree" (default) codes modes 4/5 (§4c: block tree, quarter pixels, merge, per-block
@@ -232,7 +232,7 @@ class InterCodec:
     modes 0-3 (§4b; `half_pel`)."""
 
     def __init__(self, intra: HyperpriorCodec, residual: HyperpriorCodec | None = None, search: int = 32,
-                 rd_levels: int = 2, half_pel: bool = True, tools: str = "tree",
+                 rd_levels: int | None = None, half_pel: bool = True, tools: str = "tree",
                  preset: str = "medium"):
         self.intra = intra
         self.residual = residual or intra    # the hyperprior codec of the residual
@@ -254,8 +254,11 @@ class InterCodec:
     def _levels(self, level: int) -> list[int]:
         if self.mode_policy == "residual" or self.lambdas.get(level) is None:
             return [level]
+        n = self.rd_levels
+        if n is None:                # the preset's (the grid tools: medium's)
+            n = bt.preset(self.preset if self.tools == "tree" else "medium").rd_levels
         return [v for v in sorted(self.intra.package.levels, reverse=True)
-                if v <= level][:max(1, self.rd_levels)]
+                if v <= level][:max(1, n)]
 
     def _pick(self, options: list[CodedInter], rgb: np.ndarray, level: int) -> CodedInter:
         lam = self.lambdas.get(level)
