@@ -108,6 +108,23 @@ def test_prediction_kernel_matches_numpy(h, w, c):
                               bt.phase_planes_numpy(plane, border))
 
 
+def test_with_skips_equals_coding_the_tree_again():
+    rng = np.random.default_rng(21)
+    for h, w in ((72, 104), (40, 56), (130, 70)):
+        leaves = random_tree(h, w, rng, mode=5)
+        sym4 = syn.block_tree_symbols({k: (mv, 1) for k, (mv, _) in leaves.items()}, 4, h, w)
+        skips = [leaves[(b.y0, b.x0, b.size)][1] for b in sym4.blocks.blocks]
+        got = syn.with_skips(sym4, skips)
+        want = syn.block_tree_symbols(leaves, 5, h, w)
+        assert got.kinds == want.kinds and got.values == want.values
+        assert got.leaf_ends == want.leaf_ends
+        assert got.blocks.blocks == want.blocks.blocks
+        assert np.array_equal(got.blocks.owner, want.blocks.owner)
+        assert syn.KIND_SKIP in got.kinds and any(s == 0 for s in skips)
+    with pytest.raises(mlvc.errors.InvalidArgumentError):
+        syn.with_skips(sym4, skips[:-1])
+
+
 def random_tree(h, w, rng, mode=5):
     """Leaves {(y0, x0, size): (mv, skip)} of a random quadtree covering h x w."""
     leaves = {}

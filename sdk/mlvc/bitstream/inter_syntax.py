@@ -332,6 +332,7 @@ class TreeSymbols:
     kinds: list = field(default_factory=list)
     values: list = field(default_factory=list)
     blocks: BlockMap | None = None
+    leaf_ends: list = field(default_factory=list)   # per PB: its symbols end here (skip aside)
 
     def counts(self, kind: int) -> tuple[int, int]:
         k = np.asarray(self.kinds)
@@ -378,11 +379,40 @@ def block_tree_symbols(leaves: dict, mode: int, h: int, w: int) -> TreeSymbols:
             py, px = bmap.predictor(y0, x0, size)
             put(KIND_MV, mv[0] - py)
             put(KIND_MV, mv[1] - px)
+        out.leaf_ends.append(len(out.kinds))
         if mode == TREE_RESIDUAL_MODE:
             put(KIND_SKIP, int(skip))
         bmap.add(PredictionBlock(y0, x0, size, mv, int(skip) if mode == 5 else 1, merge, idx))
 
     walk_tree(h, w, split_of, leaf)
+    out.blocks = bmap
+    return out
+
+
+def with_skips(sym: TreeSymbols, skips) -> TreeSymbols:
+    """Mode-5 symbols from a tree's mode-4 symbols and one skip flag per PB (coding order):
+    what block_tree_symbols gives for the same leaves and flags, without walking the tree
+    again (the encoder tries the residual after prediction only)."""
+    skips = [int(v) for v in skips]
+    if len(skips) != len(sym.blocks.blocks):
+        raise InvalidArgumentError(f"{len(skips)} skip flags for {len(sym.blocks.blocks)} PBs")
+    out = TreeSymbols()
+    start = 0
+    for end, skip in zip(sym.leaf_ends, skips):
+        out.kinds.extend(sym.kinds[start:end])
+        out.values.extend(sym.values[start:end])
+        out.leaf_ends.append(len(out.kinds))
+        out.kinds.append(KIND_SKIP)
+        out.values.append(skip)
+        start = end
+    out.kinds.extend(sym.kinds[start:])
+    out.values.extend(sym.values[start:])
+    src = sym.blocks
+    bmap = BlockMap.__new__(BlockMap)
+    bmap.h, bmap.w, bmap.uh, bmap.uw = src.h, src.w, src.uh, src.uw
+    bmap._owner, bmap._owner_np = src._owner, src._owner_np
+    bmap.blocks = [PredictionBlock(b.y0, b.x0, b.size, b.mv, skip, b.merge, b.merge_idx)
+                   for b, skip in zip(src.blocks, skips)]
     out.blocks = bmap
     return out
 

@@ -346,7 +346,7 @@ class InterCodec:
             skip_pb = err_pred <= _pb_sse(full, rgb, f)
             skips = {k: int(s) for k, s in zip(keys, skip_pb)}
             f5 = bt.UnitFields(f.mv, skip_pb.astype(np.int8)[f.pb], f.pb)
-            sym5 = syn.block_tree_symbols({k: (v, skips[k]) for k, v in leaves.items()}, 5, h, w)
+            sym5 = syn.with_skips(sym, skip_pb)
             opt = self._finish_tree(5, leaves, skips, bt.reconstruct(pred, rec_res, f5, h, w),
                                     payload_res, rgb, lv, sym5)
             if pre.rezero and skip_pb.any() and not skip_pb.all():
