@@ -125,6 +125,30 @@ def test_with_skips_equals_coding_the_tree_again():
         syn.with_skips(sym4, skips[:-1])
 
 
+def test_early_termination_skips_the_search_inside_well_predicted_blocks(monkeypatch):
+    """fast preset: a block predicted within EARLY_SAD per pixel is a leaf, and the sizes
+    inside it are not searched (their SADs are not computed)."""
+    from mlvc.codec.inter import luma
+    from mlvc.conformance.golden import moving_frames
+    frames = moving_frames(128, 96, 2, 5)
+    cur, ref = luma(frames[1]), luma(frames[1])        # a perfect reference: SAD 0 at mv 0
+    ref[:48, :64] = luma(frames[0])[:48, :64]          # except in one corner
+    fast = bt.preset("fast")
+    mv16 = np.zeros((6, 8, 2), np.int32)
+    s = bt.TreeSearch(cur, ref, mv16, fast, 1.0)
+    leaves = s.decide()
+    assert s.active[32].sum() < s.active[32].size and s.active[16].sum() < s.active[16].size
+    assert (0, 64, 64) in leaves and leaves[(0, 64, 64)] == (0, 0)
+    full = bt.TreeSearch(cur, ref, mv16, bt.Preset(**{**fast.__dict__, "early_split": False}),
+                         1.0)
+    assert full.active == {}
+    full_leaves = full.decide()
+    assert len(leaves) < len(full_leaves)
+    # the moving corner is still split finely; the leaves tile the picture
+    assert any(k[2] < 64 and k[0] < 48 and k[1] < 64 for k in leaves)
+    assert sum(min(k[2], 96 - k[0]) * min(k[2], 128 - k[1]) for k in leaves) == 96 * 128
+
+
 def random_tree(h, w, rng, mode=5):
     """Leaves {(y0, x0, size): (mv, skip)} of a random quadtree covering h x w."""
     leaves = {}

@@ -25,6 +25,8 @@ I64 = ctypes.c_int64
 I64P = ctypes.POINTER(ctypes.c_int64)
 I32P = ctypes.POINTER(ctypes.c_int32)
 U16P = ctypes.POINTER(ctypes.c_uint16)
+I8P = ctypes.POINTER(ctypes.c_int8)
+U8P = ctypes.POINTER(ctypes.c_uint8)
 
 _FLAGS = ("-O3", "-shared", "-fPIC")
 _loaded: dict[Path, ctypes.CDLL | None] = {}

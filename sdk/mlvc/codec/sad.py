@@ -18,7 +18,7 @@ _FUNCTIONS = {
                                   native.I64, native.I32P, native.I64, native.I64, native.I64P]),
     "mlvc_qpel_block_sads": (None, [native.I32P, native.I64, native.I64, native.I32P,
                                     native.I64, native.I64, native.I64, native.I32P, native.I64,
-                                    native.I64P]),
+                                    native.I8P, native.I64P]),
     "mlvc_qpel_sad_one": (native.I64, [native.I32P, native.I64, native.I64, native.I64,
                                        native.I64, native.I64, native.I32P, native.I64,
                                        native.I64, native.I64, native.I64, native.I64]),
@@ -70,11 +70,11 @@ def mv_block_sads(cur: np.ndarray, ref: np.ndarray, mv: np.ndarray, block: int, 
 
 
 def qpel_block_sads(cur: np.ndarray, planes: np.ndarray, mv: np.ndarray, block: int,
-                    border: int) -> np.ndarray:
+                    border: int, active: np.ndarray | None = None) -> np.ndarray:
     """SADs of the blocks of `cur` (the padded block grid) against the quarter-pixel
     prediction read from the 16 phase planes `planes` [4, 4, PH, PW] (blocktree.phase_planes
     with `border`), one quarter-pixel vector per block (mv [by, bx, 2]), positions clamped into
-    the planes."""
+    the planes.  `active` [by, bx] bool: only those blocks (the others' SAD is 0)."""
     rows, cols = cur.shape
     by, bx = rows // block, cols // block
     lib = _kernel()
@@ -90,14 +90,18 @@ def qpel_block_sads(cur: np.ndarray, planes: np.ndarray, mv: np.ndarray, block: 
         flat = planes.reshape(16, ph, pw)
         pred = flat[phase[..., None, None], ys[..., :, None], xs[..., None, :]]
         c = cur.reshape(by, block, bx, block).swapaxes(1, 2)
-        return np.abs(c.astype(np.int64) - pred).sum(axis=(2, 3))
+        out = np.abs(c.astype(np.int64) - pred).sum(axis=(2, 3))
+        return out if active is None else np.where(active, out, 0)
     cur = np.ascontiguousarray(cur, np.int32)
     planes = np.ascontiguousarray(planes, np.int32)
     mv = np.ascontiguousarray(mv, np.int32)
+    act = None if active is None else np.ascontiguousarray(active, np.int8)
     out = np.empty((by, bx), np.int64)
     lib.mlvc_qpel_block_sads(native.ptr(cur, native.I32P), rows, cols,
                              native.ptr(planes, native.I32P), ph, pw, border,
-                             native.ptr(mv, native.I32P), block, native.ptr(out))
+                             native.ptr(mv, native.I32P), block,
+                             None if act is None else native.ptr(act, native.I8P),
+                             native.ptr(out))
     return out
 
 

@@ -63,14 +63,19 @@ void mlvc_mv_block_sads(const int32_t *cur, int64_t rows, int64_t cols, const in
 /* SAD of every block of `cur` (rows x cols, contiguous) against the quarter-pixel prediction
  * read from `planes` (16 phase planes, each ph x pw, contiguous; plane (fy, fx) at index
  * 4 fy + fx, the picture's pixel (y, x) at (y + border, x + border)), one quarter-pixel vector
- * per block (mv: by x bx x 2): positions clamped into the planes (blocktree.phase_planes). */
+ * per block (mv: by x bx x 2): positions clamped into the planes (blocktree.phase_planes).
+ * active: NULL, or one flag per block; an inactive block's SAD is not computed (0). */
 void mlvc_qpel_block_sads(const int32_t *cur, int64_t rows, int64_t cols, const int32_t *planes,
                           int64_t ph, int64_t pw, int64_t border, const int32_t *mv,
-                          int64_t block, int64_t *out)
+                          int64_t block, const int8_t *active, int64_t *out)
 {
     const int64_t by = rows / block, bx = cols / block;
     for (int64_t i = 0; i < by; i++) {
         for (int64_t j = 0; j < bx; j++) {
+            if (active && !active[i * bx + j]) {     /* the encoder's early termination */
+                out[i * bx + j] = 0;
+                continue;
+            }
             const int32_t dy = mv[(i * bx + j) * 2], dx = mv[(i * bx + j) * 2 + 1];
             const int32_t *pl = planes + ((int64_t)((dy & 3) * 4 + (dx & 3))) * ph * pw;
             const int64_t oy = i * block + (dy >> 2) + border, ox = j * block + (dx >> 2) + border;
