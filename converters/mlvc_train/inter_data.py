@@ -6,8 +6,10 @@ the codec will code.
 
 For each pair the reference is the previous picture coded as an intra frame with the bundled
 package (exact integer backend) at a random level 1..4, so the prediction carries real coding
-noise; the motion field comes from the encoder's search (whole then half pixels) and the
-prediction from `compensate()`.  Sources (training frames only, as for the intra model):
+noise; the prediction is the one the encoder codes against: by default the block tree of
+§4c (`--tools tree`: the encoder's quadtree, quarter-pixel vectors and merge at that level's
+motion lambda, then the normative 8-tap prediction), or the 16x16 grid's half-pixel
+`compensate()` (`--tools grid`, what the first residual networks were trained on).  Sources (training frames only, as for the intra model):
 bikes 0-199 and carphone 0-99 (consecutive frames: real motion), and synthetic pans and zooms
 over the stills and photographs (a random similarity warp between two views of one image).
 """
@@ -56,23 +58,34 @@ def main():
     p.add_argument("--synthetic", type=int, default=160, help="synthetic pairs")
     p.add_argument("--size", type=int, default=256, help="synthetic pair size")
     p.add_argument("--bikes-step", type=int, default=2, help="every n-th bikes frame")
+    p.add_argument("--tools", choices=("tree", "grid"), default="tree",
+                   help="inter tools whose prediction the residual networks learn to correct")
+    p.add_argument("--preset", default="medium", help="block-tree encoder preset")
     args = p.parse_args()
 
     from mlvc.backends.registry import resolve
-    from mlvc.codec.inter import compensate, estimate_motion, refine_half_pel
-    from mlvc.codec.intra import IntraCodec
+    from mlvc.bitstream import inter_syntax as syn
+    from mlvc.codec import blocktree as bt
+    from mlvc.codec.inter import InterCodec, compensate, estimate_motion, refine_half_pel
+    from mlvc.codec.hyperprior import HyperpriorCodec
     from mlvc.package.loader import load_package
 
     rng = np.random.default_rng(args.seed)
     pkg = load_package()
     be = resolve(None)
-    codec = IntraCodec(pkg, be, be)
+    codec = HyperpriorCodec(pkg, be, be)
+    inter = InterCodec(codec, tools="tree", preset=args.preset)
 
     def predict(prev, cur):
         level = int(rng.integers(1, 5))
         ref = codec.encode(prev, level).reconstruction
-        mv = refine_half_pel(cur, ref, estimate_motion(cur, ref, 32))
-        return compensate(ref, mv, True)
+        if args.tools == "grid":
+            mv = refine_half_pel(cur, ref, estimate_motion(cur, ref, 32))
+            return compensate(ref, mv, True)
+        leaves = inter.tree_leaves(cur, ref, level)
+        h, w = cur.shape[:2]
+        sym = syn.block_tree_symbols({k: (v, 1) for k, v in leaves.items()}, 4, h, w)
+        return bt.predict(ref, bt.unit_fields(sym.blocks).mv)
 
     groups = {}
     t0 = time.time()
