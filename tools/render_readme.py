@@ -177,6 +177,41 @@ def video_section(results: dict) -> list[str]:
     return out
 
 
+def _frames(first_end: str) -> str:
+    """'200-210' (FIRST-END, END excluded) as '200–209'."""
+    a, b = first_end.split("-")
+    return f"{a}–{int(b) - 1}"
+
+
+def inter_tools_section(results: dict) -> list[str]:
+    """The block-tree P-frame tools against the 16x16 grid, and the encoder presets' speed."""
+    e = _entries(results, "inter_tools").get("medium")
+    if not e:
+        return []
+    out = ["P-frame tools (`benchmarks/bench_inter_tools.py`, the same networks, preset "
+           "medium): P-frame bits of the block tree (bitstream 1.1) against the 16×16 grid "
+           "(1.0) at equal RGB PSNR: "
+           + ", ".join(f"{_label(name.split(':')[0])} {_frames(name.split(':')[1])} "
+                       f"{pct(c['bd_rate_p_bits_pchip'])}" for name, c in e["clips"].items())
+           + "."]
+    sp = e.get("encode_speed")
+    if sp:
+        line = ("P-frame encoding at 1280×720, residual networks included: "
+                + ", ".join(f"{k} {sp[k]['p_fps']:.2f}" for k in ("fast", "medium", "slow")
+                            if k in sp) + " P-frames/s")
+        if "x264_medium" in sp:
+            x = sp["x264_medium"]
+            line += (f"; x264 medium ({x['threads']} thread) {x['fps']:.1f} fps on the same "
+                     f"frames, so the fast preset takes {sp['fast_time_vs_x264_medium']}× "
+                     "x264 medium's time")
+        out.append(line + ".")
+    d = e.get("decode_speed")
+    if d:
+        out.append(f"Decoding a block-tree stream at {d['size'].replace('x', '×')}: "
+                   f"{d['fps']:.1f} fps ({d['backend']}).")
+    return [" ".join(out), "", f"Measured {_when([e])}.", ""]
+
+
 def matrix_line(results: dict) -> list[str]:
     m = _entries(results, "matrix").get("selftest")
     if not m:
@@ -239,6 +274,18 @@ def targets_section(results: dict) -> list[str]:
         rows.append((f"BD-rate vs x264 ≤ {t['bd_rate_vs_x264_percent']} %",
                      ", ".join(f"{n} {pct(v, 0)}" for n, v in vals.items()),
                      all(v <= t["bd_rate_vs_x264_percent"] for v in vals.values())))
+    tools = _entries(results, "inter_tools").get("medium")
+    if tools and "p_frame_tools_bd_rate_percent" in t:
+        vals = {_label(n.split(":")[0]): c["bd_rate_p_bits_pchip"]
+                for n, c in tools["clips"].items()}
+        rows.append((f"block tree vs grid P-frame bits ≤ {t['p_frame_tools_bd_rate_percent']} %",
+                     ", ".join(f"{n} {pct(v)}" for n, v in vals.items()),
+                     all(v <= t["p_frame_tools_bd_rate_percent"] for v in vals.values())))
+    sp = (tools or {}).get("encode_speed", {})
+    if "fast_time_vs_x264_medium" in sp and "fast_vs_x264_medium_time" in t:
+        v = sp["fast_time_vs_x264_medium"]
+        rows.append((f"fast preset ≤ {t['fast_vs_x264_medium_time']}× x264 medium's time "
+                     "(1280×720)", f"{v}×", v <= t["fast_vs_x264_medium_time"]))
     tax = _entries(results, "determinism_tax").get("bundled")
     if tax and "determinism_tax_percent" in t:
         rows.append((f"determinism tax ≤ {t['determinism_tax_percent']} %",
@@ -255,6 +302,7 @@ def render(results: dict) -> str:
     lines += speed_section(results)
     lines += intra_section(results)
     lines += video_section(results)
+    lines += inter_tools_section(results)
     lines += matrix_line(results)
     lines += targets_section(results)
     while lines and lines[-1] == "":
