@@ -14,6 +14,15 @@ static inline int64_t clampi(int64_t v, int64_t lo, int64_t hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/* acc[i] += c * src[i] for a row (c == 0: nothing); contiguous, so it vectorises */
+static inline void add_scaled(int32_t *acc, int32_t c, const int32_t *src, int64_t n)
+{
+    if (!c)
+        return;
+    for (int64_t i = 0; i < n; i++)
+        acc[i] += c * src[i];
+}
+
 static inline uint8_t clamp8(int32_t v)
 {
     return (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
@@ -89,14 +98,8 @@ void mlvc_phase_planes(const int32_t *plane, int64_t h, int64_t w, int64_t b, in
             int32_t *hr = scratch + r * wo;
             for (int64_t xo = 0; xo < wo; xo++)
                 hr[xo] = 0;
-            for (int j = 0; j < 8; j++) {
-                const int32_t cj = cx[j];
-                if (!cj)
-                    continue;
-                const int32_t *sj = src + j;
-                for (int64_t xo = 0; xo < wo; xo++)
-                    hr[xo] += cj * sj[xo];
-            }
+            for (int j = 0; j < 8; j++)
+                add_scaled(hr, cx[j], src + j, wo);
         }
         for (int fy = 0; fy < 4; fy++) {
             const int32_t *cy = TAPS[fy];
@@ -104,14 +107,8 @@ void mlvc_phase_planes(const int32_t *plane, int64_t h, int64_t w, int64_t b, in
             for (int64_t yo = 0; yo < ho; yo++) {
                 for (int64_t xo = 0; xo < wo; xo++)
                     acc[xo] = 2048;
-                for (int k = 0; k < 8; k++) {
-                    const int32_t ck = cy[k];
-                    if (!ck)
-                        continue;
-                    const int32_t *hk = scratch + (yo + k) * wo;
-                    for (int64_t xo = 0; xo < wo; xo++)
-                        acc[xo] += ck * hk[xo];
-                }
+                for (int k = 0; k < 8; k++)
+                    add_scaled(acc, cy[k], scratch + (yo + k) * wo, wo);
                 int32_t *oy = o + yo * wo;
                 for (int64_t xo = 0; xo < wo; xo++) {
                     const int32_t v = acc[xo] >> 12;
