@@ -48,6 +48,53 @@ def test_tiny_package_verifies_exact(tiny):
     assert rep["rd"]["mlvc"] and "jpeg" in rep["rd"]
 
 
+def test_verify_measures_the_determinism_tax(tiny):
+    """verify --run: the integer networks against the run's float twin on the same pictures;
+    the integer rows are the package's own pictures (the PSNR the decoder gives)."""
+    r = cli("model", "verify", tiny / "pkg", "--run", tiny / "run", "--json")
+    assert r.returncode == 0, r.stderr
+    rd = json.loads(r.stdout)["rd"]
+    tax = rd["tax"]
+    assert isinstance(tax["bd_rate_percent"], float) and np.isfinite(tax["bd_rate_percent"])
+    assert [x["level"] for x in tax["float"]] == [x["level"] for x in tax["integer"]] == [1, 2, 3, 4]
+    assert tax["checkpoint"] == "ckpt-200" and tax["qat_vs_integer_differing"] == 0
+    for i, coded in zip(tax["integer"], rd["mlvc"]):
+        assert abs(i["psnr"] - coded["psnr"]) < 0.002          # the decoder's very pictures
+        assert 0.5 < i["bpp"] / coded["bpp"] < 1.5             # estimate vs coded bytes
+    # the number is the BD-rate of those rows (pchip)
+    from mlvc.bench.rd import bd_rate
+    f, i = tax["float"], tax["integer"]
+    bd = bd_rate([x["bpp"] for x in f], [x["psnr"] for x in f],
+                 [x["bpp"] for x in i], [x["psnr"] for x in i])
+    assert abs(bd - tax["bd_rate_percent"]) < 1e-3
+    r = cli("model", "verify", tiny / "pkg", "--run", tiny / "run")
+    assert r.returncode == 0 and "determinism tax: BD-rate" in r.stdout
+
+
+def test_verify_without_run_has_no_tax_and_no_tensorflow(tiny):
+    code = ("import sys, json; from mlvc import model; "
+            f"r = model.verify({str(tiny / 'pkg')!r}); "
+            "print(json.dumps([r['rd']['tax'], 'tensorflow' in sys.modules]))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.splitlines()[-1]) == [None, False]
+    r = cli("model", "verify", tiny / "pkg")
+    assert r.returncode == 0 and "determinism tax: not measured (needs --run" in r.stdout
+
+
+def test_verify_bad_run_is_a_typed_error(tiny, tmp_path):
+    r = cli("model", "verify", tiny / "pkg", "--run", tmp_path / "absent")
+    assert r.returncode == 2 and "not a folder" in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "empty" / "ckpt").mkdir(parents=True)
+    r = cli("model", "verify", tiny / "pkg", "--run", tmp_path / "empty", "--json")
+    assert r.returncode == 2 and "no checkpoint" in r.stderr and "Traceback" not in r.stderr
+    assert r.stdout == ""
+    if (ROOT / "training" / "intra_lp" / "ckpt").is_dir():     # another model's run
+        r = cli("model", "verify", tiny / "pkg", "--run", ROOT / "training" / "intra_lp")
+        assert r.returncode == 5 and "not its latest checkpoint" in r.stderr
+        assert "Traceback" not in r.stderr
+
+
 def test_tiny_codes_identically_on_numpy_and_tflite(tiny):
     from mlvc.api import Decoder, Encoder
     rng = np.random.default_rng(0)

@@ -8,7 +8,9 @@ weight exponents and biases come from the very TF function the QAT forward uses
 (QConv.int_params), so the rounding to the grid is identical by construction.
 --check: runs the NumPy integer executor (sdk/mlvc/intops/reference.py) on the held-out set,
 counts int8 output differences between the fp32 TF QAT forward and the executor per network, and
-reports PSNR / bpp for the float twin, the QAT simulation and the exact integer pipeline per level.
+reports PSNR / bpp for the float twin, the QAT simulation and the exact integer pipeline per level,
+and the determinism tax (determinism_tax(): BD-rate of the integer pipeline against the float
+twin; `mlvc model verify PKG --run RUN` reports the same on a package).
 """
 from __future__ import annotations
 
@@ -248,6 +250,30 @@ def check(model, graphs, items, levels=(1, 2, 3, 4), z_tables=None):
     return table, exact
 
 
+def tax_from_table(table, levels=(1, 2, 3, 4)):
+    """The determinism tax from check()'s table: the BD-rate (%, pchip) of the exact integer
+    pipeline against the float twin (no fake quantisation), both rated by the same entropy
+    estimate, with the rows it is computed from.  Positive: the integer codec needs more bits
+    for the same PSNR.  None where the two curves' PSNR ranges do not overlap."""
+    from mlvc.bench.rd import bd_rate
+
+    def rows(mode):
+        return [{"level": L, **table[mode][f"L{L}"]} for L in levels]
+    f, i = rows("float"), rows("int")
+    bd = bd_rate([r["bpp"] for r in f], [r["psnr"] for r in f],
+                 [r["bpp"] for r in i], [r["psnr"] for r in i], method="pchip")
+    return {"bd_rate_percent": None if not math.isfinite(bd) else round(bd, 3),
+            "float": f, "integer": i}
+
+
+def determinism_tax(model, graphs, items, levels=(1, 2, 3, 4), z_tables=None):
+    """check() on `items` and the determinism tax of `graphs` (the integer networks: the
+    model's own, build_graphs(), or a package's) against the model's float twin.
+    Returns (tax, table, exactness) (tax_from_table(), check()'s two results)."""
+    table, exact = check(model, graphs, items, levels=levels, z_tables=z_tables)
+    return tax_from_table(table, levels), table, exact
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", required=True,
@@ -303,9 +329,10 @@ def main():
         if args.quick:
             items = [it for it in items if it[0] in ("bikes220", "carphone110", "coffee")]
         t0 = time.time()
-        table, exact = check(model, graphs, items, z_tables=zt)
+        tax, table, exact = determinism_tax(model, graphs, items, z_tables=zt)
         summary["heldout"] = {"images": [n for n, _ in items], "results": table,
                               "exactness_tf_qat_vs_int": exact,
+                              "determinism_tax_bd_rate_percent": tax["bd_rate_percent"],
                               "check_seconds": round(time.time() - t0, 1)}
         print(json.dumps(summary["heldout"], indent=1))
     with open(os.path.join(args.out, "codec.json"), "w") as f:

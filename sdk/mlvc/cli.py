@@ -474,7 +474,7 @@ def cmd_model(args) -> int:
         print(f"package {r['model_id']} content_hash {r['content_hash']} in {args.output} "
               f"({r['seconds']} s)")
         return 0
-    r = model.verify(args.package, images=args.images)
+    r = model.verify(args.package, images=args.images, run=args.run)
     if args.json:
         print(json.dumps(r))
     else:
@@ -488,6 +488,18 @@ def cmd_model(args) -> int:
             print(f"  level {row['level']}: {row['bpp']:.3f} bpp {row['psnr']:.2f} dB")
         for row in r["rd"]["jpeg"] or []:
             print(f"  jpeg q{row['quality']}: {row['bpp']:.3f} bpp {row['psnr']:.2f} dB")
+        tax = r["rd"]["tax"]
+        if tax is None:
+            print("  determinism tax: not measured (needs --run RUN_DIR, the training run the "
+                  "package was converted from, and TensorFlow)")
+        else:
+            bd = tax["bd_rate_percent"]
+            print(f"  determinism tax: BD-rate {'n/a (no PSNR overlap)' if bd is None else f'{bd:+.2f} %'}"
+                  f" of the integer networks against the float twin of {args.run} "
+                  f"({tax['checkpoint']}; {tax['seconds']} s)")
+            for f, i in zip(tax["float"], tax["integer"]):
+                print(f"    level {f['level']}: float {f['bpp']:.3f} bpp {f['psnr']:.2f} dB, "
+                      f"integer {i['bpp']:.3f} bpp {i['psnr']:.2f} dB")
     return 0 if r["exact"] else 1
 
 
@@ -640,6 +652,9 @@ def build_parser() -> argparse.ArgumentParser:
     mv = ms.add_parser("verify", parents=[verbose], help="exactness and RD of a package")
     mv.add_argument("package")
     mv.add_argument("--images", help="folder of pictures for the RD check")
+    mv.add_argument("--run", metavar="RUN_DIR",
+                    help="the training run the package came from: measure the determinism tax "
+                         "(BD-rate against its float twin; needs TensorFlow)")
     mv.add_argument("--json", action="store_true")
     mv.set_defaults(func=cmd_model)
     return p

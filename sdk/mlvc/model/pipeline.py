@@ -222,14 +222,21 @@ def _network_feeds(role: str, graph, rng) -> dict:
             for n in graph.inputs}
 
 
-def verify(package: str | Path, *, images: str | Path | None = None) -> dict:
+def verify(package: str | Path, *, images: str | Path | None = None,
+           run: str | Path | None = None) -> dict:
     """Every network of `package` against the NumPy reference on every installed exact-class
     backend (differing elements), the Core ML programs through the MIL executor when saved, and
-    RD on `images` (or a generated picture) against OpenCV JPEG.  {"exact", "networks", "rd"}."""
+    RD on `images` (or a generated picture) against OpenCV JPEG.  {"exact", "networks", "rd"}.
+    `run`: the training run the package was converted from; rd["tax"] is then the determinism
+    tax, the BD-rate of the integer networks against the run's float twin on the same pictures
+    (needs TensorFlow and mlvc_train, the train extra); without it rd["tax"] is None."""
     from ..backends.registry import SPECS
     from ..package.loader import ModelPackage
     t0 = time.time()
     pkg = ModelPackage.load(package)          # ModelError: missing, tampered, half written
+    pics = _pictures(images)
+    if run is not None:
+        _check_run(run)                       # before the slow part: a bad --run fails at once
     rng = np.random.default_rng(0)
     nets, exact = [], True
     backends = [s for s in SPECS.values() if s.name != "numpy" and not s.approximate_by_design
@@ -247,7 +254,11 @@ def verify(package: str | Path, *, images: str | Path | None = None) -> dict:
     nets_cm, exact_cm = _verify_coreml(pkg, Path(package), rng)
     nets += nets_cm
     exact &= exact_cm
-    rd = _rd(pkg, Path(package), images)
+    rd = _rd(pkg, Path(package), pics)
+    if run is not None:
+        t1 = time.time()
+        rd["tax"] = _tax(pkg, Path(run), pics)
+        rd["tax"]["seconds"] = round(time.time() - t1, 1)
     return {"model_id": pkg.model_id, "content_hash": pkg.manifest.content_hash,
             "exact": bool(exact), "networks": nets, "rd": rd,
             "seconds": round(time.time() - t0, 1)}
@@ -302,9 +313,57 @@ def _pictures(images):
     return out
 
 
-def _rd(pkg, path: Path, images) -> dict:
+def _check_run(run) -> Path:
+    run = Path(run)
+    if not run.is_dir():
+        raise InvalidArgumentError(f"--run: {run} is not a folder")
+    ck = run / "ckpt"
+    if not ck.is_dir() or not any(f.name.endswith(".index") for f in ck.iterdir()):
+        raise InvalidArgumentError(f"--run: {run} is not a training run (no checkpoint in "
+                                   f"{ck})")
+    return run
+
+
+def _tax(pkg, run: Path, pics) -> dict:
+    """The determinism tax of package `pkg` against the float twin of run `run` (its latest
+    checkpoint evaluated in TensorFlow without fake quantisation) on `pics`, at every level:
+    mlvc_train.export_intra.determinism_tax(), the code of `export_intra --check`, with the
+    package's own integer networks and z tables on the NumPy reference executor.  Both curves
+    are rated by the same entropy estimate, so the number is the cost of the integer profile
+    alone (no container or arithmetic-coder overhead; rd["mlvc"] has the coded rates)."""
+    run = _check_run(run)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        from mlvc_train import export_intra, intra_model as im
+    except ImportError as exc:
+        raise UnsupportedError("the determinism tax (--run) needs TensorFlow and mlvc_train: "
+                               f"pip install 'mlvc[train]' ({exc})") from None
+    try:
+        model, ckpt, _ = export_intra.load_model(str(run))
+        own = export_intra.build_graphs(model)
+    except Exception as exc:            # a checkpoint of another architecture, a broken file
+        raise ModelError(f"--run {run}: cannot restore its checkpoint as an intra codec "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+    intra = ("g_a", "h_a", "h_s", "g_s")
+    other = [r for r in intra if own[r].to_bytes() != pkg.graphs[r].to_bytes()]
+    if other:
+        raise ModelError(f"--run {run}: the package's networks are not its latest checkpoint's "
+                         f"({Path(ckpt).name}: {', '.join(other)} differ); pass the run the "
+                         "package was converted from")
+    exps = {lv.level: lv.exp for lv in pkg.manifest.levels}
+    if any(exps.get(L) != e for L, e in zip((1, 2, 3, 4), im.LEVEL_EXPS)):
+        raise ModelError(f"{pkg.root}: levels {exps} are not the trainer's {im.LEVEL_EXPS}")
+    items = [(f"pic{i}", pic) for i, (_, pic) in enumerate(pics)]
+    tax, _, exact = export_intra.determinism_tax(model, {r: pkg.graphs[r] for r in intra}, items,
+                                                 levels=tuple(pkg.levels),
+                                                 z_tables=pkg.manifest.z_table_index)
+    tax["checkpoint"] = Path(ckpt).name
+    tax["qat_vs_integer_differing"] = int(sum(v["differing"] for v in exact.values()))
+    return tax
+
+
+def _rd(pkg, path: Path, pics) -> dict:
     from ..api import Decoder, Encoder
-    pics = _pictures(images)
     rows = []
     for level in pkg.levels:
         bits = px = 0
@@ -338,4 +397,4 @@ def _rd(pkg, path: Path, images) -> dict:
     except ImportError:
         jpeg = None
     return {"pictures": len(pics), "mlvc": rows, "jpeg": jpeg,
-            "tax": None}   # the determinism tax against the float model: not measured yet
+            "tax": None}   # the determinism tax: verify(run=...) measures it
