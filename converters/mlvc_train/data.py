@@ -8,6 +8,7 @@ import os
 
 import cv2
 import numpy as np
+from mlvc.model.config import VIDEO_SUFFIXES      # .mp4 .mkv .avi .mov .y4m
 
 # Folder with the development clips (bikes.mp4, carphone_pristine.mp4): no default, since it
 # is wherever the user keeps them
@@ -86,15 +87,73 @@ def folder_pictures(images, heldout=0):
     return (pics[:len(pics) - heldout] if heldout else pics), pics[len(pics) - heldout:]
 
 
-class TrainData:
-    """Random crops (with random down-scaling and flips) from clips and stills, or (images=DIR)
-    from the pictures of one folder only."""
 
-    def __init__(self, seed, crop=128, images=None, heldout=0):
+
+def video_files(folder):
+    """The videos of a folder (VIDEO_SUFFIXES), sorted by name."""
+    if not os.path.isdir(folder):
+        raise SystemExit(f"video folder {folder} does not exist")
+    return sorted(os.path.join(folder, n) for n in os.listdir(folder)
+                  if os.path.splitext(n)[1].lower() in VIDEO_SUFFIXES)
+
+
+def sample_video_frames(path, k, seed):
+    """k frames of the video at `path` (all of them when it has fewer), drawn uniformly without
+    replacement in one pass (reservoir sampling: at most k frames in memory), in time order.
+    The draw depends only on (seed, the file's name, its frames): adding a video to the folder
+    does not change the frames of the others.  Returns [(frame index, RGB uint8)]."""
+    import zlib
+    from mlvc.errors import MLVCError
+    from mlvc.io.video import open_source
+    rng = np.random.default_rng([seed, zlib.crc32(os.path.basename(path).encode())])
+    keep = []
+    try:
+        for i, f in enumerate(open_source(path)):
+            if i < k:
+                keep.append((i, f))
+            else:
+                j = int(rng.integers(0, i + 1))
+                if j < k:
+                    keep[j] = (i, f)
+    except MLVCError as exc:
+        raise SystemExit(f"cannot read video {path}: {exc}") from None
+    if not keep:
+        raise SystemExit(f"no frames read from video {path}")
+    return sorted(keep, key=lambda t: t[0])
+
+
+def folder_videos(folder, heldout=0, frames_per_video=32, seed=1):
+    """(train, held_out) RGB frames of a folder of videos: frames_per_video frames drawn from
+    each (sample_video_frames); the last `heldout` videos (sorted by name) are held out, each
+    represented by the middle one of its drawn frames."""
+    files = video_files(folder)
+    if len(files) <= heldout:
+        raise SystemExit(f"{folder}: {len(files)} videos ({', '.join(VIDEO_SUFFIXES)}), need "
+                         f"more than {heldout} (held out)")
+    train, held = [], []
+    for n, path in enumerate(files):
+        frames = [f for _, f in sample_video_frames(path, frames_per_video, seed)]
+        if n < len(files) - heldout:
+            train += frames
+        else:
+            held.append(frames[len(frames) // 2])
+    return train, held
+
+
+class TrainData:
+    """Random crops (with random down-scaling and flips) from clips and stills, or (images=DIR
+    and / or video_dir=DIR) from the pictures of one folder and the frames drawn from the videos
+    of another, each crop from one of them chosen uniformly."""
+
+    def __init__(self, seed, crop=128, images=None, heldout=0, video_dir=None,
+                 frames_per_video=32):
         self.crop = crop
         self.rng = np.random.default_rng(seed)
-        if images:
-            self.color, self.held = folder_pictures(images, heldout)
+        if images or video_dir:
+            self.color, self.held = folder_pictures(images, heldout) if images else ([], [])
+            if video_dir:
+                vt, vh = folder_videos(video_dir, heldout, frames_per_video, seed)
+                self.color, self.held = self.color + vt, self.held + vh
             self.groups = [(self.color, 1.0)]
             return
         self.bikes = read_video(os.path.join(DATA_DIR, "bikes.mp4"), 0, 199)

@@ -86,7 +86,13 @@ def parse():
                    help="train on the pictures of DIR only ('skimage': scikit-image's bundled "
                         "stills) instead of the development clips + stills")
     p.add_argument("--heldout", type=int, default=2,
-                   help="with --images: the last N pictures are held out (in-training eval)")
+                   help="with --images / --video-dir: the last N pictures and the last N "
+                        "videos are held out (in-training eval)")
+    p.add_argument("--video-dir", default=None, metavar="DIR",
+                   help="train on frames drawn from every video of DIR (.mp4 .mkv .avi .mov "
+                        ".y4m; with or instead of --images)")
+    p.add_argument("--frames-per-video", type=int, default=32,
+                   help="with --video-dir: frames drawn from each video (seeded)")
     p.add_argument("--klt-batches", type=int, default=256,
                    help="training batches whose 16x16 blocks define the starting KLT")
     return p.parse_args()
@@ -208,7 +214,8 @@ def main():
     step, total_steps, calib, qat_on, noise = ts.step, ts.total_steps, ts.calib, ts.qat_on, ts.noise
     ckpt, mgr = ts.ckpt, ts.mgr
     data = (ResidualData(args.seed, args.crop, args.residual) if args.residual
-            else TrainData(args.seed, args.crop, images=args.images, heldout=args.heldout))
+            else TrainData(args.seed, args.crop, images=args.images, heldout=args.heldout,
+                           video_dir=args.video_dir, frames_per_video=args.frames_per_video))
     state_path = os.path.join(args.out, "state.json")
     elapsed0 = 0.0
     revive = [False]
@@ -352,7 +359,7 @@ def main():
 
     if args.residual:
         hold = data.heldout(full=False)
-    elif args.images:
+    elif args.images or args.video_dir:
         hold = [(f"heldout{i}", a) for i, a in enumerate(data.held or data.color[:1])]
     else:
         hold = heldout(full=False)

@@ -19,6 +19,10 @@ else:                                     # pragma: no cover
     import tomli as tomllib
 
 
+# what data.video_dir reads (OpenCV, or mlvc.io.video's own Y4M reader)
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".y4m")
+
+
 class ConfigError(InvalidArgumentError):
     """A config that cannot be read or does not validate (exit status 2)."""
 
@@ -42,8 +46,13 @@ class Data(_Strict):
     videos: Optional[str] = Field(None, description="folder with bikes.mp4 and "
                                   "carphone_pristine.mp4 (the development set)")
     photos: Optional[str] = Field(None, description="extra photographs with the clips")
+    video_dir: Optional[str] = Field(None, description="folder of videos (.mp4 .mkv .avi .mov "
+                                     ".y4m): frames drawn from each, with or instead of images")
+    frames_per_video: int = Field(32, ge=1, le=100000, description="frames drawn (seeded) "
+                                  "from each video of video_dir")
     crop: int = Field(128, ge=32, le=1024, multiple_of=16)
-    heldout: int = Field(2, ge=0, description="last N pictures of `images` held out")
+    heldout: int = Field(2, ge=0, description="last N pictures of `images` and last N videos "
+                         "of `video_dir` held out")
 
 
 class Schedule(_Strict):
@@ -114,6 +123,7 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"config {path}: {lines}") from None
     base = path.resolve().parent
     for sec, key in (("data", "images"), ("data", "videos"), ("data", "photos"),
+                     ("data", "video_dir"),
                      ("package", "fit_z_tables")):
         v = getattr(getattr(cfg, sec), key)
         if v and v != "skimage" and not Path(v).is_absolute():

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidArgumentError, ModelError, UnsupportedError
-from .config import Config, ConfigError, load_config
+from .config import VIDEO_SUFFIXES, Config, ConfigError, load_config
 
 CONFIG_NAME = "config.json"
 
@@ -61,7 +61,11 @@ def _trainer_args(cfg: Config, out: Path, resume: bool) -> list[str]:
     if s.fp32:
         args.append("--fp32")
     if d.images:
-        args += ["--images", d.images, "--heldout", str(d.heldout)]
+        args += ["--images", d.images]
+    if d.video_dir:
+        args += ["--video-dir", d.video_dir, "--frames-per-video", str(d.frames_per_video)]
+    if d.images or d.video_dir:
+        args += ["--heldout", str(d.heldout)]
     if resume:
         return args + ["--resume"]
     if cfg.init.source:
@@ -86,11 +90,20 @@ def _check_data(cfg: Config) -> None:
         if n <= d.heldout:
             raise InvalidArgumentError(f"data.images: {p} has {n} pictures, needs more than "
                                        f"data.heldout = {d.heldout}")
-    elif not d.images:
+    if d.video_dir:
+        p = Path(d.video_dir)
+        if not p.is_dir():
+            raise InvalidArgumentError(f"data.video_dir: {p} is not a folder")
+        n = sum(1 for f in p.iterdir() if f.suffix.lower() in VIDEO_SUFFIXES)
+        if n <= d.heldout:
+            raise InvalidArgumentError(f"data.video_dir: {p} has {n} videos "
+                                       f"({' '.join(VIDEO_SUFFIXES)}), needs more than "
+                                       f"data.heldout = {d.heldout}")
+    if not d.images and not d.video_dir:
         v = Path(d.videos or os.environ.get("MLVC_DATA", ""))
         if not d.videos and not os.environ.get("MLVC_DATA"):
-            raise InvalidArgumentError("no training data: set data.images, data.videos, "
-                                       "--data DIR or MLVC_DATA")
+            raise InvalidArgumentError("no training data: set data.images, data.video_dir, "
+                                       "data.videos, --data DIR or MLVC_DATA")
         for clip in ("bikes.mp4", "carphone_pristine.mp4"):
             if not (v / clip).is_file():
                 raise InvalidArgumentError(f"data.videos: {v} has no {clip}")
@@ -115,10 +128,11 @@ def _progress(line: str, out) -> None:
 
 
 def train(config: str | Path | Config, out: str | Path, *, resume: bool = False,
-          init: str | None = None, data: str | None = None, stream=None,
-          stop_at: int | None = None) -> Path:
+          init: str | None = None, data: str | None = None, video_dir: str | None = None,
+          stream=None, stop_at: int | None = None) -> Path:
     """Train (or fine-tune, `init`) the codec of `config` into run directory `out`; returns it.
     The run's JSON-lines log is OUT/train.log; progress lines go to `stream` (stderr).
+    `data` / `video_dir` override data.images / data.video_dir.
     `stop_at`: save and stop at this step as an interrupted run would (`resume` continues it)."""
     stream = stream or sys.stderr
     out = Path(out)
@@ -134,6 +148,8 @@ def train(config: str | Path | Config, out: str | Path, *, resume: bool = False,
             cfg.init.source = init
         if data:
             cfg.data.images = str(Path(data).resolve()) if data != "skimage" else data
+        if video_dir:
+            cfg.data.video_dir = str(Path(video_dir).resolve())
     _check_data(cfg)
     args = _trainer_args(cfg, out, resume)
     if stop_at is not None:
