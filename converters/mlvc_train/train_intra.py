@@ -95,7 +95,54 @@ def parse():
                    help="with --video-dir: frames drawn from each video (seeded)")
     p.add_argument("--klt-batches", type=int, default=256,
                    help="training batches whose 16x16 blocks define the starting KLT")
+    p.add_argument("--devices", default="auto",
+                   help="auto: every GPU TensorFlow sees under MirroredStrategy (the global "
+                        "--batch split across them), the CPU path as before when it sees none; "
+                        "cpu: the CPU path; N: the first N GPUs; cpu:N: MirroredStrategy over N "
+                        "logical CPU devices (the multi-replica path without a GPU: tests)")
+    p.add_argument("--mixed-precision", default="auto", choices=("auto", "on", "off"),
+                   help="mixed_float16 (float16 convolutions, float32 variables, quantisers and "
+                        "loss, dynamic loss scaling): auto = on GPU only; never with --fp32")
     return p.parse_args()
+
+
+def setup_devices(tf, spec):
+    """(strategy, description) for --devices: strategy None is the single-device path (the CPU
+    path as it always was); else a MirroredStrategy.  Call before TensorFlow's runtime starts."""
+    spec = str(spec)
+    if spec.startswith("cpu:"):
+        n = int(spec[4:])
+        if n < 1:
+            raise SystemExit("--devices cpu:N needs N >= 1")
+        tf.config.set_visible_devices([], "GPU")
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
+        names = [d.name for d in tf.config.list_logical_devices("CPU")][:n]
+        st = tf.distribute.MirroredStrategy(
+            names, cross_device_ops=tf.distribute.ReductionToOneDevice())
+        return st, {"kind": "cpu", "replicas": n, "devices": names}
+    if spec == "cpu":
+        tf.config.set_visible_devices([], "GPU")
+        return None, {"kind": "cpu", "replicas": 1}
+    gpus = tf.config.list_physical_devices("GPU")
+    if spec == "auto":
+        if not gpus:
+            return None, {"kind": "cpu", "replicas": 1}
+        n = len(gpus)
+    else:
+        try:
+            n = int(spec)
+        except ValueError:
+            raise SystemExit(f"--devices {spec}: auto, cpu, N or cpu:N") from None
+        if not 1 <= n <= len(gpus):
+            raise SystemExit(f"--devices {n}: TensorFlow sees {len(gpus)} GPUs")
+    tf.config.set_visible_devices(gpus[:n], "GPU")
+    for g in gpus[:n]:
+        tf.config.experimental.set_memory_growth(g, True)
+    names = [f"/gpu:{i}" for i in range(n)]
+    return tf.distribute.MirroredStrategy(names), {"kind": "gpu", "replicas": n,
+                                                  "devices": names}
 
 
 def run_arch(out):
@@ -191,6 +238,17 @@ def main():
     lambdas = (tuple(float(v) for v in args.lambdas.split(",")) if args.lambdas
                else im.LAMBDAS)
     cdt = tf.float32 if args.fp32 else tf.bfloat16
+    strategy, devinfo = setup_devices(tf, args.devices)
+    mixed = not args.fp32 and (args.mixed_precision == "on" or (
+        args.mixed_precision == "auto" and devinfo["kind"] == "gpu"))
+    if mixed:
+        cdt = tf.float16                  # mixed_float16: float16 convs, float32 everything else
+        if strategy is None:              # loss scaling lives in the strategy's step
+            strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    devinfo["mixed_float16"] = mixed
+    if strategy is not None and args.batch % strategy.num_replicas_in_sync:
+        raise SystemExit(f"--batch {args.batch} does not split across "
+                         f"{strategy.num_replicas_in_sync} replicas")
 
     # a resumed run keeps its architecture; --init takes the source's
     arch = run_arch(args.out if args.resume else (args.init or args.out))
@@ -199,8 +257,14 @@ def main():
     if args.m is None:
         args.m = arch["m"]
     args.linear_path = args.linear_path or arch["linear_path"]
-    ts = training_state(args.seed, args.out, qat_on=args.float_frac <= 0,
-                        ga_width=args.ga_width, m=args.m, linear_path=args.linear_path)
+    import contextlib
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        # under a strategy every variable (model, moments, counters, noise state) is mirrored
+        ts = training_state(args.seed, args.out, qat_on=args.float_frac <= 0,
+                            ga_width=args.ga_width, m=args.m, linear_path=args.linear_path)
+        if mixed:                         # dynamic loss scale (not checkpointed: restarts)
+            loss_scale = tf.Variable(2.0 ** 15, trainable=False)
+            good_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
     model, tvars, adam_m, adam_v = ts.model, ts.tvars, ts.adam_m, ts.adam_v
     if args.train_only:
         # e.g. the encoder only (g_a, h_a): the decoder's networks and z tables stay bit-exact
@@ -285,7 +349,84 @@ def main():
             return loss, bpp, mse, gnorm
         return train_step
 
-    train_steps = {"qat": make_train_step("qat"), "float": make_train_step("float")}
+    def make_dist_train_step(mode):
+        """The train step under `strategy`: each replica takes its slice of the global batch,
+        the gradients are summed across replicas (each replica's loss is its share of the
+        global mean), the activation statistics maximised, and Adam updates the mirrored
+        variables once, in cross-replica context.  mixed: loss scaling, a step whose scaled
+        gradients overflow is skipped (step still counts) and halves the scale, 2000 good
+        steps double it."""
+        nrep = strategy.num_replicas_in_sync
+        local = args.batch // nrep
+
+        def grads_fn(img, d):
+            pix = tf.cast(img, tf.float32)
+            lam = tf.gather(lam_table, 3 - d)
+            stats = {}
+            with tf.GradientTape() as tape:
+                out = model.forward(pix, d, mode, noise=None if args.hard_rate else noise,
+                                    cdt=cdt, stats=stats)
+                mse = tf.reduce_mean(tf.square(out["x_hat"] - pix), [1, 2, 3])
+                bpp = (out["bits_y"] + out["bits_z"]) / HW
+                loss = tf.reduce_sum(bpp + lam * mse) / float(args.batch)
+                scaled = loss * loss_scale if mixed else loss
+            grads = tape.gradient(scaled, tvars)
+            grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, tvars)]
+            return loss, bpp, mse, grads, stats
+
+        if args.xla:
+            grads_fn = tf.function(grads_fn, jit_compile=True)
+
+        def replica_fn(img, d):
+            i = tf.distribute.get_replica_context().replica_id_in_sync_group
+            return grads_fn(img[i * local:(i + 1) * local], d[i * local:(i + 1) * local])
+
+        @tf.function(input_signature=[tf.TensorSpec([None, args.crop, args.crop, 3], tf.uint8),
+                                      tf.TensorSpec([None], tf.int32),
+                                      tf.TensorSpec([], tf.float32)])
+        def train_step(img, d, lr):
+            loss, bpp, mse, grads, stats = strategy.run(replica_fn, args=(img, d))
+            SUM = tf.distribute.ReduceOp.SUM
+            loss = strategy.reduce(SUM, loss, axis=None)
+            grads = [strategy.reduce(SUM, g, axis=None) for g in grads]
+            stats = {k: tf.reduce_max(tf.stack(strategy.experimental_local_results(v)))
+                     for k, v in stats.items()}
+            bpp = tf.concat(strategy.experimental_local_results(bpp), 0)
+            mse = tf.concat(strategy.experimental_local_results(mse), 0)
+            if mixed:
+                grads = [g / loss_scale for g in grads]
+                finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+                grads = [tf.where(finite, g, tf.zeros_like(g)) for g in grads]
+                grown = good_steps + 1 >= 2000
+                loss_scale.assign(tf.where(finite, tf.where(grown, loss_scale * 2.0, loss_scale),
+                                           tf.maximum(loss_scale / 2.0, 1.0)))
+                good_steps.assign(tf.where(finite & ~grown, good_steps + 1,
+                                           tf.zeros_like(good_steps)))
+            else:
+                finite = tf.constant(True)
+            grads, gnorm = tf.clip_by_global_norm(grads, 10.0)
+            step.assign_add(1)
+            ts.adam_t.assign_add(tf.cast(finite, tf.int64))
+            t = tf.cast(ts.adam_t, tf.float32)
+            b1, b2 = 0.9, 0.999
+            corr = tf.sqrt(1.0 - tf.pow(b2, t)) / (1.0 - tf.pow(b1, t))
+            for v, g, m, s in zip(tvars, grads, adam_m, adam_v):
+                m_new = b1 * m + (1 - b1) * g
+                s_new = b2 * s + (1 - b2) * tf.square(g)
+                m.assign(tf.where(finite, m_new, m))
+                s.assign(tf.where(finite, s_new, s))
+                v.assign_sub(tf.where(finite, lr * corr * m_new / (tf.sqrt(s_new) + 1e-8),
+                                      tf.zeros_like(v)))
+            if mode == "qat":
+                model.update_acts(stats, calib)
+            return loss, bpp, mse, gnorm
+        return train_step
+
+    if strategy is None:
+        train_steps = {"qat": make_train_step("qat"), "float": make_train_step("float")}
+    else:
+        train_steps = {"qat": make_dist_train_step("qat"),
+                       "float": make_dist_train_step("float")}
 
     @tf.function(input_signature=[tf.TensorSpec([None, args.crop, args.crop, 3], tf.uint8),
                                   tf.TensorSpec([None], tf.int32)])
@@ -375,7 +516,7 @@ def main():
     if args.steps and int(total_steps.numpy()) == 0:
         total_steps.assign(start_step + args.steps)      # planned by steps: reproducible
     logj({"event": "start", "args": vars(args), "step": start_step, "lambdas": lambdas,
-          "params": int(sum(int(np.prod(v.shape)) for v in tvars))})
+          "params": int(sum(int(np.prod(v.shape)) for v in tvars)), "devices": devinfo})
 
     def save(tag):
         path = mgr.save(checkpoint_number=int(step.numpy()))
@@ -446,6 +587,8 @@ def main():
             t = time.time()
             rec = {"step": s, "elapsed": round(t - t_start, 1), "lr": lr,
                    "steps_per_s": round((s - s_log) / (t - t_log), 2), "gnorm": float(gn)}
+            if mixed:
+                rec["loss_scale"] = float(loss_scale.numpy())
             for L, a in acc.items():
                 if a[3]:
                     rec[f"L{L}"] = {"bpp": round(a[0] / a[3], 4),

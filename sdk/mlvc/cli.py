@@ -464,7 +464,9 @@ def cmd_model(args) -> int:
         if not args.resume and not args.config:
             raise _usage("mlvc model train: --config CONFIG.toml (or --resume)")
         run = model.train(args.config, args.out, resume=args.resume, init=args.init,
-                          data=args.data, video_dir=args.video_dir)
+                          data=args.data, video_dir=args.video_dir,
+                          devices=(int(args.devices) if (args.devices or "").isdigit()
+                                   else args.devices))
         print(f"trained: {run} (log {run / 'train.log'}); next: mlvc model convert {run} -o PKG")
         return 0
     if args.model_cmd == "convert":
@@ -638,6 +640,8 @@ def build_parser() -> argparse.ArgumentParser:
     mt.add_argument("--init", help="start from a run directory, 'bundled' or the bundled package")
     mt.add_argument("--data", help="folder of training pictures (overrides data.images)")
     mt.add_argument("--video-dir", help="folder of training videos (overrides data.video_dir)")
+    mt.add_argument("--devices", help="auto, cpu, N (GPUs) or cpu:N (overrides "
+                    "schedule.devices)")
     mt.set_defaults(func=cmd_model)
     mc = ms.add_parser("convert", parents=[verbose], help="a run's integer export as a package")
     mc.add_argument("run")

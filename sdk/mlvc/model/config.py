@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -71,11 +71,30 @@ class Schedule(_Strict):
     fp32: bool = False
     threads: int = Field(2, ge=1)
     klt_batches: int = Field(256, ge=1)
+    devices: Union[int, str] = Field("auto", description="'auto' (every GPU TensorFlow sees "
+                                     "under MirroredStrategy, else the CPU path), 'cpu', N (the "
+                                     "first N GPUs) or 'cpu:N' (N logical CPU devices: tests)")
+    mixed_precision: Optional[bool] = Field(None, description="mixed_float16; unset: on GPU "
+                                            "only")
 
     @model_validator(mode="after")
     def _length(self):
         if self.steps is None and self.minutes is None:
             raise ValueError("schedule needs steps or minutes")
+        d = self.devices
+        if isinstance(d, int) or (isinstance(d, str) and d.startswith("cpu:")):
+            try:
+                n = d if isinstance(d, int) else int(d[4:])
+            except ValueError:
+                n = 0
+            if n < 1:
+                raise ValueError(f"devices {d!r}: 'auto', 'cpu', N or 'cpu:N' with N >= 1")
+            if self.batch % n:
+                raise ValueError(f"batch {self.batch} does not split across devices = {d!r}")
+        elif d not in ("auto", "cpu"):
+            raise ValueError(f"devices {d!r}: 'auto', 'cpu', N or 'cpu:N'")
+        if self.mixed_precision and self.fp32:
+            raise ValueError("mixed_precision and fp32 exclude each other")
         return self
 
 

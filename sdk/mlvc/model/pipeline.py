@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from pydantic import ValidationError
 
 from ..errors import InvalidArgumentError, ModelError, UnsupportedError
 from .config import VIDEO_SUFFIXES, Config, ConfigError, load_config
@@ -60,6 +61,10 @@ def _trainer_args(cfg: Config, out: Path, resume: bool) -> list[str]:
         args.append("--xla")
     if s.fp32:
         args.append("--fp32")
+    if str(s.devices) != "auto":
+        args += ["--devices", str(s.devices)]
+    if s.mixed_precision is not None:
+        args += ["--mixed-precision", "on" if s.mixed_precision else "off"]
     if d.images:
         args += ["--images", d.images]
     if d.video_dir:
@@ -129,11 +134,13 @@ def _progress(line: str, out) -> None:
 
 def train(config: str | Path | Config, out: str | Path, *, resume: bool = False,
           init: str | None = None, data: str | None = None, video_dir: str | None = None,
-          stream=None, stop_at: int | None = None) -> Path:
+          devices: str | int | None = None, stream=None, stop_at: int | None = None) -> Path:
     """Train (or fine-tune, `init`) the codec of `config` into run directory `out`; returns it.
     The run's JSON-lines log is OUT/train.log; progress lines go to `stream` (stderr).
-    `data` / `video_dir` override data.images / data.video_dir.
-    `stop_at`: save and stop at this step as an interrupted run would (`resume` continues it)."""
+    `data` / `video_dir` override data.images / data.video_dir, `devices` schedule.devices
+    ("auto", "cpu", N GPUs, "cpu:N" logical CPU devices; also on `resume`).
+    `stop_at`: save and stop at this step as an interrupted run would (`resume` continues it).
+    """
     stream = stream or sys.stderr
     out = Path(out)
     if resume:
@@ -150,6 +157,13 @@ def train(config: str | Path | Config, out: str | Path, *, resume: bool = False,
             cfg.data.images = str(Path(data).resolve()) if data != "skimage" else data
         if video_dir:
             cfg.data.video_dir = str(Path(video_dir).resolve())
+    if devices is not None:
+        try:
+            cfg = Config.model_validate({**cfg.model_dump(), "schedule": {
+                **cfg.schedule.model_dump(), "devices": devices}})
+        except ValidationError as exc:
+            raise ConfigError(f"--devices {devices}: "
+                              + "; ".join(e["msg"] for e in exc.errors())) from None
     _check_data(cfg)
     args = _trainer_args(cfg, out, resume)
     if stop_at is not None:
