@@ -50,8 +50,9 @@ _U8P = native.U8P
 _FUNCTIONS = {
     "mlvc_tree_predict": (None, [_U8P, native.I64, native.I64, native.I64, native.I32P,
                                  native.I64, native.I64, _U8P]),
-    "mlvc_phase_planes": (None, [native.I32P, native.I64, native.I64, native.I64, native.I32P,
+    "mlvc_phase_planes": (None, [native.I32P, native.I64, native.I64, native.I64, _U8P,
                                  native.I32P]),
+    "mlvc_unit_sse": (None, [_U8P, _U8P, native.I64, native.I64, native.I64, native.I64P]),
 }
 
 
@@ -123,17 +124,18 @@ def predict_numpy(ref: np.ndarray, mv_units: np.ndarray) -> np.ndarray:
 
 
 def phase_planes(plane: np.ndarray, border: int) -> np.ndarray:
-    """phase_planes_numpy's planes, by the C kernel when it is built."""
+    """phase_planes_numpy's planes, by the C kernel when it is built, as uint8 (every phase
+    is clamped to 0..255: a quarter of the memory the search reads)."""
     lib = _kernel()
     if lib is None:
         return phase_planes_numpy(plane, border)
     h, w = plane.shape
     src = np.ascontiguousarray(plane, np.int32)
     ho, wo = h + 2 * border, w + 2 * border
-    out = np.empty((4, 4, ho, wo), np.int32)
+    out = np.empty((4, 4, ho, wo), np.uint8)
     scratch = np.empty((ho + 9) * (wo + 7), np.int32)
     lib.mlvc_phase_planes(native.ptr(src, native.I32P), h, w, border,
-                          native.ptr(out, native.I32P), native.ptr(scratch, native.I32P))
+                          native.ptr(out, _U8P), native.ptr(scratch, native.I32P))
     return out
 
 
@@ -154,6 +156,33 @@ def phase_planes_numpy(plane: np.ndarray, border: int) -> np.ndarray:
             acc = sum(int(cv[k]) * hor[1 + k:1 + k + ho] for k in range(8) if cv[k])
             out[fy, fx] = np.clip((acc + 2048) >> 12, 0, 255)
     return out
+
+
+def unit_sse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """unit_sse_numpy's sums, by the C kernel when it is built (the encoder's distortions
+    were a tenth of a 720p P-frame's encode time in NumPy)."""
+    lib = _kernel()
+    if lib is None or a.dtype != np.uint8 or b.dtype != np.uint8 or a.shape != b.shape \
+            or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] > 4):
+        return unit_sse_numpy(a, b)
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    h, w = a.shape[:2]
+    out = np.empty((-(-h // U), -(-w // U)), np.int64)
+    lib.mlvc_unit_sse(native.ptr(a, _U8P), native.ptr(b, _U8P), h, w,
+                      1 if a.ndim == 2 else a.shape[2], native.ptr(out))
+    return out
+
+
+def unit_sse_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per 8x8 unit of two H x W (x C) pictures: the sum of squared differences over the
+    unit's pixels inside the picture and every channel (int64 [ceil(H/8), ceil(W/8)])."""
+    h, w = a.shape[:2]
+    e = (a.astype(np.int64) - b) ** 2
+    if e.ndim == 3:
+        e = e.sum(axis=2)
+    uh, uw = -(-h // U), -(-w // U)
+    e = np.pad(e, ((0, uh * U - h), (0, uw * U - w)))
+    return e.reshape(uh, U, uw, U).sum(axis=(1, 3))
 
 
 # -- deblocking ------------------------------------------------------------------------------
@@ -318,9 +347,8 @@ class TreeSearch:
                  pre: Preset, mu: float, max_diff: int = 255):
         from .sad import block_sads  # noqa: F401 (the kernel is loaded once)
         self.h, self.w = cur_luma.shape
-        self.cur = np.ascontiguousarray(cur_luma, np.int32)
+        self.cur = np.ascontiguousarray(cur_luma, np.uint8)      # the luma proxy: 0..255
         self.planes = np.ascontiguousarray(phase_planes(ref_luma, BORDER))
-        self.ref = ref_luma.astype(np.int32)
         self.mv16 = mv16.astype(np.int32)
         self.pre = pre
         self.mu = mu

@@ -79,12 +79,12 @@ void mlvc_tree_predict(const uint8_t *ref, int64_t h, int64_t w, int64_t c, cons
     }
 }
 
-/* plane: h x w int32 (contiguous, 0..255); out: 4 x 4 x (h + 2b) x (w + 2b) int32 with
+/* plane: h x w int32 (contiguous, 0..255); out: 4 x 4 x (h + 2b) x (w + 2b) uint8 with
  * out[fy][fx][b + y][b + x] = the prediction of pixel (y, x) by the vector (fy, fx) in quarter
  * pixels, for y in -b .. h - 1 + b (taps clamped to the picture); scratch: (h + 2b + 9) x
  * (w + 2b + 7) int32: each fx's horizontal pass (rows -b-3 .. h-1+b+4), a clamped source row
  * and a vertical accumulator (loops over contiguous rows, so the compiler vectorises them). */
-void mlvc_phase_planes(const int32_t *plane, int64_t h, int64_t w, int64_t b, int32_t *out,
+void mlvc_phase_planes(const int32_t *plane, int64_t h, int64_t w, int64_t b, uint8_t *out,
                        int32_t *scratch)
 {
     const int64_t ho = h + 2 * b, wo = w + 2 * b, rows = ho + 7;
@@ -103,18 +103,40 @@ void mlvc_phase_planes(const int32_t *plane, int64_t h, int64_t w, int64_t b, in
         }
         for (int fy = 0; fy < 4; fy++) {
             const int32_t *cy = TAPS[fy];
-            int32_t *o = out + (fy * 4 + fx) * ho * wo;
+            uint8_t *o = out + (fy * 4 + fx) * ho * wo;
             for (int64_t yo = 0; yo < ho; yo++) {
                 for (int64_t xo = 0; xo < wo; xo++)
                     acc[xo] = 2048;
                 for (int k = 0; k < 8; k++)
                     add_scaled(acc, cy[k], scratch + (yo + k) * wo, wo);
-                int32_t *oy = o + yo * wo;
-                for (int64_t xo = 0; xo < wo; xo++) {
-                    const int32_t v = acc[xo] >> 12;
-                    oy[xo] = v < 0 ? 0 : (v > 255 ? 255 : v);
-                }
+                uint8_t *oy = o + yo * wo;
+                for (int64_t xo = 0; xo < wo; xo++)
+                    oy[xo] = clamp8(acc[xo] >> 12);
             }
+        }
+    }
+}
+
+/* The encoder's distortion: per 8x8 unit of two h x w x c uint8 pictures (contiguous), the sum
+ * of squared differences over the unit's pixels inside the picture and every channel (out:
+ * ceil(h / 8) x ceil(w / 8)), as blocktree.unit_sse_numpy. */
+void mlvc_unit_sse(const uint8_t *a, const uint8_t *b, int64_t h, int64_t w, int64_t c,
+                   int64_t *out)
+{
+    const int64_t uw = (w + 7) / 8, uh = (h + 7) / 8;
+    for (int64_t i = 0; i < uh * uw; i++)
+        out[i] = 0;
+    for (int64_t y = 0; y < h; y++) {
+        const uint8_t *pa = a + y * w * c, *pb = b + y * w * c;
+        int64_t *o = out + (y / 8) * uw;
+        for (int64_t u = 0; u < uw; u++) {
+            const int64_t x1 = (u * 8 + 8 < w ? u * 8 + 8 : w) * c;
+            int32_t s = 0;       /* 8 pixels x c channels x 255^2 fits for c <= 4 */
+            for (int64_t x = u * 8 * c; x < x1; x++) {
+                const int32_t d = (int32_t)pa[x] - (int32_t)pb[x];
+                s += d * d;
+            }
+            o[u] += s;
         }
     }
 }

@@ -22,7 +22,7 @@ from ..entropy.tables import CdfTables
 from ..errors import CorruptStreamError, InvalidArgumentError
 from . import blocktree as bt
 from .hyperprior import HyperpriorCodec
-from .sad import block_sads, mv_block_sads
+from .sad import block_sads, full_search, mv_block_sads
 
 BLOCK = syn.GRID_BLOCK
 PAD = BLOCK + 2        # compensate(): border of the padded reference (>= BLOCK)
@@ -109,10 +109,14 @@ def _keep_better(best: np.ndarray, mv: np.ndarray, cost: np.ndarray, cand) -> No
 
 def _full_search(c: np.ndarray, r: np.ndarray, block: int, search: int):
     """Exhaustive block matching of `c` against `r` (both already padded to whole blocks) over
-    +-search; ties go to the smaller vector.  Returns (best cost, mv) per block."""
+    +-search; ties go to the smaller vector.  Returns (best cost, mv) per block.  (The loop
+    below is the definition; sad_kernel.c runs it block by block when it is built.)"""
     ph, pw = c.shape
     by, bx = ph // block, pw // block
     rp = np.pad(r, search, mode="edge")
+    found = full_search(c, rp, block, search, _offsets(search), MV_COST)
+    if found is not None:
+        return found
     best = np.full((by, bx), np.iinfo(np.int64).max, np.int64)
     mv = np.zeros((by, bx, 2), np.int32)
     for dy, dx in _offsets(search):
@@ -217,6 +221,8 @@ class CodedInter:
 
 
 def sse(a: np.ndarray, b: np.ndarray) -> int:
+    if a.dtype == b.dtype == np.uint8 and a.shape == b.shape:
+        return int(bt.unit_sse(a, b).sum())       # the same integer, by the C kernel
     return int(np.sum((a.astype(np.int32) - b) ** 2))
 
 
@@ -385,10 +391,6 @@ class InterCodec:
 
 def _pb_sse(a: np.ndarray, b: np.ndarray, f: "bt.UnitFields") -> np.ndarray:
     """SSE of two pictures per PB (in the PBs' coding order)."""
-    h, w = a.shape[:2]
-    e = ((a.astype(np.int32) - b) ** 2).sum(axis=2)
-    uh, uw = f.pb.shape
-    e = np.pad(e, ((0, uh * bt.U - h), (0, uw * bt.U - w)))
-    units = e.reshape(uh, bt.U, uw, bt.U).sum(axis=(1, 3))
+    units = bt.unit_sse(a, b)
     return np.bincount(f.pb.reshape(-1), weights=units.reshape(-1).astype(np.float64),
                        minlength=int(f.pb.max()) + 1)

@@ -11,16 +11,20 @@ import numpy as np
 from .. import native
 
 _KERNEL = Path(__file__).with_name("sad_kernel.c")
+_U8P = native.U8P
 _FUNCTIONS = {
     "mlvc_block_sads": (None, [native.I32P, native.I64, native.I32P, native.I64, native.I64,
                                native.I64, native.I64, native.I64P]),
     "mlvc_mv_block_sads": (None, [native.I32P, native.I64, native.I64, native.I32P, native.I64,
                                   native.I64, native.I32P, native.I64, native.I64, native.I64P]),
-    "mlvc_qpel_block_sads": (None, [native.I32P, native.I64, native.I64, native.I32P,
+    "mlvc_full_search": (None, [native.I32P, native.I64, native.I64, native.I32P, native.I64,
+                                native.I64, native.I32P, native.I64, native.I64, native.I64P,
+                                native.I32P]),
+    "mlvc_qpel_block_sads": (None, [native.U8P, native.I64, native.I64, native.U8P,
                                     native.I64, native.I64, native.I64, native.I32P, native.I64,
                                     native.I8P, native.I64P]),
-    "mlvc_qpel_sad_one": (native.I64, [native.I32P, native.I64, native.I64, native.I64,
-                                       native.I64, native.I64, native.I32P, native.I64,
+    "mlvc_qpel_sad_one": (native.I64, [native.U8P, native.I64, native.I64, native.I64,
+                                       native.I64, native.I64, native.U8P, native.I64,
                                        native.I64, native.I64, native.I64, native.I64]),
 }
 
@@ -51,6 +55,35 @@ def block_sads(a: np.ndarray, b: np.ndarray, block: int) -> np.ndarray:
     return out
 
 
+def _bytes(a: np.ndarray) -> np.ndarray:
+    """A 0..255 plane (luma proxy, phase planes) as contiguous uint8 for the byte kernels."""
+    if a.dtype == np.uint8:
+        return np.ascontiguousarray(a)
+    if a.size and (a.min() < 0 or a.max() > 255):
+        raise ValueError("the quarter-pixel SADs take planes of 0..255")
+    return np.ascontiguousarray(a, np.uint8)
+
+
+def full_search(cur: np.ndarray, padded_ref: np.ndarray, block: int, search: int,
+                offsets, mv_cost: int):
+    """inter._full_search by the C kernel: (best cost, mv) per block of `cur` over `offsets`
+    (tie order) against `padded_ref` (the reference edge-padded by `search`); None without
+    the kernel (the caller runs its NumPy definition)."""
+    lib = _kernel()
+    if lib is None:
+        return None
+    cur = np.ascontiguousarray(cur, np.int32)
+    rp = np.ascontiguousarray(padded_ref, np.int32)
+    offs = np.ascontiguousarray(offsets, np.int32).reshape(-1, 2)
+    rows, cols = cur.shape
+    best = np.empty((rows // block, cols // block), np.int64)
+    mv = np.empty((rows // block, cols // block, 2), np.int32)
+    lib.mlvc_full_search(native.ptr(cur, native.I32P), rows, cols, native.ptr(rp, native.I32P),
+                         search, block, native.ptr(offs, native.I32P), len(offs), mv_cost,
+                         native.ptr(best), native.ptr(mv, native.I32P))
+    return best, mv
+
+
 def mv_block_sads(cur: np.ndarray, ref: np.ndarray, mv: np.ndarray, block: int, pad: int,
                   predict) -> np.ndarray:
     """SADs of the blocks of `cur` (the padded block grid) against the whole-pixel prediction
@@ -74,7 +107,8 @@ def qpel_block_sads(cur: np.ndarray, planes: np.ndarray, mv: np.ndarray, block: 
     """SADs of the blocks of `cur` (the padded block grid) against the quarter-pixel
     prediction read from the 16 phase planes `planes` [4, 4, PH, PW] (blocktree.phase_planes
     with `border`), one quarter-pixel vector per block (mv [by, bx, 2]), positions clamped into
-    the planes.  `active` [by, bx] bool: only those blocks (the others' SAD is 0)."""
+    the planes.  `active` [by, bx] bool: only those blocks (the others' SAD is 0).  `cur` and
+    `planes` hold 0..255 (uint8 avoids a conversion)."""
     rows, cols = cur.shape
     by, bx = rows // block, cols // block
     lib = _kernel()
@@ -92,13 +126,12 @@ def qpel_block_sads(cur: np.ndarray, planes: np.ndarray, mv: np.ndarray, block: 
         c = cur.reshape(by, block, bx, block).swapaxes(1, 2)
         out = np.abs(c.astype(np.int64) - pred).sum(axis=(2, 3))
         return out if active is None else np.where(active, out, 0)
-    cur = np.ascontiguousarray(cur, np.int32)
-    planes = np.ascontiguousarray(planes, np.int32)
+    cur, planes = _bytes(cur), _bytes(planes)
     mv = np.ascontiguousarray(mv, np.int32)
     act = None if active is None else np.ascontiguousarray(active, np.int8)
     out = np.empty((by, bx), np.int64)
-    lib.mlvc_qpel_block_sads(native.ptr(cur, native.I32P), rows, cols,
-                             native.ptr(planes, native.I32P), ph, pw, border,
+    lib.mlvc_qpel_block_sads(native.ptr(cur, _U8P), rows, cols,
+                             native.ptr(planes, _U8P), ph, pw, border,
                              native.ptr(mv, native.I32P), block,
                              None if act is None else native.ptr(act, native.I8P),
                              native.ptr(out))
@@ -112,12 +145,10 @@ def qpel_sad_one_fn(cur: np.ndarray, planes: np.ndarray, border: int):
     if lib is None:
         return lambda y0, x0, size, dy, dx: qpel_sad_one(cur, y0, x0, size, planes, border,
                                                           dy, dx)
-    cur = np.ascontiguousarray(cur, np.int32)
-    planes = np.ascontiguousarray(planes, np.int32)
+    cur, planes = _bytes(cur), _bytes(planes)
     h, w = cur.shape
     ph, pw = planes.shape[2:]
-    pc, pp, fn = native.ptr(cur, native.I32P), native.ptr(planes, native.I32P), \
-        lib.mlvc_qpel_sad_one
+    pc, pp, fn = native.ptr(cur, _U8P), native.ptr(planes, _U8P), lib.mlvc_qpel_sad_one
 
     def sad(y0, x0, size, dy, dx, _keep=(cur, planes)):
         return int(fn(pc, h, w, y0, x0, size, pp, ph, pw, border, dy, dx))
@@ -126,9 +157,9 @@ def qpel_sad_one_fn(cur: np.ndarray, planes: np.ndarray, border: int):
 
 def qpel_sad_one(cur: np.ndarray, y0: int, x0: int, size: int, planes: np.ndarray,
                  border: int, dy: int, dx: int) -> int:
-    """SAD of one block at (y0, x0) of the picture `cur` (H x W int32, contiguous; rows and
-    columns past its edge clamped) against the quarter-pixel prediction by (dy, dx) from the
-    phase planes; the same integers as qpel_block_sads."""
+    """SAD of one block at (y0, x0) of the picture `cur` (H x W; rows and columns past its
+    edge clamped) against the quarter-pixel prediction by (dy, dx) from the
+    phase planes; the same integers as qpel_block_sads (0..255 planes, as there)."""
     h, w = cur.shape
     ph, pw = planes.shape[2:]
     lib = _kernel()
@@ -139,5 +170,6 @@ def qpel_sad_one(cur: np.ndarray, y0: int, x0: int, size: int, planes: np.ndarra
         cy = np.minimum(np.arange(y0, y0 + size), h - 1)
         cx = np.minimum(np.arange(x0, x0 + size), w - 1)
         return int(np.abs(cur[cy][:, cx].astype(np.int64) - pl[ys][:, xs]).sum())
-    return int(lib.mlvc_qpel_sad_one(native.ptr(cur, native.I32P), h, w, y0, x0, size,
-                                     native.ptr(planes, native.I32P), ph, pw, border, dy, dx))
+    cur, planes = _bytes(cur), _bytes(planes)
+    return int(lib.mlvc_qpel_sad_one(native.ptr(cur, _U8P), h, w, y0, x0, size,
+                                     native.ptr(planes, _U8P), ph, pw, border, dy, dx))

@@ -1,0 +1,109 @@
+"""The encoder's fast paths (sad_kernel.c, blocktree_kernel.c) against their NumPy definitions:
+the same integers and the same decisions (ties included), so that no stream byte depends on
+which ran (MLVC_NATIVE=0 runs the definitions)."""
+import numpy as np
+import pytest
+
+from mlvc.codec import blocktree as bt
+from mlvc.codec import inter, sad
+from mlvc.conformance.golden import moving_frames
+
+from test_motion import texture
+
+
+def both(monkeypatch, fn):
+    """fn() with the C kernels, then with the NumPy definitions."""
+    assert sad._kernel() is not None and bt._kernel() is not None, "no C compiler?"
+    fast = fn()
+    with monkeypatch.context() as m:
+        m.setenv("MLVC_NATIVE", "0")
+        slow = fn()
+    return fast, slow
+
+
+def real_like(h, w, seed):
+    """A textured picture with flat patches (ties everywhere) and a repeated pattern."""
+    pic = texture(h, w, seed)
+    pic[: h // 3, : w // 4] = 90
+    pic[h // 2:, w // 2:] = np.tile(pic[h // 2:h // 2 + 8, w // 2:w // 2 + 8],
+                                    (-(-(h - h // 2) // 8), -(-(w - w // 2) // 8), 1))[
+        :h - h // 2, :w - w // 2]
+    return pic
+
+
+@pytest.mark.parametrize("block,search", [(4, 8), (16, 3), (4, 1), (16, 5)])
+def test_full_search_kernel_matches_numpy(monkeypatch, block, search):
+    rng = np.random.default_rng(block * 10 + search)
+    for h, w in ((48, 64), (32, 80)):
+        for c, r in ((rng.integers(0, 256, (h, w)), rng.integers(0, 256, (h, w))),
+                     (np.full((h, w), 7), np.full((h, w), 7)),            # ties: all zero
+                     (inter.luma(real_like(h, w, 3)), inter.luma(real_like(h, w, 4)))):
+            c, r = c.astype(np.int32), r.astype(np.int32)
+            (bf, mf), (bs, ms) = both(monkeypatch, lambda: inter._full_search(c, r, block,
+                                                                             search))
+            assert np.array_equal(bf, bs) and np.array_equal(mf, ms)
+            assert bf.dtype == bs.dtype == np.int64
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_estimate_motion_is_the_numpy_definition(monkeypatch, seed):
+    """Pans larger than the search (the picture edge clamps), flat areas and repeats (ties),
+    sizes that are not whole blocks."""
+    big = real_like(200, 260, 10 + seed)
+    for (py, px), (h, w) in zip(((5, -40), (-37, 3), (2, 1)), ((120, 176), (97, 133),
+                                                                (40, 40))):
+        cur, ref = big[40 + py:40 + py + h, 60 + px:60 + px + w], big[40:40 + h, 60:60 + w]
+        fast, slow = both(monkeypatch, lambda: inter.estimate_motion(cur, ref, 32))
+        assert np.array_equal(fast, slow)
+        assert np.abs(fast).max() > 0
+
+
+def test_byte_phase_planes_and_qpel_sads(monkeypatch):
+    """uint8 phase planes hold the int32 definition's values; the byte SAD kernels give the
+    NumPy integers for uint8 and int32 inputs, inside the planes and clamped at their edges."""
+    rng = np.random.default_rng(3)
+    plane = inter.luma(real_like(50, 70, 8))
+    fast, slow = both(monkeypatch, lambda: bt.phase_planes(plane, bt.BORDER))
+    assert fast.dtype == np.uint8 and slow.dtype == np.int32 and np.array_equal(fast, slow)
+    cur = inter.luma(real_like(48, 64, 9))
+    for mv in (rng.integers(-40, 40, (3, 4, 2)), rng.integers(-400, 400, (3, 4, 2)),
+               np.zeros((3, 4, 2), np.int64)):
+        mv = mv.astype(np.int32)
+        active = rng.random((3, 4)) < 0.7
+        for c in (cur, cur.astype(np.uint8)):
+            got, want = both(monkeypatch, lambda: sad.qpel_block_sads(c, fast, mv, 16, bt.BORDER,
+                                                                       active))
+            assert np.array_equal(got, want)
+    one = [(int(rng.integers(0, 48)), int(rng.integers(0, 64)), s, int(a), int(b))
+           for s in (8, 16, 32, 64) for a, b in rng.integers(-90, 90, (12, 2))]
+    got, want = both(monkeypatch, lambda: [sad.qpel_sad_one(cur.astype(np.uint8), *o[:3], fast,
+                                                            bt.BORDER, *o[3:]) for o in one])
+    assert got == want
+    with pytest.raises(ValueError):
+        sad.qpel_block_sads(cur + 300, fast, mv, 16, bt.BORDER)
+
+
+@pytest.mark.parametrize("shape", [(37, 53, 3), (8, 8, 3), (1, 1, 3), (70, 130, 1), (9, 17)])
+def test_unit_sse_kernel_matches_numpy(monkeypatch, shape):
+    rng = np.random.default_rng(sum(shape))
+    a = rng.integers(0, 256, shape, dtype=np.uint8)
+    b = rng.integers(0, 256, shape, dtype=np.uint8)
+    for x, y in ((a, b), (a, a), (np.zeros_like(a), np.full_like(a, 255))):
+        fast, slow = both(monkeypatch, lambda: bt.unit_sse(x, y))
+        assert np.array_equal(fast, slow) and fast.dtype == np.int64
+        assert inter.sse(x, y) == int(np.sum((x.astype(np.int64) - y) ** 2))
+
+
+@pytest.mark.parametrize("preset", ["fast", "medium", "slow"])
+def test_tree_decisions_are_the_numpy_definition(monkeypatch, preset):
+    """TreeSearch from the whole-pixel field to the leaves, with the kernels and without."""
+    frames = moving_frames(136, 104, 2, 7)
+    cur, ref = frames[1], frames[0]
+    ref[:40, :48] = 128                  # a flat patch: ties in every search
+
+    def leaves():
+        mv16 = inter.estimate_motion(cur, ref, 32)
+        return bt.TreeSearch(inter.luma(cur), inter.luma(ref), mv16, bt.preset(preset),
+                             bt.motion_lambda(0.02), 255).decide()
+    fast, slow = both(monkeypatch, leaves)
+    assert fast == slow and len(fast) > 4
