@@ -145,6 +145,25 @@ def test_static_scene_p_frames_are_cheap_and_exact(small_package):
     assert all(f.verified for f in out)
 
 
+def test_intra_level_offset_codes_gop_i_frames_higher(small_package):
+    from mlvc.bitstream.container import StreamHeader, iter_records
+    frames = synthetic_frames(64, 48, 5, 7)
+
+    def levels(**kw):
+        stream = mlvc.Encoder(package=small_package, backend="numpy", **kw).encode(frames)
+        assert all(f.verified for f in mlvc.Decoder(stream, package=small_package).decode_all())
+        return [(r.frame_type, r.quality) for r in iter_records(stream,
+                                                                StreamHeader.unpack(stream))]
+
+    top = max(mlvc.Encoder(package=small_package, backend="numpy").package.levels)
+    got = levels(quality=2, gop=3)                        # default offset 1
+    assert [q for t, q in got if t == "I"] == [3, 3]
+    assert all(q <= 2 for t, q in got if t == "P")
+    assert [q for t, q in levels(quality=top, gop=3) if t == "I"] == [top, top]   # clamped
+    assert {q for _, q in levels(quality=2, gop=1)} == {2}          # all intra: the quality
+    assert [q for t, q in levels(quality=2, gop=3, intra_level_offset=0) if t == "I"] == [2, 2]
+
+
 def test_approximate_backend_parses_exactly_but_is_flagged(small_package):
     stream = mlvc.Encoder(package=small_package, backend="numpy", gop=2).encode(
         synthetic_frames(64, 64, 3, 6))
