@@ -101,9 +101,12 @@ def test_tree_decisions_are_the_numpy_definition(monkeypatch, preset):
     cur, ref = frames[1], frames[0]
     ref[:40, :48] = 128                  # a flat patch: ties in every search
 
-    def leaves():
+    def leaves(mu, max_diff):
         mv16 = inter.estimate_motion(cur, ref, 32)
         return bt.TreeSearch(inter.luma(cur), inter.luma(ref), mv16, bt.preset(preset),
-                             bt.motion_lambda(0.02), 255).decide()
-    fast, slow = both(monkeypatch, leaves)
-    assert fast == slow and len(fast) > 4
+                             mu, max_diff).decide()
+    # max_diff 3: differences no table codes force merges
+    for mu, max_diff in ((bt.motion_lambda(0.02), 255), (0.3, 3), (40.0, 255)):
+        fast, slow = both(monkeypatch, lambda: leaves(mu, max_diff))
+        assert fast == slow and len(fast) > 4
+        assert list(fast) == list(slow)                  # the same coding order

@@ -441,6 +441,24 @@ class TreeSearch:
             self._sad1 = qpel_sad_one_fn(self.cur, self.planes, BORDER)
         return self._sad1(y0, x0, size, mv[0], mv[1])
 
+    def _walk_native(self, flags: dict):
+        """decide's walk (below, the definition) by sad_kernel.c: the leaves' rows, or None."""
+        from .sad import tree_decide
+        offsets, mvs, sads, n = [], [], [], 0
+        for s in (8, 16, 32, 64):
+            if s not in self.best:
+                offsets.append(-1)
+                continue
+            offsets.append(n)
+            mv, sad = self.best[s]
+            mvs.append(mv.reshape(-1, 2))
+            sads.append(sad.reshape(-1))
+            n += sad.size
+        return tree_decide(self.cur, self.planes, BORDER,
+                           np.concatenate([flags[s].reshape(-1) for s in (16, 32, 64)]), offsets,
+                           np.concatenate(mvs), np.concatenate(sads), _MV_BITS, self.mu,
+                           self.max_diff)
+
     def decide(self) -> dict:
         """The block tree: leaves {(y0, x0, size): mv}, by bottom-up cost, then merge choices
         in coding order."""
@@ -471,16 +489,20 @@ class TreeSearch:
                 split[s] = (kids < c) & ~stop[s]
                 c = np.where(split[s], kids, c)
             node_cost[s] = c
-        top = max(sizes)
-        smallest = min(sizes)
+        # every node's split flag: nodes above the largest size split, the smallest size's not
+        flags = {}
+        for s in (16, 32, 64):
+            shape = (-(-self.h // s), -(-self.w // s))
+            flags[s] = (np.ones(shape, np.int8) if s > max(sizes) else
+                        split[s].astype(np.int8) if s in split else
+                        np.zeros(shape, np.int8))
 
         def split_of(y0, x0, size, depth):
-            if size > top:
-                return 1
-            if size <= smallest:
-                return 0
-            return int(split[size][y0 // size, x0 // size]) if size in split else 0
+            return int(flags[size][y0 // size, x0 // size])
 
+        rows = self._walk_native(flags)
+        if rows is not None:
+            return {(y0, x0, s): (dy, dx) for y0, x0, s, dy, dx in rows.tolist()}
         bmap = syn.BlockMap(self.h, self.w)
         leaves = {}
 

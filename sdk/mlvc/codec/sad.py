@@ -4,6 +4,7 @@ Both give the same integers, so the chosen vectors and the stream bytes do not d
 ran (tests/test_motion.py)."""
 from __future__ import annotations
 
+import ctypes
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,11 @@ _FUNCTIONS = {
     "mlvc_qpel_sad_one": (native.I64, [native.U8P, native.I64, native.I64, native.I64,
                                        native.I64, native.I64, native.U8P, native.I64,
                                        native.I64, native.I64, native.I64, native.I64]),
+    "mlvc_tree_decide": (native.I64, [native.U8P, native.I64, native.I64, native.U8P,
+                                      native.I64, native.I64, native.I64, native.I8P,
+                                      native.I64P, native.I32P, native.I64P,
+                                      ctypes.POINTER(ctypes.c_double), ctypes.c_double,
+                                      native.I64, native.I32P, native.I32P, native.I64]),
 }
 
 
@@ -173,3 +179,34 @@ def qpel_sad_one(cur: np.ndarray, y0: int, x0: int, size: int, planes: np.ndarra
     cur, planes = _bytes(cur), _bytes(planes)
     return int(lib.mlvc_qpel_sad_one(native.ptr(cur, _U8P), h, w, y0, x0, size,
                                      native.ptr(planes, _U8P), ph, pw, border, dy, dx))
+
+
+def tree_decide(cur: np.ndarray, planes: np.ndarray, border: int, split: np.ndarray,
+                offsets: np.ndarray, mv: np.ndarray, sads: np.ndarray, bits: np.ndarray,
+                mu: float, max_diff: int) -> np.ndarray | None:
+    """blocktree.TreeSearch.decide's walk and merge decisions in C: rows (y0, x0, size, dy, dx)
+    of the leaves in coding order; None without the kernel or for a tree it does not take
+    (the caller runs its Python definition).  split: the split flags of every node of size
+    16, 32, 64 (row-major, concatenated); offsets: per size 8, 16, 32, 64 the index of its
+    first block in mv [n, 2] / sads [n] (-1: no vectors of that size)."""
+    lib = _kernel()
+    if lib is None:
+        return None
+    cur, planes = _bytes(cur), _bytes(planes)
+    h, w = cur.shape
+    ph, pw = planes.shape[2:]
+    split = np.ascontiguousarray(split, np.int8)
+    offsets = np.ascontiguousarray(offsets, np.int64)
+    mv = np.ascontiguousarray(mv, np.int32)
+    sads = np.ascontiguousarray(sads, np.int64)
+    bits = np.ascontiguousarray(bits, np.float64)
+    owner = np.empty(-(-h // 8) * -(-w // 8), np.int32)
+    cap = owner.size
+    rows = np.empty((cap, 5), np.int32)
+    n = lib.mlvc_tree_decide(native.ptr(cur, _U8P), h, w, native.ptr(planes, _U8P), ph, pw,
+                             border, native.ptr(split, native.I8P), native.ptr(offsets),
+                             native.ptr(mv, native.I32P), native.ptr(sads),
+                             native.ptr(bits, ctypes.POINTER(ctypes.c_double)), float(mu),
+                             int(max_diff), native.ptr(owner, native.I32P),
+                             native.ptr(rows, native.I32P), cap)
+    return None if n < 0 else rows[:n]

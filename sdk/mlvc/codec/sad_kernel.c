@@ -3,6 +3,7 @@
  * decides how a stream decodes, only which vectors the encoder picks.  Indices are clamped or
  * bounded by the caller's shapes. */
 #include <stdint.h>
+#include <math.h>
 #include <stdlib.h>
 
 /* SAD of one row of n bytes: the compiler turns this loop into psadbw (x86) / uabal (arm) */
@@ -186,4 +187,136 @@ int64_t mlvc_qpel_sad_one(const uint8_t *cur, int64_t h, int64_t w, int64_t y0, 
         }
     }
     return sum;
+}
+
+/* -- the block tree's leaf decisions (blocktree.TreeSearch.decide's walk, its definition) -- */
+typedef struct {
+    int64_t h, w, uh, uw;
+    int32_t *owner;          /* uh x uw: PB index per 8x8 unit, -1 before it is coded */
+    int32_t *rows;           /* per PB: y0 x0 size dy dx */
+    int64_t n, cap;
+    const int8_t *split;     /* per size 16, 32, 64: its nodes' split flags (row-major) */
+    const int64_t *off;      /* per size 8, 16, 32, 64: offset of its blocks in mv / sad, or -1 */
+    const int32_t *mv;       /* per size: the best vector of each block */
+    const int64_t *sad;
+    const double *bits;      /* mv_bits' table (8192 entries) */
+    double mu;
+    int64_t max_diff;
+    const uint8_t *cur, *planes;
+    int64_t ph, pw, border;
+} Tree;
+
+static const int32_t *pb_mv(const Tree *t, int64_t y, int64_t x)
+{
+    if (y < 0 || y >= t->h || x < 0 || x >= t->w)
+        return 0;
+    const int32_t i = t->owner[(y >> 3) * t->uw + (x >> 3)];
+    return i < 0 ? 0 : t->rows + i * 5 + 3;
+}
+
+static int64_t med3(int64_t a, int64_t b, int64_t c)
+{
+    const int64_t lo = a < b ? a : b, hi = a < b ? b : a, m = hi < c ? hi : c;
+    return lo > m ? lo : m;
+}
+
+static inline int64_t iabs(int64_t v)
+{
+    return v < 0 ? -v : v;
+}
+
+/* sad + mu * x with Python's rounding: the product rounded on its own (volatile: no fused
+ * multiply-add, which compilers for arm64 would otherwise contract it to) */
+static double cost_of(int64_t sad, double mu, double x)
+{
+    volatile double p = mu * x;
+    return (double)sad + p;
+}
+
+static int tree_leaf(Tree *t, int64_t y0, int64_t x0, int64_t size)
+{
+    const int k = size == 8 ? 0 : size == 16 ? 1 : size == 32 ? 2 : 3;
+    if (t->off[k] < 0 || t->n >= t->cap)
+        return -1;
+    const int64_t gx = (t->w + size - 1) / size, b = t->off[k] + (y0 / size) * gx + x0 / size;
+    const int64_t oy = t->mv[2 * b], ox = t->mv[2 * b + 1], own_sad = t->sad[b];
+    const int32_t *a = pb_mv(t, y0, x0 - 1), *bb = pb_mv(t, y0 - 1, x0 + size - 1),
+                  *d = pb_mv(t, y0 - 1, x0 - 1);
+    /* the median predictor and the merge candidates of inter_syntax.BlockMap */
+    const int64_t py = med3(a ? a[0] : 0, bb ? bb[0] : 0, d ? d[0] : 0),
+                  px = med3(a ? a[1] : 0, bb ? bb[1] : 0, d ? d[1] : 0);
+    int64_t cand[2][2], n = 0;
+    if (a) { cand[n][0] = a[0]; cand[n][1] = a[1]; n++; }
+    if (bb && !(n == 1 && cand[0][0] == bb[0] && cand[0][1] == bb[1])) {
+        cand[n][0] = bb[0]; cand[n][1] = bb[1]; n++;
+    }
+    if (n < 2 && !(n == 1 && cand[0][0] == 0 && cand[0][1] == 0)) {
+        cand[n][0] = 0; cand[n][1] = 0; n++;
+    }
+    const int64_t ey = iabs(oy - py), ex = iabs(ox - px);
+    double best = cost_of(own_sad, t->mu,
+                          1.0 + (t->bits[ey < 8191 ? ey : 8191] + t->bits[ex < 8191 ? ex : 8191]));
+    if ((ey > ex ? ey : ex) > t->max_diff)
+        best = HUGE_VAL;        /* no table codes that difference: merge */
+    int64_t my = oy, mx = ox;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t cy = cand[i][0], cx = cand[i][1];
+        const int64_t s = cy == oy && cx == ox ? own_sad
+            : mlvc_qpel_sad_one(t->cur, t->h, t->w, y0, x0, size, t->planes, t->ph, t->pw,
+                                t->border, cy, cx);
+        const double c = cost_of(s, t->mu, 1.0 + (n == 2));
+        if (c < best) {
+            best = c; my = cy; mx = cx;
+        }
+    }
+    int32_t *row = t->rows + t->n * 5;
+    row[0] = (int32_t)y0; row[1] = (int32_t)x0; row[2] = (int32_t)size;
+    row[3] = (int32_t)my; row[4] = (int32_t)mx;
+    const int64_t u0 = y0 >> 3, v0 = x0 >> 3, nu = size >> 3;
+    for (int64_t u = u0; u < u0 + nu && u < t->uh; u++)
+        for (int64_t v = v0; v < v0 + nu && v < t->uw; v++)
+            t->owner[u * t->uw + v] = (int32_t)t->n;
+    t->n++;
+    return 0;
+}
+
+static int tree_node(Tree *t, int64_t y0, int64_t x0, int64_t size)
+{
+    if (y0 >= t->h || x0 >= t->w)
+        return 0;
+    if (size > 8) {
+        const int k = size == 16 ? 0 : size == 32 ? 1 : 2;
+        int64_t o = 0;
+        for (int j = 0, s = 16; j < k; j++, s *= 2)
+            o += ((t->h + s - 1) / s) * ((t->w + s - 1) / s);
+        if (t->split[o + (y0 / size) * ((t->w + size - 1) / size) + x0 / size]) {
+            const int64_t s = size / 2;
+            return tree_node(t, y0, x0, s) || tree_node(t, y0, x0 + s, s)
+                || tree_node(t, y0 + s, x0, s) || tree_node(t, y0 + s, x0 + s, s);
+        }
+    }
+    return tree_leaf(t, y0, x0, size);
+}
+
+/* The leaves of a block tree in coding order (rows: y0 x0 size dy dx, at most cap), their
+ * vectors by merge decisions as in TreeSearch.decide: split flags per node, per size its
+ * blocks' best vectors and SADs; the cost of a PB's own vector is sad + mu (1 + bits of its
+ * difference from the median predictor), of a merge candidate sad + mu (1 + (2 candidates)),
+ * the lowest wins (the earlier on ties).  Returns the number of PBs, or -1 (a leaf of a size
+ * without vectors, or more than cap PBs). */
+int64_t mlvc_tree_decide(const uint8_t *cur, int64_t h, int64_t w, const uint8_t *planes,
+                         int64_t ph, int64_t pw, int64_t border, const int8_t *split,
+                         const int64_t *off, const int32_t *mv, const int64_t *sad,
+                         const double *bits, double mu, int64_t max_diff, int32_t *owner,
+                         int32_t *rows, int64_t cap)
+{
+    Tree t = {h, w, (h + 7) / 8, (w + 7) / 8, owner, rows, 0, cap, split, off, mv, sad, bits,
+              mu, max_diff, cur, planes, ph, pw, border};
+    for (int64_t i = 0; i < t.uh * t.uw; i++)
+        owner[i] = -1;
+    for (int64_t cy = 0; cy < h; cy += 64)
+        for (int64_t cx = 0; cx < w; cx += 64)
+            if (tree_node(&t, cy, cx, 64))
+                return -1;
+    return t.n;
 }
