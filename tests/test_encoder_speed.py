@@ -110,3 +110,24 @@ def test_tree_decisions_are_the_numpy_definition(monkeypatch, preset):
         fast, slow = both(monkeypatch, lambda: leaves(mu, max_diff))
         assert fast == slow and len(fast) > 4
         assert list(fast) == list(slow)                  # the same coding order
+
+
+@pytest.mark.parametrize("h,w,tc", [(40, 56, 3), (73, 130, 31), (9, 17, 1), (64, 64, 12),
+                                    (8, 8, 5), (1, 1, 3), (17, 9, 2)])
+def test_deblock_kernel_matches_numpy(monkeypatch, h, w, tc):
+    """Random trees (edges at the right and bottom picture edges, q1 clamped), steps of every
+    size (both branches of the filter)."""
+    from test_blocktree import random_tree
+    from mlvc.bitstream import inter_syntax as syn
+    rng = np.random.default_rng(h * w + tc)
+    leaves = random_tree(h, w, rng)
+    f = bt.unit_fields(syn.block_tree_symbols(leaves, 5, h, w).blocks)
+    changed = h < 9 or w < 9 or len(leaves) < 2          # no edge to filter
+    for rec in (rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
+                np.clip(100 + rng.integers(-2 * tc, 2 * tc + 1, (h, w, 3)), 0, 255
+                        ).astype(np.uint8),
+                rng.integers(250, 256, (h, w), dtype=np.uint8)):
+        fast, slow = both(monkeypatch, lambda: bt.deblock(rec, f, tc))
+        assert np.array_equal(fast, slow) and fast.dtype == np.uint8
+        changed |= not np.array_equal(fast, rec)
+    assert changed

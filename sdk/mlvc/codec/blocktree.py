@@ -53,6 +53,7 @@ _FUNCTIONS = {
     "mlvc_phase_planes": (None, [native.I32P, native.I64, native.I64, native.I64, _U8P,
                                  native.I32P]),
     "mlvc_unit_sse": (None, [_U8P, _U8P, native.I64, native.I64, native.I64, native.I64P]),
+    "mlvc_deblock": (None, [_U8P, native.I64, native.I64, native.I64, _U8P, _U8P, native.I64]),
 }
 
 
@@ -207,6 +208,19 @@ def _filter_lines(p1, p0, q0, q1, tc: int):
 
 
 def deblock(rec: np.ndarray, f: UnitFields, tc: int) -> np.ndarray:
+    """deblock_numpy's picture, by the C kernel when it is built."""
+    lib = _kernel()
+    if lib is None or tc == 0 or rec.dtype != np.uint8 or rec.ndim not in (2, 3):
+        return deblock_numpy(rec, f, tc)
+    out = np.array(rec, copy=True, order="C")
+    v, hz = (np.ascontiguousarray(_edge_flags(f, axis), np.uint8) for axis in (1, 0))
+    h, w = rec.shape[:2]
+    lib.mlvc_deblock(native.ptr(out, _U8P), h, w, 1 if rec.ndim == 2 else rec.shape[2],
+                     native.ptr(v, _U8P), native.ptr(hz, _U8P), int(tc))
+    return out
+
+
+def deblock_numpy(rec: np.ndarray, f: UnitFields, tc: int) -> np.ndarray:
     """The §4c in-loop deblocking filter of an H x W x C picture (a new array; tc 0: a copy)."""
     out = np.array(rec, copy=True)
     if tc == 0:

@@ -140,3 +140,52 @@ void mlvc_unit_sse(const uint8_t *a, const uint8_t *b, int64_t h, int64_t w, int
         }
     }
 }
+
+/* One line across an edge (blocktree._filter_lines): p0 and q0 change, p1 and q1 are read
+ * before (q1 may be q0 itself at the picture's edge) */
+static inline void filter_line(uint8_t *p0, uint8_t *q0, int32_t p1, int32_t q1, int32_t tc)
+{
+    const int32_t a = *p0, b = *q0;
+    const int32_t dab = a - b, dpa = p1 - a, dqb = q1 - b;
+    if ((dab < 0 ? -dab : dab) < 4 * tc && (dpa < 0 ? -dpa : dpa) < 2 * tc
+        && (dqb < 0 ? -dqb : dqb) < 2 * tc) {
+        int32_t d = ((b - a) * 4 + (p1 - q1) + 4) >> 3;
+        d = d < -tc ? -tc : (d > tc ? tc : d);
+        *p0 = clamp8(a + d);
+        *q0 = clamp8(b - d);
+    }
+}
+
+/* The §4c deblocking filter in place (blocktree.deblock_numpy): pic h x w x c uint8
+ * (contiguous); vflags: uh x (uw - 1), the filtered edges left of units 1.., hflags:
+ * (uh - 1) x uw, above rows 1..; the vertical edges first, then the horizontal ones on that
+ * result.  In one pass no edge reads a sample another edge writes (edges are 8 apart). */
+void mlvc_deblock(uint8_t *pic, int64_t h, int64_t w, int64_t c, const uint8_t *vflags,
+                  const uint8_t *hflags, int64_t tc)
+{
+    const int64_t uh = (h + 7) / 8, uw = (w + 7) / 8, row = w * c;
+    for (int64_t y = 0; y < h; y++) {
+        uint8_t *r = pic + y * row;
+        for (int64_t e = 0; e + 1 < uw; e++) {
+            if (!vflags[(y / 8) * (uw - 1) + e])
+                continue;
+            const int64_t pos = 8 * (e + 1), q1 = pos + 1 < w ? pos + 1 : w - 1;
+            for (int64_t ch = 0; ch < c; ch++)
+                filter_line(r + (pos - 1) * c + ch, r + pos * c + ch, r[(pos - 2) * c + ch],
+                            r[q1 * c + ch], (int32_t)tc);
+        }
+    }
+    for (int64_t e = 0; e + 1 < uh; e++) {
+        const int64_t pos = 8 * (e + 1), q1 = pos + 1 < h ? pos + 1 : h - 1;
+        uint8_t *rp1 = pic + (pos - 2) * row, *rp0 = pic + (pos - 1) * row,
+                *rq0 = pic + pos * row, *rq1 = pic + q1 * row;
+        for (int64_t x = 0; x < w; x++) {
+            if (!hflags[e * uw + x / 8])
+                continue;
+            for (int64_t ch = 0; ch < c; ch++) {
+                const int64_t i = x * c + ch;
+                filter_line(rp0 + i, rq0 + i, rp1[i], rq1[i], (int32_t)tc);
+            }
+        }
+    }
+}

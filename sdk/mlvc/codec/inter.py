@@ -133,11 +133,18 @@ def estimate_motion(cur: np.ndarray, ref: np.ndarray, search: int = 32) -> np.nd
     motion is not lost to the coarse grid), then the neighbours' vectors as candidates and a
     +-1 refinement.  Deterministic integer arithmetic; ties go to the earlier, smaller
     candidate so static content gets zero motion."""
-    h, w = cur.shape[:2]
+    return motion_from_luma(luma(cur), luma(ref), search)
+
+
+def motion_from_luma(cur_luma: np.ndarray, ref_luma: np.ndarray, search: int = 32
+                     ) -> np.ndarray:
+    """estimate_motion on the pictures' luma proxies (a caller that needs them too computes
+    them once)."""
+    h, w = cur_luma.shape
     by, bx = block_grid(h, w)
     ph, pw = by * BLOCK, bx * BLOCK
-    c = np.pad(luma(cur), ((0, ph - h), (0, pw - w)), mode="edge")
-    rl = luma(ref)
+    c = np.pad(cur_luma, ((0, ph - h), (0, pw - w)), mode="edge")
+    rl = ref_luma
     r = np.pad(rl, ((0, ph - h), (0, pw - w)), mode="edge")
 
     def down(a):
@@ -306,8 +313,9 @@ class InterCodec:
     def tree_leaves(self, rgb: np.ndarray, ref: np.ndarray, level: int) -> dict:
         """The encoder's block tree and vectors: {(y0, x0, size): (dy, dx)} in quarter pixels."""
         pre = bt.preset(self.preset)
-        mv16 = estimate_motion(rgb, ref, self.search)
-        search = bt.TreeSearch(luma(rgb), luma(ref), mv16, pre,
+        cur_l, ref_l = luma(rgb), luma(ref)
+        mv16 = motion_from_luma(cur_l, ref_l, self.search)
+        search = bt.TreeSearch(cur_l, ref_l, mv16, pre,
                                bt.motion_lambda(self.lambdas.get(level)),
                                int(self.tables.radius.max()))
         return search.decide()
