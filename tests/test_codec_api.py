@@ -164,6 +164,22 @@ def test_intra_level_offset_codes_gop_i_frames_higher(small_package):
     assert [q for t, q in levels(quality=2, gop=3, intra_level_offset=0) if t == "I"] == [2, 2]
 
 
+def test_p_level_cascade_lowers_the_p_frames_between_key_frames(small_package):
+    from mlvc.bitstream.container import StreamHeader, iter_records
+    frames = synthetic_frames(64, 48, 7, 8)
+
+    def levels(**kw):
+        enc = mlvc.Encoder(package=small_package, backend="numpy", quality=3, gop=7, **kw)
+        enc.inter.mode_policy = "residual"       # the requested level, no RD choice
+        stream = enc.encode(frames)
+        assert all(f.verified for f in mlvc.Decoder(stream, package=small_package).decode_all())
+        return [r.quality for r in iter_records(stream, StreamHeader.unpack(stream))][1:]
+
+    assert levels() == [2, 2, 2, 3, 2, 2]                     # default 4: key P-frame at 4
+    assert levels(p_level_cascade=2) == [2, 3, 2, 3, 2, 3]
+    assert levels(p_level_cascade=0) == [3] * 6
+
+
 def test_approximate_backend_parses_exactly_but_is_flagged(small_package):
     stream = mlvc.Encoder(package=small_package, backend="numpy", gop=2).encode(
         synthetic_frames(64, 64, 3, 6))

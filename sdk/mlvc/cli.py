@@ -177,6 +177,7 @@ def cmd_encode(args) -> int:
         quality=args.quality, backend=args.backend, package=args.package, fps_num=fps_num,
         fps_den=fps_den, gop=args.gop, inter_rd_levels=args.rd_levels,
         refine=args.refine, intra_level_offset=args.intra_level_offset,
+        p_level_cascade=args.p_level_cascade,
         # a live camera gets the camera-speed preset unless --preset says otherwise
         preset=args.preset or ("fast" if args.camera is not None else "medium"),
         inter_tools=args.inter_tools))
@@ -536,6 +537,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--intra-level-offset", type=int, default=1, metavar="N",
                    help="with --gop > 1: I-frames coded N levels above --quality (at most the "
                         "top level), better references for the P-frames; 0: at --quality")
+    e.add_argument("--p-level-cascade", type=int, default=4, metavar="N",
+                   help="P-frames not a multiple of N frames after their I-frame are coded one "
+                        "level below --quality (0 or 1: every P-frame at --quality)")
     e.add_argument("--refine", type=int, default=0, metavar="N",
                    help="refine each picture's latent for N iterations (16: +0.8-1.4 dB "
                         "at about the same rate, ~0.75 s per iteration at 640x272; 0: off)")

@@ -230,8 +230,9 @@ def write_golden(out: Path, package_dir: str | None = None, vectors: Path | None
         "max_width": m.max_width, "max_height": m.max_height}, indent=1))
     index = []
     for k, (name, w, h, n, q, gop) in enumerate(CLIPS):
+        # every frame at the clip's stated quality (no I-frame offset, no P-frame cascade)
         enc = Encoder(package=package_dir, quality=q, backend="numpy", gop=gop,
-                      intra_level_offset=0)    # the clips' I-frames at their stated quality
+                      intra_level_offset=0, p_level_cascade=0)
         enc.inter.mode_policy = "residual"      # exercise the residual path in every P-frame
         enc.inter.tools = "grid"
         enc.inter.half_pel = "wholepel" not in name
@@ -241,7 +242,7 @@ def write_golden(out: Path, package_dir: str | None = None, vectors: Path | None
     tree_index = []
     for k, (name, w, h, n, q, gop, policy, preset) in enumerate(TREE_CLIPS):
         enc = Encoder(package=package_dir, quality=q, backend="numpy", gop=gop, preset=preset,
-                      intra_level_offset=0)
+                      intra_level_offset=0, p_level_cascade=0)
         enc.inter.mode_policy = policy
         tree_index.append(_write_clip(out, name, enc, moving_frames(w, h, n, 50 + k), gop,
                                       _tree_p_frame))

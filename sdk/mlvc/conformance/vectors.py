@@ -73,10 +73,10 @@ def vector_frames(name: str, w: int, h: int, n: int, k: int):
 
 def _encoder(package: str | None, quality: int, backend: str, gop: int, inter: dict | None):
     from ..api import Encoder
-    # intra_level_offset 0: each vector's I-frames at its stated quality (the files stay
+    # intra_level_offset 0, p_level_cascade 0: every frame at the stated quality (the files stay
     # what they were; P-frame levels already differ from frame to frame)
     enc = Encoder(package=package, quality=quality, backend=backend, gop=gop,
-                  intra_level_offset=0)
+                  intra_level_offset=0, p_level_cascade=0)
     for k, v in (inter or {}).items():
         setattr(enc.inter, k, v)
     return enc
