@@ -131,3 +131,35 @@ def test_deblock_kernel_matches_numpy(monkeypatch, h, w, tc):
         assert np.array_equal(fast, slow) and fast.dtype == np.uint8
         changed |= not np.array_equal(fast, rec)
     assert changed
+
+
+def test_tree_symbols_kernel_matches_the_definition(monkeypatch):
+    """block_tree_symbols by tree_kernel.c: the same symbols, PBs and owner map as the Python
+    walk, for random trees (both modes, vectors with merges of both indices), leaves the walk
+    never visits, and the same errors."""
+    from test_blocktree import random_tree
+    from mlvc.bitstream import inter_syntax as syn
+    from mlvc.errors import InvalidArgumentError
+    rng = np.random.default_rng(17)
+    for h, w in ((72, 104), (40, 56), (130, 70), (8, 8), (1, 1), (200, 136)):
+        for mode in (4, 5):
+            leaves = random_tree(h, w, rng, mode)
+            extra = dict(leaves)
+            extra[(0, 0, 8) if (0, 0, 8) not in leaves else (0, 0, 64)] = ((5, 5), 0)
+            for lv in (leaves, extra):
+                got, want = both(monkeypatch, lambda: syn.block_tree_symbols(lv, mode, h, w))
+                assert got.kinds == want.kinds and got.values == want.values
+                assert got.leaf_ends == want.leaf_ends
+                assert got.blocks.blocks == want.blocks.blocks
+                assert np.array_equal(got.blocks.owner, want.blocks.owner)
+                assert got.blocks._owner == want.blocks._owner
+                assert got.blocks.candidates(h - 1, w - 1, 8) == \
+                    want.blocks.candidates(h - 1, w - 1, 8)
+    merges = [v for k, v in zip(got.kinds, got.values) if k == syn.KIND_MIDX]
+    assert 0 in merges and 1 in merges
+    bad = dict(leaves)
+    bad.pop(next(iter(bad)))
+    far = {k: ((4000, 0), s) for k, (_, s) in leaves.items()}
+    for lv in (bad, far):
+        with pytest.raises(InvalidArgumentError):
+            syn.block_tree_symbols(lv, 5, h, w)

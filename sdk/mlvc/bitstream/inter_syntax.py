@@ -215,6 +215,7 @@ class BlockMap:
         return (median3(vs[0][0], vs[1][0], vs[2][0]), median3(vs[0][1], vs[1][1], vs[2][1]))
 
     def add(self, pb: PredictionBlock) -> None:
+        self._owner_np = None            # the lists change: a cached array would be stale
         i = len(self.blocks)
         u0, v0 = pb.y0 >> 3, pb.x0 >> 3
         n = pb.size >> 3
@@ -258,6 +259,10 @@ _KERNEL_FUNCTIONS = {
                                           native.I64, native.I64, native.I64, native.I64P,
                                           native.I64, native.I64, native.I64, native.I32P,
                                           native.I32P, native.I64, native.I64P]),
+    "mlvc_tree_symbols": (native.I64, [native.I32P, native.I64P, native.I64, native.I64,
+                                       native.I64, native.I8P, native.I32P, native.I64,
+                                       native.I32P, native.I32P, native.I64P, native.I64,
+                                       native.I64P]),
 }
 _ERRORS = {-2: "rANS substream ran out of words", -3: "rANS substream has no lanes for a symbol",
            -4: "rANS: more symbols than the syntax allows",
@@ -347,7 +352,11 @@ KIND_MERGE, KIND_MIDX, KIND_SKIP, KIND_MV = 3, 4, 5, 6
 def block_tree_symbols(leaves: dict, mode: int, h: int, w: int) -> TreeSymbols:
     """The symbols of a block tree given its leaves {(y0, x0, size): (mv, skip)} (they must tile
     the picture as a §4c quadtree).  A PB whose vector is one of its merge candidates is coded
-    as that merge candidate; every other vector as a difference from the median predictor."""
+    as that merge candidate; every other vector as a difference from the median predictor.
+    (The walk below is the definition; tree_kernel.c gives the same symbols and PBs.)"""
+    out = _tree_symbols_native(leaves, mode, h, w)
+    if out is not None:
+        return out
     out = TreeSymbols()
     bmap = BlockMap(h, w)
 
@@ -387,6 +396,56 @@ def block_tree_symbols(leaves: dict, mode: int, h: int, w: int) -> TreeSymbols:
     walk_tree(h, w, split_of, leaf)
     out.blocks = bmap
     return out
+
+
+def _tree_symbols_native(leaves: dict, mode: int, h: int, w: int) -> TreeSymbols | None:
+    """block_tree_symbols by tree_kernel.c; None without it, or for leaves it does not take
+    (the definition then runs, raising its errors)."""
+    lib = native.load(_KERNEL, _KERNEL_FUNCTIONS)
+    if lib is None or not leaves:
+        return None
+    try:
+        rows = np.array([(y0, x0, size, int(mv[0]), int(mv[1]), int(skip))
+                         for (y0, x0, size), (mv, skip) in leaves.items()], np.int64)
+    except (OverflowError, TypeError, ValueError, IndexError):
+        return None
+    y0, x0, size = rows[:, 0], rows[:, 1], rows[:, 2]
+    sizes = (MIN_PB, 2 * MIN_PB, 4 * MIN_PB, CTU)
+    if not (np.isin(size, sizes).all() and (y0 >= 0).all() and (x0 >= 0).all()
+            and (y0 < h).all() and (x0 < w).all() and not (y0 % size).any()
+            and not (x0 % size).any()):
+        return None                 # leaves the walk never visits: the definition ignores them
+    grids = []
+    for s in sizes:
+        g = np.full((-(-h // s), -(-w // s)), -1, np.int32)
+        on = size == s
+        g[y0[on] // s, x0[on] // s] = np.flatnonzero(on)
+        grids.append(g.reshape(-1))
+    grid = np.concatenate(grids)
+    vals = np.ascontiguousarray(rows[:, 3:])
+    uh, uw = -(-h // MIN_PB), -(-w // MIN_PB)
+    cap = uh * uw
+    symcap = max_tree_symbols(h, w)
+    kinds = np.empty(symcap, np.int8)
+    values = np.empty(symcap, np.int32)
+    owner = np.empty((uh, uw), np.int32)
+    pbs = np.empty((cap, 8), np.int32)
+    ends = np.empty(cap, np.int64)
+    npb = np.zeros(1, np.int64)
+    n = lib.mlvc_tree_symbols(native.ptr(grid, native.I32P), native.ptr(vals), h, w, mode,
+                              native.ptr(kinds, native.I8P), native.ptr(values, native.I32P),
+                              symcap, native.ptr(owner, native.I32P),
+                              native.ptr(pbs, native.I32P), native.ptr(ends), cap,
+                              native.ptr(npb))
+    if n < 0:
+        return None
+    bmap = BlockMap(h, w)
+    bmap._owner = owner.tolist()
+    bmap._owner_np = owner
+    bmap.blocks = [PredictionBlock(r[0], r[1], r[2], (r[3], r[4]), r[5], r[6], r[7])
+                   for r in pbs[:int(npb[0])].tolist()]
+    return TreeSymbols(kinds[:n].tolist(), values[:n].tolist(), bmap,
+                       ends[:int(npb[0])].tolist())
 
 
 def with_skips(sym: TreeSymbols, skips) -> TreeSymbols:
