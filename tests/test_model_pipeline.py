@@ -48,6 +48,19 @@ def test_tiny_package_verifies_exact(tiny):
     assert rep["rd"]["mlvc"] and "jpeg" in rep["rd"]
 
 
+def test_convert_description_is_not_decoding_content(tiny, tmp_path):
+    """The description (like the training record) is bookkeeping: converting the same run
+    with another one gives the same content hash and the same networks, byte for byte."""
+    from mlvc import model
+    r = model.convert(tiny / "run", tmp_path / "pkg", description="talking heads, v1")
+    a = json.loads((tmp_path / "pkg" / "manifest.json").read_text())
+    b = json.loads((tiny / "pkg" / "manifest.json").read_text())
+    assert a["description"] == "talking heads, v1" != b["description"]
+    assert r["content_hash"] == a["content_hash"] == b["content_hash"]
+    for f in (tiny / "pkg" / "networks").iterdir():
+        assert (tmp_path / "pkg" / "networks" / f.name).read_bytes() == f.read_bytes()
+
+
 def test_verify_measures_the_determinism_tax(tiny):
     """verify --run: the integer networks against the run's float twin on the same pictures;
     the integer rows are the package's own pictures (the PSNR the decoder gives)."""

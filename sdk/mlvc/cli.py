@@ -473,7 +473,7 @@ def cmd_model(args) -> int:
     if args.model_cmd == "convert":
         r = model.convert(args.run, args.output, coreml=args.coreml, residual=args.residual,
                           model_id=args.model_id, fit_z_tables=args.fit_z_tables,
-                          coreml_size=(args.width, args.height))
+                          coreml_size=(args.width, args.height), description=args.description)
         print(f"package {r['model_id']} content_hash {r['content_hash']} in {args.output} "
               f"({r['seconds']} s)")
         return 0
@@ -660,6 +660,7 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument("--model-id", help="family and version, e.g. mlvc-lp-v3")
     mc.add_argument("--fit-z-tables", metavar="DIR",
                     help="choose the z tables on crops of these (training) pictures")
+    mc.add_argument("--description", help="the manifest's description (default: the config's)")
     mc.set_defaults(func=cmd_model)
     mv = ms.add_parser("verify", parents=[verbose], help="exactness and RD of a package")
     mv.add_argument("package")

@@ -198,7 +198,7 @@ def train(config: str | Path | Config, out: str | Path, *, resume: bool = False,
 def convert(run: str | Path, out: str | Path, *, coreml: bool = False,
             coreml_size: tuple[int, int] = (1280, 720),
             residual: str | Path | None = None, model_id: str | None = None,
-            fit_z_tables: str | Path | None = None) -> dict:
+            fit_z_tables: str | Path | None = None, description: str | None = None) -> dict:
     """Integer export of run directory `run` (its latest checkpoint) into package `out`:
     networks (IR + TFLite), frozen CDF tables, manifest with file hashes; `coreml` adds the
     Core ML programs.  Returns {"model_id", "content_hash", "seconds"}."""
@@ -209,7 +209,7 @@ def convert(run: str | Path, out: str | Path, *, coreml: bool = False,
     cfg_path = run / CONFIG_NAME
     cfg = Config.model_validate_json(cfg_path.read_text()) if cfg_path.is_file() else None
     model_id = model_id or (cfg.package.model_id if cfg else "mlvc-custom-v1")
-    desc = cfg.package.description if cfg else "MLVC codec"
+    desc = description or (cfg.package.description if cfg else "MLVC codec")
     fit = fit_z_tables or (cfg.package.fit_z_tables if cfg else None)
     try:
         from mlvc_convert.package_builder import build_package, load_export
