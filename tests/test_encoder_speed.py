@@ -38,11 +38,34 @@ def test_full_search_kernel_matches_numpy(monkeypatch, block, search):
         for c, r in ((rng.integers(0, 256, (h, w)), rng.integers(0, 256, (h, w))),
                      (np.full((h, w), 7), np.full((h, w), 7)),            # ties: all zero
                      (inter.luma(real_like(h, w, 3)), inter.luma(real_like(h, w, 4)))):
-            c, r = c.astype(np.int32), r.astype(np.int32)
-            (bf, mf), (bs, ms) = both(monkeypatch, lambda: inter._full_search(c, r, block,
-                                                                             search))
-            assert np.array_equal(bf, bs) and np.array_equal(mf, ms)
-            assert bf.dtype == bs.dtype == np.int64
+            for t in (np.int32, np.uint8):           # the int32 and the byte kernel
+                c, r = c.astype(t), r.astype(t)
+                (bf, mf), (bs, ms) = both(monkeypatch, lambda: inter._full_search(c, r, block,
+                                                                                 search))
+                assert np.array_equal(bf, bs) and np.array_equal(mf, ms)
+                assert bf.dtype == bs.dtype == np.int64
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_byte_mv_block_sads_match_numpy(monkeypatch, seed):
+    """mv_block_sads' byte kernel: vectors far outside the picture (clamped windows), inside
+    (the unclamped loop), zero."""
+    rng = np.random.default_rng(seed)
+    h, w = 37 + 19 * seed, 53 + 5 * seed
+    by, bx = -(-h // inter.BLOCK), -(-w // inter.BLOCK)
+    cur = rng.integers(0, 256, (by * inter.BLOCK, bx * inter.BLOCK)).astype(np.uint8)
+    ref = inter.luma(real_like(h, w, seed))
+
+    def predict(r, m):
+        return inter._predict_blocks(r, m, False)
+    for scale in (0, 3, 40, 5000):
+        mv = rng.integers(-scale, scale + 1, (by, bx, 2)).astype(np.int32)
+        got = sad.mv_block_sads(cur, ref.astype(np.uint8), mv, inter.BLOCK, inter.PAD, predict)
+        wide = sad.mv_block_sads(cur.astype(np.int32), ref, mv, inter.BLOCK, inter.PAD, predict)
+        fast, slow = both(monkeypatch, lambda: sad.mv_block_sads(
+            cur, ref.astype(np.uint8), mv, inter.BLOCK, inter.PAD, predict))
+        assert np.array_equal(got, wide) and np.array_equal(fast, slow)
+        assert np.array_equal(got, fast)
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -138,20 +138,22 @@ def estimate_motion(cur: np.ndarray, ref: np.ndarray, search: int = 32) -> np.nd
 
 def motion_from_luma(cur_luma: np.ndarray, ref_luma: np.ndarray, search: int = 32
                      ) -> np.ndarray:
-    """estimate_motion on the pictures' luma proxies (a caller that needs them too computes
-    them once)."""
+    """estimate_motion on the pictures' luma proxies (0..255; a caller that needs them too
+    computes them once)."""
     h, w = cur_luma.shape
     by, bx = block_grid(h, w)
     ph, pw = by * BLOCK, bx * BLOCK
     c = np.pad(cur_luma, ((0, ph - h), (0, pw - w)), mode="edge")
-    rl = ref_luma
-    r = np.pad(rl, ((0, ph - h), (0, pw - w)), mode="edge")
+    r = np.pad(ref_luma, ((0, ph - h), (0, pw - w)), mode="edge")
 
     def down(a):
         return a.reshape(ph // COARSE, COARSE, pw // COARSE, COARSE).sum(axis=(1, 3))
 
     _, coarse = _full_search(down(c), down(r), BLOCK // COARSE, -(-search // COARSE))
     coarse *= COARSE
+    # full resolution on bytes (the same SADs; the kernels' byte variants are several times
+    # faster)
+    c, r, rl = c.astype(np.uint8), r.astype(np.uint8), ref_luma.astype(np.uint8)
     # around zero: one uniform shift for all blocks (fast slices); around the coarse vector:
     # +-COARSE/2 covers the coarse grid's spacing (per-block gathers)
     best, mv = _full_search(c, r, BLOCK, REFINE)

@@ -18,9 +18,15 @@ _FUNCTIONS = {
                                native.I64, native.I64, native.I64P]),
     "mlvc_mv_block_sads": (None, [native.I32P, native.I64, native.I64, native.I32P, native.I64,
                                   native.I64, native.I32P, native.I64, native.I64, native.I64P]),
+    "mlvc_mv_block_sads_u8": (None, [native.U8P, native.I64, native.I64, native.U8P,
+                                     native.I64, native.I64, native.I32P, native.I64,
+                                     native.I64, native.I64P]),
     "mlvc_full_search": (None, [native.I32P, native.I64, native.I64, native.I32P, native.I64,
                                 native.I64, native.I32P, native.I64, native.I64, native.I64P,
                                 native.I32P]),
+    "mlvc_full_search_u8": (None, [native.U8P, native.I64, native.I64, native.U8P, native.I64,
+                                   native.I64, native.I32P, native.I64, native.I64,
+                                   native.I64P, native.I32P]),
     "mlvc_qpel_block_sads": (None, [native.U8P, native.I64, native.I64, native.U8P,
                                     native.I64, native.I64, native.I64, native.I32P, native.I64,
                                     native.I8P, native.I64P]),
@@ -51,7 +57,7 @@ def block_sads(a: np.ndarray, b: np.ndarray, block: int) -> np.ndarray:
     rows, cols = a.shape
     lib = _kernel()
     if lib is None:
-        return (np.abs(a - b).reshape(rows // block, block, cols // block, block)
+        return (np.abs(a.astype(np.int64) - b).reshape(rows // block, block, cols // block, block)
                 .sum(axis=(1, 3), dtype=np.int64))
     a, b = _int32_rows(a), _int32_rows(b)
     out = np.empty((rows // block, cols // block), np.int64)
@@ -74,37 +80,47 @@ def full_search(cur: np.ndarray, padded_ref: np.ndarray, block: int, search: int
                 offsets, mv_cost: int):
     """inter._full_search by the C kernel: (best cost, mv) per block of `cur` over `offsets`
     (tie order) against `padded_ref` (the reference edge-padded by `search`); None without
-    the kernel (the caller runs its NumPy definition)."""
+    the kernel (the caller runs its NumPy definition).  Two uint8 planes take the byte kernel."""
     lib = _kernel()
     if lib is None:
         return None
-    cur = np.ascontiguousarray(cur, np.int32)
-    rp = np.ascontiguousarray(padded_ref, np.int32)
+    t, p, fn = _variant(lib, "mlvc_full_search", cur, padded_ref)
+    cur = np.ascontiguousarray(cur, t)
+    rp = np.ascontiguousarray(padded_ref, t)
     offs = np.ascontiguousarray(offsets, np.int32).reshape(-1, 2)
     rows, cols = cur.shape
     best = np.empty((rows // block, cols // block), np.int64)
     mv = np.empty((rows // block, cols // block, 2), np.int32)
-    lib.mlvc_full_search(native.ptr(cur, native.I32P), rows, cols, native.ptr(rp, native.I32P),
-                         search, block, native.ptr(offs, native.I32P), len(offs), mv_cost,
-                         native.ptr(best), native.ptr(mv, native.I32P))
+    fn(native.ptr(cur, p), rows, cols, native.ptr(rp, p), search, block,
+       native.ptr(offs, native.I32P), len(offs), mv_cost, native.ptr(best),
+       native.ptr(mv, native.I32P))
     return best, mv
+
+
+def _variant(lib, name: str, a: np.ndarray, b: np.ndarray):
+    """(dtype, pointer type, function) of a kernel written for int32 and for bytes: bytes
+    when both planes are uint8."""
+    if a.dtype == b.dtype == np.uint8:
+        return np.uint8, _U8P, getattr(lib, name + "_u8")
+    return np.int32, native.I32P, getattr(lib, name)
 
 
 def mv_block_sads(cur: np.ndarray, ref: np.ndarray, mv: np.ndarray, block: int, pad: int,
                   predict) -> np.ndarray:
     """SADs of the blocks of `cur` (the padded block grid) against the whole-pixel prediction
-    of `ref` with per-block vectors `mv`; `predict(ref, mv)` is that prediction in NumPy."""
+    of `ref` with per-block vectors `mv`; `predict(ref, mv)` is that prediction in NumPy.
+    Two uint8 planes take the byte kernel."""
     lib = _kernel()
     if lib is None:
         return block_sads(cur, predict(ref, mv), block)
-    cur = np.ascontiguousarray(cur, np.int32)
-    ref = np.ascontiguousarray(ref, np.int32)
+    t, p, fn = _variant(lib, "mlvc_mv_block_sads", cur, ref)
+    cur = np.ascontiguousarray(cur, t)
+    ref = np.ascontiguousarray(ref, t)
     mv = np.ascontiguousarray(mv, np.int32)
     rows, cols = cur.shape
     out = np.empty((rows // block, cols // block), np.int64)
-    lib.mlvc_mv_block_sads(native.ptr(cur, native.I32P), rows, cols,
-                           native.ptr(ref, native.I32P), ref.shape[0], ref.shape[1],
-                           native.ptr(mv, native.I32P), block, pad, native.ptr(out))
+    fn(native.ptr(cur, p), rows, cols, native.ptr(ref, p), ref.shape[0], ref.shape[1],
+       native.ptr(mv, native.I32P), block, pad, native.ptr(out))
     return out
 
 

@@ -42,77 +42,88 @@ void mlvc_block_sads(const int32_t *a, int64_t sa, const int32_t *b, int64_t sb,
     }
 }
 
+/* The two whole-pixel searches below, written once for int32 planes (any values) and for
+ * bytes (the luma proxy: psadbw); the same integers either way. */
+static inline int32_t absdiff(int32_t a, int32_t b)
+{
+    return a < b ? b - a : a - b;
+}
+
 /* SAD of every block of `cur` (rows x cols, contiguous) against the whole-pixel prediction
  * from `ref` (h x w, contiguous) with one vector (dy, dx) per block (mv: by x bx x 2): the
  * block's origin clamped to [-pad, h - 1 + pad - block] (and the same for x), then every
  * pixel's coordinates clamped into the picture, as inter.py's _predict_blocks computes. */
-void mlvc_mv_block_sads(const int32_t *cur, int64_t rows, int64_t cols, const int32_t *ref,
-                        int64_t h, int64_t w, const int32_t *mv, int64_t block, int64_t pad,
-                        int64_t *out)
-{
-    const int64_t by = rows / block, bx = cols / block;
-    for (int64_t i = 0; i < by; i++) {
-        for (int64_t j = 0; j < bx; j++) {
-            int64_t oy = i * block + mv[(i * bx + j) * 2];
-            int64_t ox = j * block + mv[(i * bx + j) * 2 + 1];
-            oy = oy < -pad ? -pad : (oy > h - 1 + pad - block ? h - 1 + pad - block : oy);
-            ox = ox < -pad ? -pad : (ox > w - 1 + pad - block ? w - 1 + pad - block : ox);
-            int64_t sum = 0;
-            const int inside = oy >= 0 && ox >= 0 && oy + block <= h && ox + block <= w;
-            for (int64_t y = 0; y < block; y++) {
-                int64_t ry = oy + y;
-                ry = ry < 0 ? 0 : (ry > h - 1 ? h - 1 : ry);
-                const int32_t *pc = cur + (i * block + y) * cols + j * block;
-                const int32_t *pr = ref + ry * w;
-                if (inside) {           /* no clamping: a loop the compiler vectorises */
-                    sum += sad_row_i32(pc, pr + ox, block);
-                    continue;
-                }
-                for (int64_t x = 0; x < block; x++) {
-                    int64_t rx = ox + x;
-                    rx = rx < 0 ? 0 : (rx > w - 1 ? w - 1 : rx);
-                    const int32_t d = pc[x] - pr[rx];
-                    sum += d < 0 ? -d : d;
-                }
-            }
-            out[i * bx + j] = sum;
-        }
-    }
+#define MV_BLOCK_SADS(NAME, T, SAD_ROW)                                                       \
+void NAME(const T *cur, int64_t rows, int64_t cols, const T *ref, int64_t h, int64_t w,       \
+          const int32_t *mv, int64_t block, int64_t pad, int64_t *out)                        \
+{                                                                                             \
+    const int64_t by = rows / block, bx = cols / block;                                       \
+    for (int64_t i = 0; i < by; i++) {                                                        \
+        for (int64_t j = 0; j < bx; j++) {                                                    \
+            int64_t oy = i * block + mv[(i * bx + j) * 2];                                    \
+            int64_t ox = j * block + mv[(i * bx + j) * 2 + 1];                                \
+            oy = oy < -pad ? -pad : (oy > h - 1 + pad - block ? h - 1 + pad - block : oy);    \
+            ox = ox < -pad ? -pad : (ox > w - 1 + pad - block ? w - 1 + pad - block : ox);    \
+            int64_t sum = 0;                                                                  \
+            const int inside = oy >= 0 && ox >= 0 && oy + block <= h && ox + block <= w;      \
+            for (int64_t y = 0; y < block; y++) {                                             \
+                int64_t ry = oy + y;                                                          \
+                ry = ry < 0 ? 0 : (ry > h - 1 ? h - 1 : ry);                                  \
+                const T *pc = cur + (i * block + y) * cols + j * block;                       \
+                const T *pr = ref + ry * w;                                                   \
+                if (inside) {           /* no clamping: a loop the compiler vectorises */     \
+                    sum += SAD_ROW(pc, pr + ox, block);                                       \
+                    continue;                                                                 \
+                }                                                                             \
+                for (int64_t x = 0; x < block; x++) {                                         \
+                    int64_t rx = ox + x;                                                      \
+                    rx = rx < 0 ? 0 : (rx > w - 1 ? w - 1 : rx);                              \
+                    sum += absdiff(pc[x], pr[rx]);                                            \
+                }                                                                             \
+            }                                                                                 \
+            out[i * bx + j] = sum;                                                            \
+        }                                                                                     \
+    }                                                                                         \
 }
+MV_BLOCK_SADS(mlvc_mv_block_sads, int32_t, sad_row_i32)
+MV_BLOCK_SADS(mlvc_mv_block_sads_u8, uint8_t, sad_row_u8)
 
 /* inter._full_search: for every block x block block of `cur` (rows x cols, contiguous), the
  * offset among `offs` (n pairs (dy, dx), in tie order) of lowest SAD against `rp` (the
  * reference edge-padded by `search`: (rows + 2 search) x (cols + 2 search), contiguous) plus
  * mv_cost * (|dy| + |dx|); the first of equal costs wins.  best: by x bx, mv: by x bx x 2.
  * A candidate stops being summed once it cannot win (its partial SAD only grows). */
-void mlvc_full_search(const int32_t *cur, int64_t rows, int64_t cols, const int32_t *rp,
-                      int64_t search, int64_t block, const int32_t *offs, int64_t n,
-                      int64_t mv_cost, int64_t *best, int32_t *mv)
-{
-    const int64_t by = rows / block, bx = cols / block, rw = cols + 2 * search;
-    for (int64_t i = 0; i < by; i++) {
-        for (int64_t j = 0; j < bx; j++) {
-            int64_t b = INT64_MAX;
-            int32_t my = 0, mx = 0;
-            for (int64_t k = 0; k < n; k++) {
-                const int32_t dy = offs[2 * k], dx = offs[2 * k + 1];
-                int64_t cost = mv_cost * ((dy < 0 ? -dy : dy) + (dx < 0 ? -dx : dx));
-                const int32_t *pr = rp + (i * block + search + dy) * rw + j * block + search + dx;
-                const int32_t *pc = cur + i * block * cols + j * block;
-                for (int64_t y = 0; y < block && cost < b; y++)
-                    cost += sad_row_i32(pc + y * cols, pr + y * rw, block);
-                if (cost < b) {
-                    b = cost;
-                    my = dy;
-                    mx = dx;
-                }
-            }
-            best[i * bx + j] = b;
-            mv[(i * bx + j) * 2] = my;
-            mv[(i * bx + j) * 2 + 1] = mx;
-        }
-    }
+#define FULL_SEARCH(NAME, T, SAD_ROW)                                                         \
+void NAME(const T *cur, int64_t rows, int64_t cols, const T *rp, int64_t search,              \
+          int64_t block, const int32_t *offs, int64_t n, int64_t mv_cost, int64_t *best,      \
+          int32_t *mv)                                                                        \
+{                                                                                             \
+    const int64_t by = rows / block, bx = cols / block, rw = cols + 2 * search;               \
+    for (int64_t i = 0; i < by; i++) {                                                        \
+        for (int64_t j = 0; j < bx; j++) {                                                    \
+            int64_t b = INT64_MAX;                                                            \
+            int32_t my = 0, mx = 0;                                                           \
+            for (int64_t k = 0; k < n; k++) {                                                 \
+                const int32_t dy = offs[2 * k], dx = offs[2 * k + 1];                         \
+                int64_t cost = mv_cost * ((dy < 0 ? -dy : dy) + (dx < 0 ? -dx : dx));         \
+                const T *pr = rp + (i * block + search + dy) * rw + j * block + search + dx;  \
+                const T *pc = cur + i * block * cols + j * block;                             \
+                for (int64_t y = 0; y < block && cost < b; y++)                               \
+                    cost += SAD_ROW(pc + y * cols, pr + y * rw, block);                       \
+                if (cost < b) {                                                               \
+                    b = cost;                                                                 \
+                    my = dy;                                                                  \
+                    mx = dx;                                                                  \
+                }                                                                             \
+            }                                                                                 \
+            best[i * bx + j] = b;                                                             \
+            mv[(i * bx + j) * 2] = my;                                                        \
+            mv[(i * bx + j) * 2 + 1] = mx;                                                    \
+        }                                                                                     \
+    }                                                                                         \
 }
+FULL_SEARCH(mlvc_full_search, int32_t, sad_row_i32)
+FULL_SEARCH(mlvc_full_search_u8, uint8_t, sad_row_u8)
 
 /* SAD of every block of `cur` (rows x cols, contiguous, 0..255) against the quarter-pixel
  * prediction read from `planes` (16 phase planes, each ph x pw, contiguous; plane (fy, fx) at
