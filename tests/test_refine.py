@@ -171,11 +171,13 @@ def test_refined_streams_are_equal_across_backends_and_decode_verified(bundled):
     streams = {}
     for be in ("numpy", "tflite"):
         out = io.BytesIO()
-        Encoder(quality=1, backend=be, refine=8, gop=3).encode_frames(frames, out)
+        Encoder(quality=1, backend=be, refine=8, gop=3, intra_level_offset=0,
+                p_level_cascade=0).encode_frames(frames, out)
         streams[be] = out.getvalue()
     assert streams["numpy"] == streams["tflite"]
     out = io.BytesIO()
-    Encoder(quality=1, backend="numpy", gop=3).encode_frames(frames, out)
+    Encoder(quality=1, backend="numpy", gop=3, intra_level_offset=0,
+            p_level_cascade=0).encode_frames(frames, out)
     assert out.getvalue() != streams["numpy"]          # refinement changed the symbols
     decoded = list(Decoder(streams["numpy"]))
     assert [f.frame_type for f in decoded] == ["I", "P", "P"]

@@ -31,7 +31,8 @@ def residual_package(tmp_path_factory):
 
 
 def _p_stream(package, backend="numpy"):
-    enc = Encoder(package=package, quality=2, backend=backend, gop=4)
+    enc = Encoder(package=package, quality=2, backend=backend, gop=4,
+                  intra_level_offset=0, p_level_cascade=0)
     enc.inter.mode_policy = "residual"
     enc.inter.tools = "grid"        # the §4b layout this file's checks read
     return enc.encode(synthetic_frames(48, 40, 3, 7))
