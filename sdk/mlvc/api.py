@@ -182,7 +182,6 @@ class Encoder:
                                                      self.options.gop > 1 and
                                                      self.inter.tools == "tree" else 0))
                 writer = StreamWriter(out, header)
-            q = self.options.quality
             if i % self.options.gop == 0:
                 coded = self.codec.encode(rgb, self._intra_level)
                 rec = FrameRecord("I", self._intra_level, coded.md5, coded.payload)
